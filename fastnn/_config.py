@@ -1,0 +1,70 @@
+"""Thread control and the build/runtime report (fastnn.show_config)."""
+import os
+import platform
+import sys
+
+from fastnn import _dispatch
+from fastnn._kernels import _runtime
+
+
+def get_num_threads():
+    """Threads fastnn's kernels use: OpenMP's current maximum for the calling thread.
+
+    Honours ``OMP_NUM_THREADS``, :func:`set_num_threads` and
+    ``threadpoolctl.threadpool_limits(n, user_api="openmp")`` -- all three set the
+    same OpenMP setting.  Small inputs still run on one thread (see README).
+    """
+    return _runtime.get_max_threads()
+
+
+def set_num_threads(n):
+    """Set the number of threads fastnn's kernels use (>= 1) for the calling thread."""
+    if isinstance(n, bool) or not isinstance(n, (int,)) and not hasattr(n, "__index__"):
+        raise TypeError(f"set_num_threads: n must be an integer >= 1, got {n!r}")
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be an integer >= 1, got {n}")
+    _runtime.set_num_threads(n)
+
+
+def config():
+    """The facts show_config prints, as a dict."""
+    import numpy as np
+    try:
+        from threadpoolctl import threadpool_info
+        pools = threadpool_info()
+    except Exception:  # pragma: no cover
+        pools = []
+    return {
+        "fastnn": __import__("fastnn").__version__,
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "platform": f"{platform.system()} {platform.machine()}",
+        "cpu_count": os.cpu_count(),
+        "openmp": _runtime.openmp_enabled(),
+        "num_threads": get_num_threads(),
+        "simd_compiled": _dispatch.compiled_targets(),
+        "simd_supported": _dispatch.supported_targets(),
+        "simd_active": _dispatch.active_target(),
+        "simd_forced": os.environ.get("FASTNN_SIMD") or None,
+        "threadpools": [{k: p.get(k) for k in ("user_api", "internal_api", "num_threads",
+                                                "filepath")} for p in pools],
+    }
+
+
+def show_config(file=None):
+    """Print the compiled SIMD targets, the active one, OpenMP on/off and threads."""
+    c = config()
+    lines = [
+        f"fastnn {c['fastnn']}  (Python {c['python']}, NumPy {c['numpy']}, {c['platform']})",
+        f"  SIMD targets compiled : {', '.join(c['simd_compiled'])}",
+        f"  SIMD targets this CPU : {', '.join(c['simd_supported'])}",
+        f"  SIMD target active    : {c['simd_active']}"
+        + ("  (forced by FASTNN_SIMD)" if c["simd_forced"] else ""),
+        f"  OpenMP                : {'on' if c['openmp'] else 'OFF (serial build)'}",
+        f"  threads               : {c['num_threads']} (of {c['cpu_count']} CPUs)",
+    ]
+    for p in c["threadpools"]:
+        lines.append(f"  pool {p['user_api']:>7}/{p['internal_api']:<9}: "
+                     f"{p['num_threads']} threads  {p['filepath']}")
+    print("\n".join(lines), file=file or sys.stdout)

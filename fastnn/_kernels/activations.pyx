@@ -1,0 +1,326 @@
+# Activation kernels: elementwise forward/backward, PReLU, Maxout selection.
+#
+# This file is compiled once per SIMD target (baseline / avx2 / avx512) by
+# setup.py, which generates `activations_<target>.pyx` stubs that include it;
+# fastnn._dispatch imports the one the CPU supports.
+#
+# Layout of every elementwise kernel: a parallel loop over blocks of BLOCK
+# contiguous elements (each block owns its outputs), calling a serial block
+# function whose inner loop is branch-free so the C compiler vectorises it.
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport exp, expm1, tanh, erfc, log1p, fabs
+from libc.stdint cimport int32_t
+
+from fastnn._kernels.common cimport (
+    threads_for, fnn_absf, fnn_expf, fnn_expm1f, fnn_tanhf, fnn_sigmoidf,
+    fnn_log1pf_pos, fnn_erfcf,
+)
+
+cdef extern from *:
+    """
+    #define FNN_BLOCK 8192                         /* elements per parallel work item */
+    #define FNN_SQRT1_2 0.70710678118654752440      /* 1/sqrt(2) */
+    #define FNN_INV_SQRT_2PI 0.39894228040143267794 /* 1/sqrt(2 pi) */
+    #define FNN_GELU_BETA 0.79788456080286535588    /* sqrt(2/pi) */
+    #define FNN_GELU_KAPPA 0.044715
+    """
+    const Py_ssize_t BLOCK "FNN_BLOCK"
+    const double SQRT1_2 "FNN_SQRT1_2"
+    const double INV_SQRT_2PI "FNN_INV_SQRT_2PI"
+    const double GELU_BETA "FNN_GELU_BETA"
+    const double GELU_KAPPA "FNN_GELU_KAPPA"
+
+# Below these sizes a loop runs on one thread: waking the OpenMP team costs
+# more than it saves.  Measured with bench/threshold.py (README "Threading
+# threshold"): cheap ops (a compare and a select) break even at ~64K
+# elements on 2 cores, transcendental ones at ~8K.
+PARALLEL_MIN_CHEAP = 65536
+PARALLEL_MIN_TRANSCENDENTAL = 8192
+cdef Py_ssize_t _MIN_CHEAP = PARALLEL_MIN_CHEAP
+cdef Py_ssize_t _MIN_TRANS = PARALLEL_MIN_TRANSCENDENTAL
+
+# Op codes of the elementwise family (fastnn.ops maps names to these).
+cdef enum:
+    RELU = 0
+    LEAKY_RELU = 1
+    ELU = 2          # a = alpha, b = scale (SELU is ELU with its constants)
+    SIGMOID = 3
+    TANH = 4
+    GELU = 5         # exact: x * Phi(x)
+    GELU_TANH = 6    # tanh approximation
+    SOFTPLUS = 7     # a = beta, b = threshold
+    SILU = 8
+
+OPS = {"relu": RELU, "leaky_relu": LEAKY_RELU, "elu": ELU, "sigmoid": SIGMOID,
+       "tanh": TANH, "gelu": GELU, "gelu_tanh": GELU_TANH, "softplus": SOFTPLUS,
+       "silu": SILU}
+CHEAP_OPS = frozenset([RELU, LEAKY_RELU])
+
+
+
+# ---- scalar maths: float32 goes to fnn_math.h (vectorisable), float64 to libm ----
+
+cdef inline floating _exp(floating x) noexcept nogil:
+    if floating is float:
+        return fnn_expf(x)
+    else:
+        return exp(x)
+
+cdef inline floating _expm1(floating x) noexcept nogil:
+    if floating is float:
+        return fnn_expm1f(x)
+    else:
+        return expm1(x)
+
+cdef inline floating _tanh(floating x) noexcept nogil:
+    if floating is float:
+        return fnn_tanhf(x)
+    else:
+        return tanh(x)
+
+cdef inline floating _sigmoid(floating x) noexcept nogil:
+    """1 / (1 + exp(-x)), stable in both tails"""
+    cdef floating e
+    if floating is float:
+        return fnn_sigmoidf(x)
+    else:
+        e = exp(-fabs(x))
+        return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
+
+cdef inline floating _log1p_pos(floating u) noexcept nogil:
+    if floating is float:
+        return fnn_log1pf_pos(u)
+    else:
+        return log1p(u)
+
+cdef inline floating _normal_cdf(floating x) noexcept nogil:
+    """Phi(x) = erfc(-x / sqrt 2) / 2 (accurate in the left tail)"""
+    if floating is float:
+        return 0.5 * fnn_erfcf(-x * <float>SQRT1_2)
+    else:
+        return 0.5 * erfc(-x * SQRT1_2)
+
+cdef inline floating _softplus(floating x, floating beta, floating threshold) noexcept nogil:
+    """x if beta x > threshold else log(1 + exp(beta x)) / beta"""
+    cdef floating z = x * beta
+    cdef floating zpos = z if z > 0 else 0
+    cdef floating r = (zpos + _log1p_pos(_exp(-(z if z >= 0 else -z)))) / beta
+    return x if z > threshold else r
+
+cdef inline floating _gelu_tanh_inner(floating x) noexcept nogil:
+    """2 * sqrt(2/pi) * (x + 0.044715 x^3): gelu_tanh(x) = x * sigmoid(inner)"""
+    return <floating>(2.0 * GELU_BETA) * (x + <floating>GELU_KAPPA * x * x * x)
+
+
+# ---- block functions: serial, vectorisable ----
+
+cdef void _forward_block(int op, const floating* x, floating* y, Py_ssize_t n,
+                         floating a, floating b) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating ab = a * b
+    if op == RELU:
+        for i in range(n):
+            y[i] = 0 if x[i] <= 0 else x[i]
+    elif op == LEAKY_RELU:
+        for i in range(n):
+            y[i] = x[i] if x[i] > 0 else x[i] * a
+    elif op == ELU:
+        for i in range(n):
+            y[i] = x[i] * b if x[i] > 0 else _expm1(x[i]) * ab
+    elif op == SIGMOID:
+        for i in range(n):
+            y[i] = _sigmoid(x[i])
+    elif op == TANH:
+        for i in range(n):
+            y[i] = _tanh(x[i])
+    elif op == GELU:
+        for i in range(n):
+            y[i] = x[i] * _normal_cdf(x[i])
+    elif op == GELU_TANH:
+        for i in range(n):
+            y[i] = x[i] * _sigmoid(_gelu_tanh_inner(x[i]))
+    elif op == SOFTPLUS:
+        for i in range(n):
+            y[i] = _softplus(x[i], a, b)
+    elif op == SILU:
+        for i in range(n):
+            y[i] = x[i] * _sigmoid(x[i])
+
+
+cdef void _backward_block(int op, const floating* g, const floating* z, floating* dx,
+                          Py_ssize_t n, floating a, floating b) noexcept nogil:
+    # z is the forward output y for relu / sigmoid / tanh, the input x otherwise.
+    cdef Py_ssize_t i
+    cdef floating ab = a * b, s, t, xi
+    if op == RELU:
+        for i in range(n):
+            dx[i] = 0 if z[i] <= 0 else g[i]
+    elif op == LEAKY_RELU:
+        for i in range(n):
+            dx[i] = g[i] if z[i] > 0 else g[i] * a
+    elif op == ELU:
+        for i in range(n):
+            dx[i] = g[i] * ab * _exp(z[i]) if z[i] <= 0 else g[i] * b
+    elif op == SIGMOID:
+        for i in range(n):
+            dx[i] = g[i] * (1 - z[i]) * z[i]
+    elif op == TANH:
+        for i in range(n):
+            dx[i] = g[i] * (1 - z[i] * z[i])
+    elif op == GELU:
+        for i in range(n):
+            xi = z[i]
+            dx[i] = g[i] * (_normal_cdf(xi) + xi * <floating>INV_SQRT_2PI * _exp(<floating>-0.5 * xi * xi))
+    elif op == GELU_TANH:
+        for i in range(n):
+            xi = z[i]
+            s = _sigmoid(_gelu_tanh_inner(xi))
+            # d/dx [x s(u)] = s + x s (1 - s) u',  u' = 2 beta (1 + 3 kappa x^2)
+            t = <floating>(2.0 * GELU_BETA) * (1 + <floating>(3.0 * GELU_KAPPA) * xi * xi)
+            dx[i] = g[i] * (s + xi * s * (1 - s) * t)
+    elif op == SOFTPLUS:
+        for i in range(n):
+            t = z[i] * a
+            dx[i] = g[i] if t > b else g[i] * _sigmoid(t)
+    elif op == SILU:
+        for i in range(n):
+            s = _sigmoid(z[i])
+            dx[i] = g[i] * s * (1 + z[i] * (1 - s))
+
+
+# ---- parallel drivers (called from fastnn.ops, which validates everything) ----
+
+def unary_forward(int op,
+                  const floating[::1] x,    # IN  (n,) flattened input
+                  floating[::1] out,        # OUT (n,)
+                  double a, double b,       # op parameters (slope, alpha/scale, beta/threshold)
+                  int n_threads):
+    """out = f(x) for the elementwise op `op`"""
+    cdef Py_ssize_t n = x.shape[0], nblocks, blk, start
+    if n == 0:
+        return
+    cdef const floating* xp = &x[0]
+    cdef floating* yp = &out[0]
+    cdef floating fa = <floating>a, fb = <floating>b
+    cdef int nt = threads_for(n, _MIN_CHEAP if op <= LEAKY_RELU else _MIN_TRANS, n_threads)
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
+        start = blk * BLOCK
+        _forward_block(op, xp + start, yp + start, min(BLOCK, n - start), fa, fb)
+
+
+def unary_backward(int op,
+                   const floating[::1] dout,  # IN  (n,) upstream gradient
+                   const floating[::1] z,     # IN  (n,) saved x, or y for relu/sigmoid/tanh
+                   floating[::1] dx,          # OUT (n,)
+                   double a, double b,
+                   int n_threads):
+    """dx = dout * f'(x)"""
+    cdef Py_ssize_t n = dout.shape[0], nblocks, blk, start
+    if n == 0:
+        return
+    cdef const floating* gp = &dout[0]
+    cdef const floating* zp = &z[0]
+    cdef floating* dp = &dx[0]
+    cdef floating fa = <floating>a, fb = <floating>b
+    cdef int nt = threads_for(n, _MIN_CHEAP if op <= LEAKY_RELU else _MIN_TRANS, n_threads)
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
+        start = blk * BLOCK
+        _backward_block(op, gp + start, zp + start, dp + start,
+                        min(BLOCK, n - start), fa, fb)
+
+
+# ---- PReLU: x viewed as rows of C channel segments of S elements ----
+# Row r covers elements [r*C*S, min((r+1)*C*S, total)); segment c of a row uses
+# alpha[c].  Per-channel alpha: rows = N, C = channels, S = prod(shape[2:]).
+# Shared alpha: C = 1 and rows are blocks of S = BLOCK elements.
+
+def prelu_forward(const floating[::1] x,      # IN  (total,)
+                  const floating[::1] alpha,  # IN  (C,)
+                  floating[::1] out,          # OUT (total,)
+                  Py_ssize_t C, Py_ssize_t S, int n_threads):
+    """out = x if x > 0 else alpha[c] * x"""
+    cdef Py_ssize_t total = x.shape[0], rows, r, c, i, start, stop
+    cdef floating al
+    if total == 0:
+        return
+    cdef const floating* xp = &x[0]
+    cdef floating* yp = &out[0]
+    rows = (total + C * S - 1) // (C * S)
+    cdef int nt = threads_for(total, _MIN_CHEAP, n_threads)
+    for r in prange(rows, schedule='static', nogil=True, num_threads=nt):
+        for c in range(C):
+            start = (r * C + c) * S
+            stop = min(start + S, total)
+            al = alpha[c]
+            for i in range(start, stop):
+                yp[i] = xp[i] if xp[i] > 0 else al * xp[i]
+
+
+def prelu_backward(const floating[::1] dout,   # IN  (total,)
+                   const floating[::1] x,      # IN  (total,)
+                   const floating[::1] alpha,  # IN  (C,)
+                   floating[::1] dx,           # OUT (total,)
+                   double[:, ::1] dalpha_rows, # OUT (rows, C) per-row partial sums of dalpha
+                   Py_ssize_t C, Py_ssize_t S, int n_threads):
+    """dx = dout if x > 0 else alpha dout;  dalpha[c] = sum over x <= 0 of x * dout"""
+    cdef Py_ssize_t total = x.shape[0], rows = dalpha_rows.shape[0], r, c, i, start, stop
+    cdef floating al, acc
+    if total == 0:
+        return
+    cdef const floating* gp = &dout[0]
+    cdef const floating* xp = &x[0]
+    cdef floating* dp = &dx[0]
+    cdef int nt = threads_for(total, _MIN_CHEAP, n_threads)
+    for r in prange(rows, schedule='static', nogil=True, num_threads=nt):
+        for c in range(C):
+            start = (r * C + c) * S
+            stop = min(start + S, total)
+            al = alpha[c]
+            acc = 0
+            for i in range(start, stop):
+                dp[i] = gp[i] if xp[i] > 0 else al * gp[i]
+                acc = acc + (0 if xp[i] > 0 else xp[i] * gp[i])
+            dalpha_rows[r, c] = acc
+
+
+# ---- Maxout: pick the best of k affine pieces (the GEMM is done by BLAS) ----
+
+def maxout_select(const floating[:, ::1] z,  # IN  (N, k*M) x @ [w_0 | ... | w_{k-1}]
+                  const floating[:, ::1] b,  # IN  (k, M)
+                  floating[:, ::1] out,      # OUT (N, M)
+                  int32_t[:, ::1] idx,       # OUT (N, M) winning piece (first maximum; NaN wins)
+                  int n_threads):
+    """out[n, m] = max_j z[n, j*M + m] + b[j, m]"""
+    cdef Py_ssize_t N = out.shape[0], M = out.shape[1], k = b.shape[0], n, m, j
+    cdef floating best, v
+    cdef int32_t arg
+    cdef int nt = threads_for(N * M * k, _MIN_CHEAP, n_threads)
+    for n in prange(N, schedule='static', nogil=True, num_threads=nt):
+        for m in range(M):
+            best = z[n, m] + b[0, m]
+            arg = 0
+            for j in range(1, k):
+                v = z[n, j * M + m] + b[j, m]
+                # strict > keeps the first maximum; a NaN wins and stays (like torch.max)
+                if (v > best or v != v) and best == best:
+                    best = v
+                    arg = <int32_t>j
+            out[n, m] = best
+            idx[n, m] = arg
+
+
+def maxout_scatter(const floating[:, ::1] dout,  # IN  (N, M)
+                   const int32_t[:, ::1] idx,    # IN  (N, M)
+                   floating[:, ::1] dz,          # OUT (N, k*M) dout at the winning piece, else 0
+                   int n_threads):
+    """dz[n, j*M + m] = dout[n, m] if j == idx[n, m] else 0"""
+    cdef Py_ssize_t N = dout.shape[0], M = dout.shape[1], k, n, m, j
+    k = dz.shape[1] // M if M > 0 else 0
+    cdef int nt = threads_for(N * M * k, _MIN_CHEAP, n_threads)
+    for n in prange(N, schedule='static', nogil=True, num_threads=nt):
+        for j in range(k):
+            for m in range(M):
+                dz[n, j * M + m] = dout[n, m] if idx[n, m] == j else 0
