@@ -35,7 +35,7 @@ KERNEL_DIR = os.path.join("fastnn", "_kernels")
 # Compiled once per SIMD target.
 KERNEL_MODULES = ["activations"]
 # Compiled once, baseline flags (must import on every CPU).
-RUNTIME_MODULES = ["_runtime"]
+RUNTIME_MODULES = ["_runtime", "_buffers"]
 
 DEBUG = os.environ.get("FASTNN_DEBUG", "") not in ("", "0")
 REQUIRE_OPENMP = os.environ.get("FASTNN_REQUIRE_OPENMP", "") not in ("", "0")

@@ -4,7 +4,9 @@ import platform
 import sys
 
 from fastnn import _dispatch
-from fastnn._kernels import _runtime
+from fastnn._kernels import _buffers, _runtime
+
+_DEFAULT_CACHE_MB = 256
 
 
 def get_num_threads():
@@ -27,6 +29,40 @@ def set_num_threads(n):
     _runtime.set_num_threads(n)
 
 
+def set_buffer_cache(max_bytes):
+    """Limit fastnn's cache of large output buffers (0 turns it off).
+
+    Ops take outputs of 1 MiB or more from a cache of aligned blocks that
+    arrays hand back when they are garbage-collected, so a training loop does
+    not page-fault fresh memory every step.  Default: 256 MiB, or
+    ``FASTNN_BUFFER_CACHE_MB`` from the environment.
+    """
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
+        raise ValueError(f"set_buffer_cache: max_bytes must be an integer >= 0, got {max_bytes!r}")
+    _buffers.set_limit(max_bytes)
+
+
+def buffer_cache_info():
+    """Dict with the cache's limit_bytes, cached_bytes, cached_blocks, hits and misses."""
+    return _buffers.info()
+
+
+def _init_buffer_cache():
+    raw = os.environ.get("FASTNN_BUFFER_CACHE_MB", "").strip()
+    mb = _DEFAULT_CACHE_MB
+    if raw:
+        try:
+            mb = float(raw)
+            if mb < 0:
+                raise ValueError
+        except ValueError:
+            raise ImportError(f"FASTNN_BUFFER_CACHE_MB={raw!r}: expected a number of MiB >= 0") from None
+    _buffers.set_limit(int(mb * (1 << 20)))
+
+
+_init_buffer_cache()
+
+
 def config():
     """The facts show_config prints, as a dict."""
     import numpy as np
@@ -47,6 +83,7 @@ def config():
         "simd_supported": _dispatch.supported_targets(),
         "simd_active": _dispatch.active_target(),
         "simd_forced": os.environ.get("FASTNN_SIMD") or None,
+        "buffer_cache": buffer_cache_info(),
         "threadpools": [{k: p.get(k) for k in ("user_api", "internal_api", "num_threads",
                                                 "filepath")} for p in pools],
     }
@@ -63,6 +100,8 @@ def show_config(file=None):
         + ("  (forced by FASTNN_SIMD)" if c["simd_forced"] else ""),
         f"  OpenMP                : {'on' if c['openmp'] else 'OFF (serial build)'}",
         f"  threads               : {c['num_threads']} (of {c['cpu_count']} CPUs)",
+        f"  buffer cache          : {c['buffer_cache']['limit_bytes'] >> 20} MiB limit, "
+        f"{c['buffer_cache']['cached_bytes'] >> 20} MiB held",
     ]
     for p in c["threadpools"]:
         lines.append(f"  pool {p['user_api']:>7}/{p['internal_api']:<9}: "

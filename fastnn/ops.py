@@ -25,7 +25,7 @@ import numbers
 import numpy as np
 
 from fastnn import _dispatch
-from fastnn._kernels import _runtime
+from fastnn._kernels import _buffers, _runtime
 
 __all__ = [
     "Cache",
@@ -112,7 +112,7 @@ def _real(v, name, fn, finite=True, nonzero=False):
 def _output(x, out, fn, inplace_ok):
     """Allocate the output, or check a user's `out` against the input x."""
     if out is None:
-        return np.empty_like(x)
+        return _buffers.empty_like(x)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{fn}: out must be a numpy.ndarray, got {type(out).__name__}")
     if out.dtype != x.dtype:
@@ -176,7 +176,7 @@ def _unary_backward(op, dout, cache):
     fn = f"{op}_backward"
     c = _cache_for(cache, op, fn)
     g = _dout(dout, c.saved, fn)
-    dx = np.empty_like(c.saved)
+    dx = _buffers.empty_like(c.saved)
     ops = _dispatch.kernels.activations
     ops.unary_backward(ops.OPS[c.kernel_op], g.reshape(-1), c.saved.reshape(-1), dx.reshape(-1),
                        c.a, c.b, _threads())
@@ -375,7 +375,7 @@ def prelu_backward(dout, cache):
     fn = "prelu_backward"
     c = _cache_for(cache, "prelu", fn)
     g = _dout(dout, c.x, fn)
-    dx = np.empty_like(c.x)
+    dx = _buffers.empty_like(c.x)
     total = c.x.size
     rows = -(-total // max(c.C * c.S, 1)) if total else 0
     partial = np.empty((rows, c.C), dtype=np.float64)
@@ -451,7 +451,7 @@ def maxout_backward(dout, cache):
     N, M = c.idx.shape
     k = c.k
     D = c.w_cat.shape[0]
-    dz = np.empty((N, k * M), dtype=c.x.dtype)
+    dz = _buffers.empty((N, k * M), c.x.dtype)
     _dispatch.kernels.activations.maxout_scatter(g, c.idx, dz, _threads())
     dx = (dz @ c.w_cat.T).reshape(c.x.shape)
     dw = np.ascontiguousarray((c.x.reshape(N, D).T @ dz).reshape(D, k, M).transpose(1, 0, 2))
