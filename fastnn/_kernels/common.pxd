@@ -24,3 +24,8 @@ cdef inline int threads_for(Py_ssize_t work, Py_ssize_t threshold, int n_threads
     if work < threshold or n_threads < 1:
         return 1
     return n_threads
+
+cdef extern from "fnn_stream.h" nogil:
+    void fnn_stream_copy_f32(float *dst, const float *src, Py_ssize_t n)
+    void fnn_stream_copy_f64(double *dst, const double *src, Py_ssize_t n)
+    void fnn_stream_fence()
