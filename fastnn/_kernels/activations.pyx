@@ -48,6 +48,17 @@ cdef Py_ssize_t _MIN_TRANS = PARALLEL_MIN_TRANSCENDENTAL
 STREAM_MIN_BYTES = 8 << 20
 cdef Py_ssize_t _STREAM_MIN = STREAM_MIN_BYTES
 
+
+def _set_tuning(Py_ssize_t min_cheap, Py_ssize_t min_transcendental, Py_ssize_t stream_min_bytes):
+    """Override the thresholds above for this process (bench/threshold.py measures with it).
+
+    Returns the previous (min_cheap, min_transcendental, stream_min_bytes).
+    """
+    global _MIN_CHEAP, _MIN_TRANS, _STREAM_MIN
+    old = (_MIN_CHEAP, _MIN_TRANS, _STREAM_MIN)
+    _MIN_CHEAP, _MIN_TRANS, _STREAM_MIN = min_cheap, min_transcendental, stream_min_bytes
+    return old
+
 # Op codes of the elementwise family (fastnn.ops maps names to these).
 cdef enum:
     RELU = 0
@@ -163,7 +174,8 @@ cdef void _backward_block(int op, const floating* g, const floating* z, floating
     cdef floating ab = a * b, s, t, xi
     if op == RELU:
         for i in range(n):
-            dx[i] = 0 if z[i] <= 0 else g[i]
+            s = g[i]        # load unconditionally so the select vectorises without masked loads
+            dx[i] = 0 if z[i] <= 0 else s
     elif op == LEAKY_RELU:
         for i in range(n):
             dx[i] = g[i] if z[i] > 0 else g[i] * a
@@ -300,6 +312,38 @@ def prelu_forward(const floating[::1] x,      # IN  (total,)
                 yp[i] = xp[i] if xp[i] > 0 else al * xp[i]
 
 
+cdef double _prelu_dalpha_sum(const floating* x, const floating* g, Py_ssize_t n) noexcept nogil:
+    """sum of x * g over x <= 0, vectorised and deterministic (fixed lanes)"""
+    # Two simple loops per chunk -- a select into a scratch, then a 16-lane sum
+    # of the scratch.  The one-loop form `lane[j] += 0 if x > 0 else x * g` is
+    # miscompiled by gcc 12.2 -O3 for AVX2/AVX-512 (wrong sums; reproduced in
+    # plain C), and this form vectorises just as well.
+    cdef floating t[1024]
+    cdef floating lane[16]
+    cdef floating p
+    cdef Py_ssize_t base = 0, m, i, j
+    cdef double total = 0
+    for j in range(16):
+        lane[j] = 0
+    while base < n:
+        m = min(<Py_ssize_t>1024, n - base)
+        for i in range(m):
+            p = x[base + i] * g[base + i]
+            t[i] = 0 if x[base + i] > 0 else p
+        i = 0
+        while i + 16 <= m:
+            for j in range(16):
+                lane[j] += t[i + j]
+            i += 16
+        while i < m:
+            total += t[i]
+            i += 1
+        base += m
+    for j in range(16):
+        total += lane[j]
+    return total
+
+
 def prelu_backward(const floating[::1] dout,   # IN  (total,)
                    const floating[::1] x,      # IN  (total,)
                    const floating[::1] alpha,  # IN  (C,)
@@ -308,7 +352,7 @@ def prelu_backward(const floating[::1] dout,   # IN  (total,)
                    Py_ssize_t C, Py_ssize_t S, int n_threads):
     """dx = dout if x > 0 else alpha dout;  dalpha[c] = sum over x <= 0 of x * dout"""
     cdef Py_ssize_t total = x.shape[0], rows = dalpha_rows.shape[0], r, c, i, start, stop
-    cdef floating al, acc
+    cdef floating al
     if total == 0:
         return
     cdef const floating* gp = &dout[0]
@@ -320,11 +364,9 @@ def prelu_backward(const floating[::1] dout,   # IN  (total,)
             start = (r * C + c) * S
             stop = min(start + S, total)
             al = alpha[c]
-            acc = 0
             for i in range(start, stop):
                 dp[i] = gp[i] if xp[i] > 0 else al * gp[i]
-                acc = acc + (0 if xp[i] > 0 else xp[i] * gp[i])
-            dalpha_rows[r, c] = acc
+            dalpha_rows[r, c] = _prelu_dalpha_sum(xp + start, gp + start, stop - start)
 
 
 # ---- Maxout: pick the best of k affine pieces (the GEMM is done by BLAS) ----
