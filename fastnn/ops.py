@@ -280,6 +280,9 @@ def gelu_forward(x, approximate="none", out=None):
     ``approximate="none"``: x * Phi(x), Phi the standard normal CDF (exact, erf).
     ``approximate="tanh"``: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
 
+    gelu(+inf) = +inf in both dtypes (PyTorch 2.13 gives +inf in float64 but
+    NaN in float32); gelu(-inf) = NaN, as in PyTorch.
+
     Returns ``(out, cache)``; shape and dtype of x.
     """
     if approximate not in ("none", "tanh"):
