@@ -169,7 +169,7 @@ def prelu_backward(dout, cache):
 
 def maxout_forward(x, w, b):
     N = x.shape[0]
-    x2 = x.reshape(N, -1)
+    x2 = x.reshape(N, w.shape[1])
     z = np.stack([x2 @ w[j] + b[j] for j in range(w.shape[0])])   # (k, N, M)
     idx = np.argmax(z, axis=0)                                      # first maximum
     out = np.take_along_axis(z, idx[None], axis=0)[0]
@@ -180,7 +180,7 @@ def maxout_forward(x, w, b):
 def maxout_backward(dout, cache):
     x, w, idx = cache
     N = x.shape[0]
-    x2 = x.reshape(N, -1)
+    x2 = x.reshape(N, w.shape[1])
     k = w.shape[0]
     dx = np.zeros_like(x2)
     dw = np.zeros_like(w)

@@ -1,0 +1,106 @@
+"""Threads, SIMD dispatch, show_config and the build's runtime facts."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import _dispatch
+
+
+def test_set_get_num_threads(restore_threads):
+    fastnn.set_num_threads(1)
+    assert fastnn.get_num_threads() == 1
+    fastnn.set_num_threads(2)
+    assert fastnn.get_num_threads() == 2
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+        fastnn.set_num_threads(0)
+    with pytest.raises(TypeError, match="n must be an integer"):
+        fastnn.set_num_threads(1.5)
+
+
+def test_threadpoolctl_limits_fastnn(restore_threads):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    fastnn.set_num_threads(2)
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert fastnn.get_num_threads() == 1
+    assert fastnn.get_num_threads() == 2
+    apis = {p["user_api"] for p in threadpoolctl.threadpool_info()}
+    if fastnn.config()["openmp"]:
+        assert "openmp" in apis
+
+
+def _run(code, **env):
+    e = dict(os.environ, **env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e,
+                          cwd=os.path.dirname(os.path.dirname(np.__file__)))
+
+
+def test_omp_num_threads_honoured():
+    r = _run("import fastnn; print(fastnn.get_num_threads())", OMP_NUM_THREADS="1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "1"
+
+
+def test_openmp_is_on_in_this_build():
+    assert fastnn.config()["openmp"] is True
+
+
+def test_show_config_reports_targets_openmp_threads(capsys):
+    fastnn.show_config()
+    text = capsys.readouterr().out
+    for key in ("SIMD targets compiled", "SIMD target active", "OpenMP", "threads", "buffer cache"):
+        assert key in text
+    c = fastnn.config()
+    assert c["simd_active"] in c["simd_supported"]
+    assert set(c["simd_supported"]) <= set(c["simd_compiled"])
+    assert "baseline" in c["simd_compiled"]
+    assert c["simd_active"] in text
+
+
+def test_best_supported_target_is_active_by_default():
+    if os.environ.get("FASTNN_SIMD"):
+        pytest.skip("FASTNN_SIMD forces a target in this run")
+    assert _dispatch.active_target() == _dispatch.supported_targets()[0]
+
+
+@pytest.mark.parametrize("target", _dispatch.supported_targets())
+def test_fastnn_simd_env_forces_target(target):
+    r = _run("import fastnn; print(fastnn.config()['simd_active'])", FASTNN_SIMD=target)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == target
+
+
+def test_fastnn_simd_env_rejects_unknown_target():
+    r = _run("import fastnn", FASTNN_SIMD="sse9")
+    assert r.returncode != 0
+    assert "ImportError" in r.stderr and "FASTNN_SIMD" in r.stderr and "sse9" in r.stderr
+
+
+def test_use_target_restores_previous():
+    before = _dispatch.active_target()
+    with _dispatch.use_target("baseline"):
+        assert _dispatch.active_target() == "baseline"
+    assert _dispatch.active_target() == before
+    with pytest.raises(ValueError, match="unknown"):
+        _dispatch.set_target("neon9")
+
+
+def test_buffer_cache_env_and_validation():
+    r = _run("import fastnn; print(fastnn.buffer_cache_info()['limit_bytes'])",
+             FASTNN_BUFFER_CACHE_MB="3")
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout) == 3 << 20
+    r = _run("import fastnn", FASTNN_BUFFER_CACHE_MB="lots")
+    assert r.returncode != 0 and "FASTNN_BUFFER_CACHE_MB" in r.stderr
+    with pytest.raises(ValueError, match="max_bytes must be an integer >= 0"):
+        fastnn.set_buffer_cache(-1)
+
+
+def test_cli_demo_runs():
+    r = subprocess.run([sys.executable, "-m", "fastnn", "demo", "--ops", "relu"],
+                       capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(np.__file__)))
+    assert r.returncode == 0, r.stderr
+    assert "tanh/xavier" in r.stdout and "speed-up" in r.stdout
