@@ -96,28 +96,14 @@ def main(argv=None):
     C = shape[1] if len(shape) > 1 else 1
     alpha = np.full(C, 0.25, dtype)
 
-    def fastnn_step(name, kw):
-        f, b = getattr(ops, name + "_forward"), getattr(ops, name + "_backward")
-        if name == "prelu":
-            def step():
-                y, c = f(x, alpha)
-                b(g, c)
-        else:
-            def step():
-                y, c = f(x, **kw)
-                b(g, c)
-        return step
+    def lib_step(module, name, kw):
+        """forward + backward through fastnn.ops or fastnn.reference"""
+        f, b = getattr(module, name + "_forward"), getattr(module, name + "_backward")
+        args = (alpha,) if name == "prelu" else ()
 
-    def ref_step(name, kw):
-        f, b = getattr(reference, name + "_forward"), getattr(reference, name + "_backward")
-        if name == "prelu":
-            def step():
-                y, c = f(x, alpha)
-                b(g, c)
-        else:
-            def step():
-                y, c = f(x, **kw)
-                b(g, c)
+        def step():
+            y, c = f(x, *args, **kw)
+            b(g, c)
         return step
 
     def torch_step(label, factory):
@@ -143,7 +129,7 @@ def main(argv=None):
     results = []
     for label, name, kw, factory, target in rows:
         kw = kw or {}
-        steps = {"fastnn": fastnn_step(name, kw), "reference": ref_step(name, kw),
+        steps = {"fastnn": lib_step(ops, name, kw), "reference": lib_step(reference, name, kw),
                  "torch": torch_step(label, factory)}
         # correctness of what is timed
         if name == "prelu":

@@ -1,4 +1,5 @@
 """Thread control and the build/runtime report (fastnn.show_config)."""
+import operator
 import os
 import platform
 import sys
@@ -7,6 +8,16 @@ from fastnn import _dispatch
 from fastnn._kernels import _buffers, _runtime
 
 _DEFAULT_CACHE_MB = 256
+
+
+def _integer(v, message):
+    """v as a Python int (ints and NumPy integers; not bools or floats), else TypeError."""
+    if isinstance(v, bool):
+        raise TypeError(f"{message}, got {v!r}")
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise TypeError(f"{message}, got {v!r}") from None
 
 
 def get_num_threads():
@@ -21,9 +32,7 @@ def get_num_threads():
 
 def set_num_threads(n):
     """Set the number of threads fastnn's kernels use (>= 1) for the calling thread."""
-    if isinstance(n, bool) or not isinstance(n, (int,)) and not hasattr(n, "__index__"):
-        raise TypeError(f"set_num_threads: n must be an integer >= 1, got {n!r}")
-    n = int(n)
+    n = _integer(n, "set_num_threads: n must be an integer >= 1")
     if n < 1:
         raise ValueError(f"set_num_threads: n must be an integer >= 1, got {n}")
     _runtime.set_num_threads(n)
@@ -37,8 +46,9 @@ def set_buffer_cache(max_bytes):
     not page-fault fresh memory every step.  Default: 256 MiB, or
     ``FASTNN_BUFFER_CACHE_MB`` from the environment.
     """
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
-        raise ValueError(f"set_buffer_cache: max_bytes must be an integer >= 0, got {max_bytes!r}")
+    max_bytes = _integer(max_bytes, "set_buffer_cache: max_bytes must be an integer >= 0")
+    if max_bytes < 0:
+        raise ValueError(f"set_buffer_cache: max_bytes must be an integer >= 0, got {max_bytes}")
     _buffers.set_limit(max_bytes)
 
 

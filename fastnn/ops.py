@@ -144,15 +144,15 @@ def _cache_for(cache, op, fn):
     return cache
 
 
-def _dout(dout, like, fn):
-    """dout as a C-contiguous array of `like`'s dtype and shape."""
+def _dout(dout, shape, dtype, fn):
+    """dout as a C-contiguous array of the forward output's shape, in the forward dtype."""
     g = np.asarray(dout)
     if g.dtype.kind != "f":
         raise TypeError(f"{fn}: dout must be a float array, got dtype {g.dtype}")
-    if g.shape != like.shape:
-        raise ValueError(f"{fn}: dout has shape {g.shape}, expected {like.shape} "
+    if g.shape != shape:
+        raise ValueError(f"{fn}: dout has shape {g.shape}, expected {shape} "
                          "(the forward output's)")
-    return np.ascontiguousarray(g, dtype=like.dtype)
+    return np.ascontiguousarray(g, dtype=dtype)
 
 
 def _threads():
@@ -175,7 +175,7 @@ def _unary_forward(op, kernel_op, x, out, a, b, inplace_ok, save_output):
 def _unary_backward(op, dout, cache):
     fn = f"{op}_backward"
     c = _cache_for(cache, op, fn)
-    g = _dout(dout, c.saved, fn)
+    g = _dout(dout, c.saved.shape, c.saved.dtype, fn)
     dx = _buffers.empty_like(c.saved)
     ops = _dispatch.kernels.activations
     ops.unary_backward(ops.OPS[c.kernel_op], g.reshape(-1), c.saved.reshape(-1), dx.reshape(-1),
@@ -377,7 +377,7 @@ def prelu_backward(dout, cache):
     """
     fn = "prelu_backward"
     c = _cache_for(cache, "prelu", fn)
-    g = _dout(dout, c.x, fn)
+    g = _dout(dout, c.x.shape, c.x.dtype, fn)
     dx = _buffers.empty_like(c.x)
     total = c.x.size
     rows = -(-total // max(c.C * c.S, 1)) if total else 0
@@ -444,13 +444,7 @@ def maxout_backward(dout, cache):
     """
     fn = "maxout_backward"
     c = _cache_for(cache, "maxout", fn)
-    g = np.asarray(dout)
-    if g.dtype.kind != "f":
-        raise TypeError(f"{fn}: dout must be a float array, got dtype {g.dtype}")
-    if g.shape != c.idx.shape:
-        raise ValueError(f"{fn}: dout has shape {g.shape}, expected {c.idx.shape} "
-                         "(the forward output's)")
-    g = np.ascontiguousarray(g, dtype=c.x.dtype)
+    g = _dout(dout, c.idx.shape, c.x.dtype, fn)
     N, M = c.idx.shape
     k = c.k
     D = c.w_cat.shape[0]

@@ -19,6 +19,10 @@ def test_set_get_num_threads(restore_threads):
         fastnn.set_num_threads(0)
     with pytest.raises(TypeError, match="n must be an integer"):
         fastnn.set_num_threads(1.5)
+    with pytest.raises(TypeError, match="n must be an integer"):
+        fastnn.set_num_threads(True)
+    fastnn.set_num_threads(np.int64(1))
+    assert fastnn.get_num_threads() == 1
 
 
 def test_threadpoolctl_limits_fastnn(restore_threads):
@@ -97,6 +101,8 @@ def test_buffer_cache_env_and_validation():
     assert r.returncode != 0 and "FASTNN_BUFFER_CACHE_MB" in r.stderr
     with pytest.raises(ValueError, match="max_bytes must be an integer >= 0"):
         fastnn.set_buffer_cache(-1)
+    with pytest.raises(TypeError, match="max_bytes must be an integer"):
+        fastnn.set_buffer_cache(1.5)
 
 
 def test_cli_demo_runs():
