@@ -14,7 +14,7 @@ from libc.stdint cimport int32_t
 
 from fastnn._kernels.common cimport (
     threads_for, fnn_absf, fnn_expf, fnn_expm1f, fnn_tanhf, fnn_sigmoidf,
-    fnn_log1pf_pos, fnn_erfcf, fnn_stream_copy_f32, fnn_stream_copy_f64, fnn_stream_fence,
+    fnn_log1pf_pos, fnn_erfcf, fnn_gelu_gradf, fnn_stream_copy_f32, fnn_stream_copy_f64, fnn_stream_fence,
 )
 
 cdef extern from *:
@@ -120,6 +120,13 @@ cdef inline floating _normal_cdf(floating x) noexcept nogil:
     else:
         return 0.5 * erfc(-x * SQRT1_2)
 
+cdef inline floating _gelu_grad(floating x) noexcept nogil:
+    """Phi(x) + x phi(x)"""
+    if floating is float:
+        return fnn_gelu_gradf(x)
+    else:
+        return _normal_cdf(x) + x * INV_SQRT_2PI * exp(-0.5 * x * x)
+
 cdef inline floating _softplus(floating x, floating beta, floating threshold) noexcept nogil:
     """x if beta x > threshold else log(1 + exp(beta x)) / beta"""
     cdef floating z = x * beta
@@ -190,8 +197,7 @@ cdef void _backward_block(int op, const floating* g, const floating* z, floating
             dx[i] = g[i] * (1 - z[i] * z[i])
     elif op == GELU:
         for i in range(n):
-            xi = z[i]
-            dx[i] = g[i] * (_normal_cdf(xi) + xi * <floating>INV_SQRT_2PI * _exp(<floating>-0.5 * xi * xi))
+            dx[i] = g[i] * _gelu_grad(z[i])
     elif op == GELU_TANH:
         for i in range(n):
             xi = z[i]

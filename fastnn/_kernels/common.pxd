@@ -17,6 +17,7 @@ cdef extern from "fnn_math.h" nogil:
     float fnn_sigmoidf(float x)
     float fnn_log1pf_pos(float u)
     float fnn_erfcf(float z)
+    float fnn_gelu_gradf(float x)
 
 
 cdef inline int threads_for(Py_ssize_t work, Py_ssize_t threshold, int n_threads) noexcept nogil:

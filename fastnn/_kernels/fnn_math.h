@@ -141,9 +141,11 @@ FNN_INLINE float fnn_log1pf_pos(float u) {
     return (u != u) ? u : r;
 }
 
-/* erfc(z) for all z.  |z| <= 0.75: 1 - z P(z^2);  beyond: exp(-z^2) R(t),
- * t = 1/(1 + z/2) with R ~ erfcx, reflected for negative z. */
-FNN_INLINE float fnn_erfcf(float z) {
+/* erfc(z) for all z, and *e = exp(-z^2) as a by-product (the GELU gradient
+ * needs exactly that for the normal pdf; 0 for |z| >= 11).  |z| <= 0.75:
+ * 1 - z P(z^2);  beyond: exp(-z^2) R(t), t = 1/(1 + z/2) with R ~ erfcx,
+ * reflected for negative z. */
+FNN_INLINE float fnn_erfcf_exp(float z, float *e) {
     float a = fnn_absf(z);
     float a2 = a * a;
     float p = 9.493045945418999e-05f;
@@ -166,10 +168,24 @@ FNN_INLINE float fnn_erfcf(float z) {
     q = q * t + 0.28352957690197633f;
     q = q * t + 0.28198925256004986f;
     q = q * t + 3.394591308750439e-06f;
-    float erfc_big = fnn_expf(-ac * ac) * q;     /* erfc(|z|) */
+    float ez = fnn_expf(-ac * ac);
+    float erfc_big = ez * q;                     /* erfc(|z|) */
     float erfc_abs = a <= 0.75f ? 1.0f - erf_small : erfc_big;
     float r = z >= 0.0f ? erfc_abs : 2.0f - erfc_abs;
+    *e = ez;
     return (z != z) ? z : r;
+}
+
+FNN_INLINE float fnn_erfcf(float z) {
+    float e;
+    return fnn_erfcf_exp(z, &e);
+}
+
+/* d/dx [x Phi(x)] = Phi(x) + x phi(x): the erfc and the pdf share one exp. */
+FNN_INLINE float fnn_gelu_gradf(float x) {
+    float e;
+    float cdf = 0.5f * fnn_erfcf_exp(-x * 0.70710678118654752f, &e);
+    return cdf + x * (0.39894228040143267794f * e);
 }
 
 #endif /* FNN_MATH_H */
