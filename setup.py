@@ -17,7 +17,8 @@ What happens here, in order:
    checking and wraparound on, ``-O0 -g``.
 
 Environment variables: FASTNN_REQUIRE_OPENMP, FASTNN_DEBUG, FASTNN_OPENMP_PREFIX,
-FASTNN_TARGETS (comma list, to build fewer targets, e.g. "baseline").
+FASTNN_OPENMP=0 (serial build on purpose), FASTNN_TARGETS (comma list, to build
+fewer targets, e.g. "baseline").
 """
 import os
 import platform
@@ -39,6 +40,8 @@ RUNTIME_MODULES = ["_runtime", "_buffers"]
 
 DEBUG = os.environ.get("FASTNN_DEBUG", "") not in ("", "0")
 REQUIRE_OPENMP = os.environ.get("FASTNN_REQUIRE_OPENMP", "") not in ("", "0")
+# FASTNN_OPENMP=0 builds serial kernels on purpose (as if the probe had failed)
+SKIP_OPENMP = os.environ.get("FASTNN_OPENMP", "") == "0"
 
 DIRECTIVES = {
     "language_level": 3,
@@ -148,10 +151,25 @@ class BuildExt(build_ext):
         super().finalize_options()
         if self.parallel is None:
             self.parallel = os.cpu_count() or 1
+        # Compiler flags depend on FASTNN_* variables that setuptools' timestamp
+        # check cannot see: always rebuild, so a build never reuses objects
+        # compiled with other flags.
+        self.force = True
+
+    def run(self):
+        # pip builds in-tree and reuses build/: drop kernel binaries of earlier
+        # builds (other targets, other settings) so they are not packaged.
+        kdir = os.path.join(self.build_lib, "fastnn", "_kernels")
+        wanted = {os.path.basename(self.get_ext_fullpath(e.name)) for e in self.extensions}
+        if os.path.isdir(kdir):
+            for name in os.listdir(kdir):
+                if name.endswith((".so", ".pyd")) and name not in wanted:
+                    os.remove(os.path.join(kdir, name))
+        super().run()
 
     def build_extensions(self):
         ctype = self.compiler.compiler_type
-        omp = probe_openmp(self.compiler)
+        omp = None if SKIP_OPENMP else probe_openmp(self.compiler)
         if omp is None:
             msg = ("fastnn: the C compiler cannot build OpenMP code; building SERIAL kernels "
                    "(one thread). Install OpenMP support (libgomp / libomp) for parallel kernels.")
@@ -168,7 +186,7 @@ class BuildExt(build_ext):
                 # selects and sqrt vectorise; NaN/inf semantics are untouched
                 # (never -ffast-math / -ffinite-math-only).
                 "-fno-math-errno", "-fno-trapping-math",
-                "-Wno-unreachable-code", "-Wno-unused-function",
+                "-Wno-unreachable-code", "-Wno-unused-function", "-Wno-unknown-pragmas",
             ]
         for ext in self.extensions:
             target = getattr(ext, "fastnn_target", "baseline")

@@ -1,5 +1,8 @@
 """Helpers shared by the tests: tolerances, the op table, numeric gradients."""
+import os
+
 import numpy as np
+import pytest
 
 # float32 results are compared with the float64 reference on the same values.
 # Measured worst cases over 255k values in [-100, 100] on every SIMD target
@@ -63,3 +66,10 @@ def numeric_grad(f, x, dout, h=1e-6):
         grad[i] = (fp - fm) / (2 * h)
         it.iternext()
     return grad
+
+
+# A serial build (FASTNN_OPENMP=0 at build time, set again when testing it)
+# has one thread; tests of multi-threading skip there.  In every other build
+# OpenMP must be on (tests/test_config.py checks it).
+SERIAL_BUILD = os.environ.get("FASTNN_OPENMP", "") == "0"
+needs_openmp = pytest.mark.skipif(SERIAL_BUILD, reason="serial build (FASTNN_OPENMP=0)")

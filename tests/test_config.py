@@ -9,7 +9,10 @@ import pytest
 import fastnn
 from fastnn import _dispatch
 
+from helpers import SERIAL_BUILD, needs_openmp
 
+
+@needs_openmp
 def test_set_get_num_threads(restore_threads):
     fastnn.set_num_threads(1)
     assert fastnn.get_num_threads() == 1
@@ -25,6 +28,7 @@ def test_set_get_num_threads(restore_threads):
     assert fastnn.get_num_threads() == 1
 
 
+@needs_openmp
 def test_threadpoolctl_limits_fastnn(restore_threads):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     fastnn.set_num_threads(2)
@@ -49,7 +53,17 @@ def test_omp_num_threads_honoured():
 
 
 def test_openmp_is_on_in_this_build():
-    assert fastnn.config()["openmp"] is True
+    assert fastnn.config()["openmp"] is (not SERIAL_BUILD)
+    if SERIAL_BUILD:
+        fastnn.set_num_threads(2)                 # accepted, no effect
+        assert fastnn.get_num_threads() == 1
+
+
+def test_set_num_threads_validates_argument():
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+        fastnn.set_num_threads(0)
+    with pytest.raises(TypeError, match="n must be an integer"):
+        fastnn.set_num_threads(1.5)
 
 
 def test_show_config_reports_targets_openmp_threads(capsys):
