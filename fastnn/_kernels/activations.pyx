@@ -13,7 +13,7 @@ from libc.math cimport exp, expm1, tanh, erfc, log1p, fabs
 from libc.stdint cimport int32_t
 
 from fastnn._kernels.common cimport (
-    threads_for, fnn_absf, fnn_expf, fnn_expm1f, fnn_tanhf, fnn_sigmoidf,
+    threads_for, fnn_expf, fnn_expm1f, fnn_tanhf, fnn_sigmoidf,
     fnn_log1pf_pos, fnn_erfcf, fnn_gelu_gradf, fnn_stream_copy_f32, fnn_stream_copy_f64, fnn_stream_fence,
 )
 
@@ -74,7 +74,11 @@ cdef enum:
 OPS = {"relu": RELU, "leaky_relu": LEAKY_RELU, "elu": ELU, "sigmoid": SIGMOID,
        "tanh": TANH, "gelu": GELU, "gelu_tanh": GELU_TANH, "softplus": SOFTPLUS,
        "silu": SILU}
-CHEAP_OPS = frozenset([RELU, LEAKY_RELU])
+
+
+cdef inline Py_ssize_t _parallel_min(int op) noexcept nogil:
+    """The one-thread threshold of an elementwise op: relu/leaky_relu are cheap."""
+    return _MIN_CHEAP if op == RELU or op == LEAKY_RELU else _MIN_TRANS
 
 
 
@@ -253,7 +257,7 @@ def unary_forward(int op,
     cdef const floating* xp = &x[0]
     cdef floating* yp = &out[0]
     cdef floating fa = <floating>a, fb = <floating>b
-    cdef int nt = threads_for(n, _MIN_CHEAP if op <= LEAKY_RELU else _MIN_TRANS, n_threads)
+    cdef int nt = threads_for(n, _parallel_min(op), n_threads)
     cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= _STREAM_MIN
     nblocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
@@ -278,7 +282,7 @@ def unary_backward(int op,
     cdef const floating* zp = &z[0]
     cdef floating* dp = &dx[0]
     cdef floating fa = <floating>a, fb = <floating>b
-    cdef int nt = threads_for(n, _MIN_CHEAP if op <= LEAKY_RELU else _MIN_TRANS, n_threads)
+    cdef int nt = threads_for(n, _parallel_min(op), n_threads)
     cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= _STREAM_MIN
     nblocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
