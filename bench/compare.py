@@ -8,8 +8,16 @@ both alike; the NumPy reference is timed after them in a loop of its own (its
 large temporaries would otherwise slow the call that follows).  Medians.
 
     python bench/compare.py [--threads 2] [--reps 21] [--ref-reps 5]
+                            [--groups activations,normalization,...] [--match TEXT]
                             [--ops relu,tanh] [--shape 64,64,32,32] [--output FILE]
+
+Groups: "activations" (the table below, --ops/--shape/--dtype apply to it) and
+one group per ``bench/cases_<group>.py`` (layer workloads, timed by
+bench/harness.py; --match keeps the rows whose label contains TEXT).
+Default: every group.
 """
+import glob
+import importlib
 import argparse
 import os
 import platform
@@ -19,6 +27,7 @@ import time
 import numpy as np
 
 import fastnn
+import harness
 from fastnn import ops, reference
 
 # (row label, op name, fastnn kwargs, torch call factory, target ratio vs torch)
@@ -70,12 +79,15 @@ def main(argv=None):
     ap.add_argument("--shape", default="64,64,32,32")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--output", default="")
+    ap.add_argument("--groups", default="")
+    ap.add_argument("--match", default="")
     args = ap.parse_args(argv)
+    groups = [g for g in args.groups.split(",") if g] or ["activations"] + case_groups()
 
     shape = tuple(int(s) for s in args.shape.split(","))
     dtype = np.dtype(args.dtype)
     wanted = set(filter(None, args.ops.split(",")))
-    rows = [r for r in ROWS if not wanted or r[0] in wanted]
+    rows = [r for r in ROWS if (not wanted or r[0] in wanted) and "activations" in groups]
 
     try:
         import torch
@@ -160,6 +172,33 @@ def main(argv=None):
         results.append((label, med, target))
         print(f"  {label}: " + ", ".join(f"{k} {v:.2f} ms" for k, v in med.items()), file=sys.stderr)
 
+    text = activation_table(args, rows, results, shape, dtype, torch_version) if rows else ""
+    for group in groups:
+        if group == "activations":
+            continue
+        workloads = [w for w in importlib.import_module(f"cases_{group}").WORKLOADS
+                     if args.match in w.label]
+        print(f"[{group}]", file=sys.stderr)
+        timed = harness.run_rows(workloads, torch=torch, reps=args.reps, ref_reps=args.ref_reps,
+                                 warmup=args.warmup, log=lambda m: print(m, file=sys.stderr))
+        text += (f"\n\n### {group}\n\n" + "\n".join(harness.header(args.threads))
+                 + f"\nMedian of {args.reps} (reference: {args.ref_reps}) after {args.warmup} "
+                 "warm-up rounds; libraries interleaved round-robin.\n\n" + harness.render(timed))
+    print(text)
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text + "\n")
+    limiter.restore_original_limits()
+    return 0
+
+
+def case_groups():
+    """Groups with a bench/cases_<group>.py file, sorted."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    return sorted(os.path.basename(p)[6:-3] for p in glob.glob(os.path.join(here, "cases_*.py")))
+
+
+def activation_table(args, rows, results, shape, dtype, torch_version):
     n = int(np.prod(shape))
     nbytes = 5 * dtype.itemsize * n        # fwd: read x, write y; bwd: read dout + saved, write dx
     c = fastnn.config()
@@ -193,13 +232,7 @@ def main(argv=None):
     lines.append("")
     lines.append("Targets: fastnn/torch as listed, and >= 3x faster than the NumPy reference on every row. "
                  "GB/s counts 5 x itemsize bytes per element (x, y, dout, saved tensor, dx).")
-    text = "\n".join(lines)
-    print(text)
-    if args.output:
-        with open(args.output, "w") as f:
-            f.write(text + "\n")
-    limiter.restore_original_limits()
-    return 0
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

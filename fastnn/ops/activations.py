@@ -1,12 +1,6 @@
-"""Functional API, the CS231n convention: ``out, cache = <op>_forward(...)``,
-``grads = <op>_backward(dout, cache)``.
+"""Activation functions: elementwise forward/backward pairs, PReLU and Maxout.
 
-Every function here validates its arguments (clear errors naming the argument
-and what was expected), allocates outputs and calls a compiled kernel of the
-SIMD target chosen at import (``fastnn._dispatch``).  Kernels trust their
-inputs; all checking happens here.
-
-Common behaviour of the activations:
+Common behaviour of the elementwise activations:
 
 * any float32/float64 array-like of any shape (0-d and empty included); the
   output has the input's dtype and shape; non-contiguous input is copied once
@@ -19,16 +13,14 @@ Common behaviour of the activations:
 * semantics, constants and NaN/inf behaviour equal PyTorch's functions of the
   same name (``torch.nn.functional``).
 """
-import math
-import numbers
-
 import numpy as np
 
 from fastnn import _dispatch
-from fastnn._kernels import _buffers, _runtime
+from fastnn._kernels import _buffers
+from fastnn.ops._common import (Cache, cache_for, check_dout, float_array, output_for,
+                                param_array, real_number, num_threads)
 
 __all__ = [
-    "Cache",
     "relu_forward", "relu_backward",
     "leaky_relu_forward", "leaky_relu_backward",
     "elu_forward", "elu_backward",
@@ -45,128 +37,14 @@ __all__ = [
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
-
-class Cache:
-    """What a forward pass saves for its backward pass.
-
-    ``cache.op`` names the forward function's op; the other attributes are
-    the saved arrays and parameters (e.g. ``cache.x``, ``cache.out``).
-    """
-
-    def __init__(self, op, **saved):
-        self.op = op
-        self.__dict__.update(saved)
-
-    def __repr__(self):
-        fields = ", ".join(
-            f"{k}=<{v.dtype} array {v.shape}>" if isinstance(v, np.ndarray) else f"{k}={v!r}"
-            for k, v in self.__dict__.items() if k != "op")
-        return f"Cache(op={self.op!r}, {fields})"
-
-
-# ---------------------------------------------------------------- validation
-
-def _float_array(x, name, fn):
-    """x as a C-contiguous float32/float64 ndarray (copied only when needed)."""
-    a = np.asarray(x)
-    if a.dtype not in _FLOATS:
-        raise TypeError(f"{fn}: {name} must be a float32 or float64 array, "
-                        f"got dtype {a.dtype}")
-    if not a.flags.c_contiguous:
-        a = np.ascontiguousarray(a)
-    return a
-
-
-def _param_array(p, name, dtype, fn):
-    """A parameter array (alpha, w, b) in the input's dtype.
-
-    Array-likes (lists, scalars) are converted; an ndarray of another float
-    dtype is refused rather than silently copied.
-    """
-    if isinstance(p, np.ndarray):
-        if p.dtype not in _FLOATS:
-            raise TypeError(f"{fn}: {name} must be a float32 or float64 array, got dtype {p.dtype}")
-        if p.dtype != dtype:
-            raise TypeError(f"{fn}: {name} has dtype {p.dtype} but x has dtype {dtype}; "
-                            f"convert one of them (e.g. {name}.astype(np.{dtype}))")
-        return np.ascontiguousarray(p)
-    a = np.asarray(p)
-    if a.dtype.kind not in "fiu" or a.dtype.kind == "b":
-        raise TypeError(f"{fn}: {name} must be real numbers, got dtype {a.dtype}")
-    return np.ascontiguousarray(a, dtype=dtype)
-
-
-def _real(v, name, fn, finite=True, nonzero=False):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{fn}: {name} must be a real number, got {v!r}")
-    v = float(v)
-    if math.isnan(v) or (finite and math.isinf(v)):
-        raise ValueError(f"{fn}: {name} must be a finite number, got {v}")
-    if nonzero and v == 0.0:
-        raise ValueError(f"{fn}: {name} must be non-zero, got {v}")
-    return v
-
-
-def _output(x, out, fn, inplace_ok):
-    """Allocate the output, or check a user's `out` against the input x."""
-    if out is None:
-        return _buffers.empty_like(x)
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"{fn}: out must be a numpy.ndarray, got {type(out).__name__}")
-    if out.dtype != x.dtype:
-        raise TypeError(f"{fn}: out must have dtype {x.dtype} (the input's), got {out.dtype}")
-    if out.shape != x.shape:
-        raise ValueError(f"{fn}: out must have shape {x.shape} (the input's), got {out.shape}")
-    if not out.flags.c_contiguous:
-        raise ValueError(f"{fn}: out must be C-contiguous")
-    if not out.flags.writeable:
-        raise ValueError(f"{fn}: out is read-only")
-    if np.may_share_memory(out, x):
-        same = (out.__array_interface__["data"][0] == x.__array_interface__["data"][0]
-                and out.strides == x.strides)
-        if not same:
-            raise ValueError(f"{fn}: out partially overlaps x; pass a separate array or out=x")
-        if not inplace_ok:
-            raise ValueError(f"{fn}: out=x (in-place) is not supported because the backward "
-                             "pass needs the unmodified input; pass a separate out array")
-    return out
-
-
-def _cache_for(cache, op, fn):
-    if not isinstance(cache, Cache):
-        raise TypeError(f"{fn}: cache must be the cache returned by {op}_forward, "
-                        f"got {type(cache).__name__}")
-    if cache.op != op:
-        raise ValueError(f"{fn}: cache comes from {cache.op}_forward, "
-                         f"expected a cache from {op}_forward")
-    return cache
-
-
-def _dout(dout, shape, dtype, fn):
-    """dout as a C-contiguous array of the forward output's shape, in the forward dtype."""
-    g = np.asarray(dout)
-    if g.dtype.kind != "f":
-        raise TypeError(f"{fn}: dout must be a float array, got dtype {g.dtype}")
-    if g.shape != shape:
-        raise ValueError(f"{fn}: dout has shape {g.shape}, expected {shape} "
-                         "(the forward output's)")
-    return np.ascontiguousarray(g, dtype=dtype)
-
-
-def _threads():
-    return _runtime.get_max_threads()
-
-
-# ------------------------------------------------- elementwise activations
 
 def _unary_forward(op, kernel_op, x, out, a, b, inplace_ok, save_output):
     fn = f"{op}_forward"
-    x = _float_array(x, "x", fn)
-    out = _output(x, out, fn, inplace_ok)
+    x = float_array(x, "x", fn)
+    out = output_for(x, out, fn, inplace_ok)
     ops = _dispatch.kernels.activations
-    ops.unary_forward(ops.OPS[kernel_op], x.reshape(-1), out.reshape(-1), a, b, _threads())
+    ops.unary_forward(ops.OPS[kernel_op], x.reshape(-1), out.reshape(-1), a, b, num_threads())
     saved = out if save_output else x
     return out, Cache(op, kernel_op=kernel_op, saved=saved, a=a, b=b,
                       saved_is_output=save_output)
@@ -174,12 +52,12 @@ def _unary_forward(op, kernel_op, x, out, a, b, inplace_ok, save_output):
 
 def _unary_backward(op, dout, cache):
     fn = f"{op}_backward"
-    c = _cache_for(cache, op, fn)
-    g = _dout(dout, c.saved.shape, c.saved.dtype, fn)
+    c = cache_for(cache, op, fn)
+    g = check_dout(dout, c.saved.shape, c.saved.dtype, fn)
     dx = _buffers.empty_like(c.saved)
     ops = _dispatch.kernels.activations
     ops.unary_backward(ops.OPS[c.kernel_op], g.reshape(-1), c.saved.reshape(-1), dx.reshape(-1),
-                       c.a, c.b, _threads())
+                       c.a, c.b, num_threads())
     return dx
 
 
@@ -214,7 +92,7 @@ def leaky_relu_forward(x, negative_slope=0.01, out=None):
 
     Returns ``(out, cache)``; shape and dtype of x.
     """
-    s = _real(negative_slope, "negative_slope", "leaky_relu_forward")
+    s = real_number(negative_slope, "negative_slope", "leaky_relu_forward")
     return _unary_forward("leaky_relu", "leaky_relu", x, out, s, 0.0, False, False)
 
 
@@ -228,7 +106,7 @@ def elu_forward(x, alpha=1.0, out=None):
 
     Returns ``(out, cache)``; shape and dtype of x.
     """
-    a = _real(alpha, "alpha", "elu_forward")
+    a = real_number(alpha, "alpha", "elu_forward")
     return _unary_forward("elu", "elu", x, out, a, 1.0, False, False)
 
 
@@ -301,8 +179,8 @@ def softplus_forward(x, beta=1.0, threshold=20.0, out=None):
     (``F.softplus``).  Returns ``(out, cache)``; shape and dtype of x.
     """
     fn = "softplus_forward"
-    b = _real(beta, "beta", fn, nonzero=True)
-    t = _real(threshold, "threshold", fn, finite=False)
+    b = real_number(beta, "beta", fn, nonzero=True)
+    t = real_number(threshold, "threshold", fn, finite=False)
     return _unary_forward("softplus", "softplus", x, out, b, t, False, False)
 
 
@@ -345,12 +223,12 @@ def prelu_forward(x, alpha, out=None):
     x (N, C, *), alpha (C,) or (1,).
     """
     fn = "prelu_forward"
-    x = _float_array(x, "x", fn)
-    alpha = _param_array(alpha, "alpha", x.dtype, fn)
+    x = float_array(x, "x", fn)
+    alpha = param_array(alpha, "alpha", x.dtype, fn)
     C, S = _prelu_layout(x, alpha, fn)
-    out = _output(x, out, fn, False)
+    out = output_for(x, out, fn, False)
     _dispatch.kernels.activations.prelu_forward(
-        x.reshape(-1), alpha, out.reshape(-1), C, S, _threads())
+        x.reshape(-1), alpha, out.reshape(-1), C, S, num_threads())
     return out, Cache("prelu", x=x, alpha=alpha, C=C, S=S)
 
 
@@ -376,14 +254,14 @@ def prelu_backward(dout, cache):
         (per channel, or over everything for a shared alpha), accumulated in float64.
     """
     fn = "prelu_backward"
-    c = _cache_for(cache, "prelu", fn)
-    g = _dout(dout, c.x.shape, c.x.dtype, fn)
+    c = cache_for(cache, "prelu", fn)
+    g = check_dout(dout, c.x.shape, c.x.dtype, fn)
     dx = _buffers.empty_like(c.x)
     total = c.x.size
     rows = -(-total // max(c.C * c.S, 1)) if total else 0
     partial = np.empty((rows, c.C), dtype=np.float64)
     _dispatch.kernels.activations.prelu_backward(
-        g.reshape(-1), c.x.reshape(-1), c.alpha, dx.reshape(-1), partial, c.C, c.S, _threads())
+        g.reshape(-1), c.x.reshape(-1), c.alpha, dx.reshape(-1), partial, c.C, c.S, num_threads())
     dalpha = partial.sum(axis=0).astype(c.x.dtype)
     return dx, dalpha.reshape(c.alpha.shape)
 
@@ -411,11 +289,11 @@ def maxout_forward(x, w, b):
     like ``torch.max``.
     """
     fn = "maxout_forward"
-    x = _float_array(x, "x", fn)
+    x = float_array(x, "x", fn)
     if x.ndim < 2:
         raise ValueError(f"{fn}: x must have shape (N, D), got {x.shape}")
-    w = _param_array(w, "w", x.dtype, fn)
-    b = _param_array(b, "b", x.dtype, fn)
+    w = param_array(w, "w", x.dtype, fn)
+    b = param_array(b, "b", x.dtype, fn)
     N = x.shape[0]
     D = int(np.prod(x.shape[1:], dtype=np.int64))
     if w.ndim != 3 or w.shape[1] != D or w.shape[0] < 1:
@@ -429,7 +307,7 @@ def maxout_forward(x, w, b):
     z = x2 @ w_cat                                                       # (N, k*M), BLAS
     out = np.empty((N, M), dtype=x.dtype)
     idx = np.empty((N, M), dtype=np.int32)
-    _dispatch.kernels.activations.maxout_select(z, b, out, idx, _threads())
+    _dispatch.kernels.activations.maxout_select(z, b, out, idx, num_threads())
     return out, Cache("maxout", x=x, w_cat=w_cat, idx=idx, k=k)
 
 
@@ -443,13 +321,13 @@ def maxout_backward(dout, cache):
     db : ndarray, shape (k, M)
     """
     fn = "maxout_backward"
-    c = _cache_for(cache, "maxout", fn)
-    g = _dout(dout, c.idx.shape, c.x.dtype, fn)
+    c = cache_for(cache, "maxout", fn)
+    g = check_dout(dout, c.idx.shape, c.x.dtype, fn)
     N, M = c.idx.shape
     k = c.k
     D = c.w_cat.shape[0]
     dz = _buffers.empty((N, k * M), c.x.dtype)
-    _dispatch.kernels.activations.maxout_scatter(g, c.idx, dz, _threads())
+    _dispatch.kernels.activations.maxout_scatter(g, c.idx, dz, num_threads())
     dx = (dz @ c.w_cat.T).reshape(c.x.shape)
     dw = np.ascontiguousarray((c.x.reshape(N, D).T @ dz).reshape(D, k, M).transpose(1, 0, 2))
     db = dz.reshape(N, k, M).sum(axis=0)

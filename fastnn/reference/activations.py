@@ -1,5 +1,4 @@
-"""Plain NumPy twins of every op in :mod:`fastnn.ops`: the test oracle and the
-benchmark baseline.
+"""NumPy twins of the activations of :mod:`fastnn.ops.activations`.
 
 Written to be read: one forward/backward pair per op, the textbook formula,
 no tricks beyond what numerical stability needs.  Same signatures as
@@ -9,6 +8,31 @@ dtype.
 import math
 
 import numpy as np
+
+__all__ = [
+    "relu_forward",
+    "relu_backward",
+    "leaky_relu_forward",
+    "leaky_relu_backward",
+    "elu_forward",
+    "elu_backward",
+    "selu_forward",
+    "selu_backward",
+    "sigmoid_forward",
+    "sigmoid_backward",
+    "tanh_forward",
+    "tanh_backward",
+    "gelu_forward",
+    "gelu_backward",
+    "softplus_forward",
+    "softplus_backward",
+    "silu_forward",
+    "silu_backward",
+    "prelu_forward",
+    "prelu_backward",
+    "maxout_forward",
+    "maxout_backward",
+]
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946

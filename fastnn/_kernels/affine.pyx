@@ -1,0 +1,1 @@
+# affine kernels (compiled per SIMD target; see activations.pyx for the layout conventions).

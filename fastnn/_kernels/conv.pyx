@@ -1,0 +1,1 @@
+# conv kernels (compiled per SIMD target; see activations.pyx for the layout conventions).

@@ -1,0 +1,1 @@
+# dropout kernels (compiled per SIMD target; see activations.pyx for the layout conventions).

@@ -1,0 +1,1 @@
+# losses kernels (compiled per SIMD target; see activations.pyx for the layout conventions).

@@ -1,0 +1,1 @@
+# normalization kernels (compiled per SIMD target; see activations.pyx for the layout conventions).

@@ -1,0 +1,124 @@
+"""What every op family of :mod:`fastnn.ops` shares: the Cache and the argument checks.
+
+Kernels trust their inputs; every check happens here, with messages that name
+the function, the argument and what was expected.
+"""
+import math
+import numbers
+
+import numpy as np
+
+from fastnn._kernels import _buffers, _runtime
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class Cache:
+    """What a forward pass saves for its backward pass.
+
+    ``cache.op`` names the forward function's op; the other attributes are
+    the saved arrays and parameters (e.g. ``cache.x``, ``cache.out``).
+    """
+
+    def __init__(self, op, **saved):
+        self.op = op
+        self.__dict__.update(saved)
+
+    def __repr__(self):
+        fields = ", ".join(
+            f"{k}=<{v.dtype} array {v.shape}>" if isinstance(v, np.ndarray) else f"{k}={v!r}"
+            for k, v in self.__dict__.items() if k != "op")
+        return f"Cache(op={self.op!r}, {fields})"
+
+
+# ---------------------------------------------------------------- validation
+
+def float_array(x, name, fn):
+    """x as a C-contiguous float32/float64 ndarray (copied only when needed)."""
+    a = np.asarray(x)
+    if a.dtype not in _FLOATS:
+        raise TypeError(f"{fn}: {name} must be a float32 or float64 array, "
+                        f"got dtype {a.dtype}")
+    if not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a)
+    return a
+
+
+def param_array(p, name, dtype, fn):
+    """A parameter array (alpha, w, b) in the input's dtype.
+
+    Array-likes (lists, scalars) are converted; an ndarray of another float
+    dtype is refused rather than silently copied.
+    """
+    if isinstance(p, np.ndarray):
+        if p.dtype not in _FLOATS:
+            raise TypeError(f"{fn}: {name} must be a float32 or float64 array, got dtype {p.dtype}")
+        if p.dtype != dtype:
+            raise TypeError(f"{fn}: {name} has dtype {p.dtype} but x has dtype {dtype}; "
+                            f"convert one of them (e.g. {name}.astype(np.{dtype}))")
+        return np.ascontiguousarray(p)
+    a = np.asarray(p)
+    if a.dtype.kind not in "fiu" or a.dtype.kind == "b":
+        raise TypeError(f"{fn}: {name} must be real numbers, got dtype {a.dtype}")
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def real_number(v, name, fn, finite=True, nonzero=False):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{fn}: {name} must be a real number, got {v!r}")
+    v = float(v)
+    if math.isnan(v) or (finite and math.isinf(v)):
+        raise ValueError(f"{fn}: {name} must be a finite number, got {v}")
+    if nonzero and v == 0.0:
+        raise ValueError(f"{fn}: {name} must be non-zero, got {v}")
+    return v
+
+
+def output_for(x, out, fn, inplace_ok):
+    """Allocate the output, or check a user's `out` against the input x."""
+    if out is None:
+        return _buffers.empty_like(x)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{fn}: out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != x.dtype:
+        raise TypeError(f"{fn}: out must have dtype {x.dtype} (the input's), got {out.dtype}")
+    if out.shape != x.shape:
+        raise ValueError(f"{fn}: out must have shape {x.shape} (the input's), got {out.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{fn}: out must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(f"{fn}: out is read-only")
+    if np.may_share_memory(out, x):
+        same = (out.__array_interface__["data"][0] == x.__array_interface__["data"][0]
+                and out.strides == x.strides)
+        if not same:
+            raise ValueError(f"{fn}: out partially overlaps x; pass a separate array or out=x")
+        if not inplace_ok:
+            raise ValueError(f"{fn}: out=x (in-place) is not supported because the backward "
+                             "pass needs the unmodified input; pass a separate out array")
+    return out
+
+
+def cache_for(cache, op, fn):
+    if not isinstance(cache, Cache):
+        raise TypeError(f"{fn}: cache must be the cache returned by {op}_forward, "
+                        f"got {type(cache).__name__}")
+    if cache.op != op:
+        raise ValueError(f"{fn}: cache comes from {cache.op}_forward, "
+                         f"expected a cache from {op}_forward")
+    return cache
+
+
+def check_dout(dout, shape, dtype, fn):
+    """dout as a C-contiguous array of the forward output's shape, in the forward dtype."""
+    g = np.asarray(dout)
+    if g.dtype.kind != "f":
+        raise TypeError(f"{fn}: dout must be a float array, got dtype {g.dtype}")
+    if g.shape != shape:
+        raise ValueError(f"{fn}: dout has shape {g.shape}, expected {shape} "
+                         "(the forward output's)")
+    return np.ascontiguousarray(g, dtype=dtype)
+
+
+def num_threads():
+    return _runtime.get_max_threads()

@@ -1,0 +1,2 @@
+"""NumPy twins of fastnn.ops.dropout."""
+__all__ = []
