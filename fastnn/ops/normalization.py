@@ -1,2 +1,344 @@
-"""normalization ops (filled in by its issue)."""
-__all__ = []
+"""Normalisation: batch norm (per feature and spatial), layer norm, group norm.
+
+All three compute ``xhat = (x - mean) / sqrt(var + eps)`` over some group of
+values and return ``gamma * xhat + beta``; they differ in the group:
+
+===============  =====================================  ==================
+op               statistics over                        gamma, beta
+===============  =====================================  ==================
+batch norm       N (input (N, D)) or N, H, W            per feature / channel
+                 (input (N, C, H, W)), per channel
+layer norm       the trailing ``gamma.shape`` dims,      per element of
+                 per sample                             ``gamma.shape``
+group norm       C/G channels and all spatial values,   per channel
+                 per (sample, group)
+===============  =====================================  ==================
+
+Variances are biased (divide by the count), as in the forward pass of
+PyTorch; batch norm's running variance is updated with the unbiased batch
+variance (PyTorch's convention).  Statistics are accumulated in double, in an
+order that does not depend on the thread count, so results are identical
+for any number of threads.  Backward uses the simplified single-pass formula
+
+    dx = gamma / sqrt(var + eps) * (dout - mean(dout) - xhat * mean(dout * xhat))
+
+(means over the group), not the graph walk through mean and variance.
+"""
+import numbers
+import operator
+
+import numpy as np
+
+from fastnn import _dispatch
+from fastnn._kernels import _buffers
+from fastnn.ops._common import (Cache, cache_for, check_dout, float_array, num_threads,
+                                param_array, real_number)
+
+__all__ = [
+    "batchnorm_forward", "batchnorm_backward",
+    "layernorm_forward", "layernorm_backward",
+    "groupnorm_forward", "groupnorm_backward",
+]
+
+
+def _eps(eps, fn):
+    eps = real_number(eps, "eps", fn)
+    if eps <= 0:
+        raise ValueError(f"{fn}: eps must be > 0, got {eps}")
+    return eps
+
+
+def _affine_params(gamma, beta, shape, dtype, fn):
+    gamma = param_array(gamma, "gamma", dtype, fn)
+    beta = param_array(beta, "beta", dtype, fn)
+    for name, p in (("gamma", gamma), ("beta", beta)):
+        if p.shape != shape:
+            raise ValueError(f"{fn}: {name} must have shape {shape}, got {p.shape}")
+    return gamma, beta
+
+
+def _running(a, name, C, fn):
+    if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
+        raise TypeError(f"{fn}: {name} must be a float ndarray of shape ({C},) (it is updated in "
+                        f"place), or None; got {type(a).__name__}"
+                        + (f" of dtype {a.dtype}" if isinstance(a, np.ndarray) else ""))
+    if a.shape != (C,):
+        raise ValueError(f"{fn}: {name} must have shape ({C},), got {a.shape}")
+    if not a.flags.writeable:
+        raise ValueError(f"{fn}: {name} is read-only; it is updated in place")
+    return a
+
+
+# ---------------------------------------------------------------- batch norm
+
+def batchnorm_forward(x, gamma, beta, running_mean, running_var, training=True,
+                      momentum=0.1, eps=1e-5):
+    """Batch normalisation, per feature of (N, D) or per channel of (N, C, H, W).
+
+    Training mode normalises with the batch statistics and updates
+    ``running_mean`` / ``running_var`` in place,
+    ``running = (1 - momentum) * running + momentum * batch``, with the
+    unbiased batch variance for ``running_var`` (PyTorch's convention).  Eval
+    mode normalises with the running statistics.  Passing ``None`` for both
+    running arrays tracks no statistics: both modes then use the batch
+    statistics (like PyTorch's ``track_running_stats=False``).
+
+    Parameters
+    ----------
+    x : array_like of float32 or float64, shape (N, D) or (N, C, H, W)
+        Any (N, C, d1, ..., dk) works as spatial batch norm over N, d1..dk.
+    gamma, beta : array_like, shape (D,) or (C,)
+        Scale and shift, in x's dtype.
+    running_mean, running_var : ndarray of shape (C,), float, or None
+        Updated in place in training mode.
+    training : bool
+    momentum : float in [0, 1]
+    eps : float > 0
+
+    Returns
+    -------
+    out : ndarray, x's shape and dtype
+    cache : Cache
+        For :func:`batchnorm_backward` (x, gamma, the mean and 1/std used).
+
+    Raises
+    ------
+    ValueError
+        In training mode when there is only one value per channel (N = 1 for
+        (N, D); N * H * W = 1 for spatial): its variance is undefined, and
+        PyTorch raises too.  Empty batches are allowed: the output is empty
+        and the running statistics are left as they are.
+
+    Shape
+    -----
+    x (N, D) -> (N, D); x (N, C, H, W) -> (N, C, H, W).  The spatial case
+    reduces over N, H, W in place (no transposed copy), in parallel over
+    channels.
+    """
+    fn = "batchnorm_forward"
+    x = float_array(x, "x", fn)
+    if x.ndim < 2:
+        raise ValueError(f"{fn}: x must have shape (N, D) or (N, C, H, W), got shape {x.shape}")
+    N, C = x.shape[0], x.shape[1]
+    L = int(np.prod(x.shape[2:]))
+    count = N * L
+    gamma, beta = _affine_params(gamma, beta, (C,), x.dtype, fn)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{fn}: pass both running_mean and running_var, or neither")
+    track = running_mean is not None
+    if track:
+        running_mean = _running(running_mean, "running_mean", C, fn)
+        running_var = _running(running_var, "running_var", C, fn)
+    if not isinstance(training, (bool, np.bool_)):
+        raise TypeError(f"{fn}: training must be True or False, got {training!r}")
+    momentum = real_number(momentum, "momentum", fn)
+    if not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"{fn}: momentum must be in [0, 1], got {momentum}")
+    eps = _eps(eps, fn)
+    batch_stats = training or not track
+    if batch_stats and count == 1:
+        raise ValueError(f"{fn}: expected more than 1 value per channel when training "
+                         f"(x has shape {x.shape}); use eval mode or a bigger batch")
+
+    if batch_stats:
+        mean = np.zeros(C, np.float64)
+        var = np.ones(C, np.float64)
+    else:
+        mean = np.array(running_mean, np.float64)
+        var = np.array(running_var, np.float64)
+    invstd = np.empty(C, np.float64)
+    out = _buffers.empty_like(x)
+    k = _dispatch.kernels.normalization
+    if x.ndim == 2:
+        k.bn_forward_columns(x, gamma, beta, out, mean, var, invstd, batch_stats, eps,
+                             num_threads())
+    else:
+        k.bn_forward_spatial(x.reshape(N, C, L), gamma, beta, out.reshape(N, C, L), mean, var,
+                             invstd, batch_stats, eps, num_threads())
+    if training and track and count > 0:
+        unbiased = var * (count / (count - 1))
+        running_mean *= 1.0 - momentum
+        running_mean += momentum * mean
+        running_var *= 1.0 - momentum
+        running_var += momentum * unbiased
+    return out, Cache("batchnorm", x=x, gamma=gamma, mean=mean, invstd=invstd,
+                      batch_stats=batch_stats)
+
+
+def batchnorm_backward(dout, cache):
+    """Gradients of :func:`batchnorm_forward`, by the simplified single-pass formula.
+
+    Parameters
+    ----------
+    dout : array_like, the forward output's shape
+    cache : Cache from :func:`batchnorm_forward`
+
+    Returns
+    -------
+    dx : ndarray, x's shape
+        With batch statistics, ``gamma * invstd * (dout - mean(dout) - xhat *
+        mean(dout * xhat))`` (means over N, or N, H, W); with running
+        statistics (eval mode) they are constants and ``dx = dout * gamma *
+        invstd``.
+    dgamma : ndarray, shape (C,)
+        ``sum(dout * xhat)``
+    dbeta : ndarray, shape (C,)
+        ``sum(dout)``
+    """
+    fn = "batchnorm_backward"
+    c = cache_for(cache, "batchnorm", fn)
+    x = c.x
+    g = check_dout(dout, x.shape, x.dtype, fn)
+    N, C = x.shape[0], x.shape[1]
+    L = int(np.prod(x.shape[2:]))
+    dx = _buffers.empty_like(x)
+    dgamma = np.empty(C, x.dtype)
+    dbeta = np.empty(C, x.dtype)
+    k = _dispatch.kernels.normalization
+    if x.ndim == 2:
+        k.bn_backward_columns(g, x, c.gamma, c.mean, c.invstd, dx, dgamma, dbeta,
+                              c.batch_stats, num_threads())
+    else:
+        k.bn_backward_spatial(g.reshape(N, C, L), x.reshape(N, C, L), c.gamma, c.mean, c.invstd,
+                              dx.reshape(N, C, L), dgamma, dbeta, c.batch_stats, num_threads())
+    return dx, dgamma, dbeta
+
+
+# ---------------------------------------------------------------- layer norm
+
+def layernorm_forward(x, gamma, beta, eps=1e-5):
+    """Layer normalisation over the trailing ``gamma.shape`` dimensions of each sample.
+
+    Same in training and evaluation (no running statistics).
+
+    Parameters
+    ----------
+    x : array_like of float32 or float64, shape (..., *gamma.shape)
+    gamma, beta : array_like, the normalised shape (e.g. (D,) for x (N, D))
+    eps : float > 0
+
+    Returns
+    -------
+    out : ndarray, x's shape and dtype
+    cache : Cache
+        For :func:`layernorm_backward`.
+
+    Shape
+    -----
+    x (N, D), gamma (D,) -> (N, D); x (N, C, H, W), gamma (C, H, W) -> (N, C, H, W).
+    """
+    fn = "layernorm_forward"
+    x = float_array(x, "x", fn)
+    gamma = param_array(gamma, "gamma", x.dtype, fn)
+    k = gamma.ndim
+    if k == 0 or x.ndim < k or x.shape[x.ndim - k:] != gamma.shape:
+        raise ValueError(f"{fn}: gamma's shape {gamma.shape} must equal the trailing dimensions "
+                         f"of x (shape {x.shape}), e.g. gamma of shape (D,) for x of shape (N, D)")
+    gamma, beta = _affine_params(gamma, beta, gamma.shape, x.dtype, fn)
+    eps = _eps(eps, fn)
+    D = gamma.size
+    R = x.size // D if D else int(np.prod(x.shape[:x.ndim - k]))
+    x2 = x.reshape(R, D)
+    out = _buffers.empty_like(x)
+    mean = np.zeros(R, np.float64)             # stays 0 for empty rows
+    invstd = np.zeros(R, np.float64)
+    _dispatch.kernels.normalization.ln_forward(x2, gamma.reshape(D), beta.reshape(D),
+                                               out.reshape(R, D), mean, invstd, eps, num_threads())
+    return out, Cache("layernorm", x=x2, x_shape=x.shape, gamma=gamma, mean=mean, invstd=invstd)
+
+
+def layernorm_backward(dout, cache):
+    """Gradients of :func:`layernorm_forward`.
+
+    Returns
+    -------
+    dx : ndarray, x's shape
+        ``invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))`` per
+        sample, with ``dxhat = dout * gamma``.
+    dgamma, dbeta : ndarray, gamma's shape
+        ``sum(dout * xhat)`` and ``sum(dout)`` over the leading dimensions.
+    """
+    fn = "layernorm_backward"
+    c = cache_for(cache, "layernorm", fn)
+    x2 = c.x
+    R, D = x2.shape
+    g = check_dout(dout, c.x_shape, x2.dtype, fn).reshape(R, D)
+    dx = _buffers.empty(c.x_shape, x2.dtype)
+    dgamma = np.empty(D, x2.dtype)
+    dbeta = np.empty(D, x2.dtype)
+    k = _dispatch.kernels.normalization
+    k.ln_backward(g, x2, c.gamma.reshape(D), c.mean, c.invstd, dx.reshape(R, D), num_threads())
+    k.row_grad_sums(g, x2, c.mean, c.invstd, dgamma, dbeta, num_threads())
+    return dx, dgamma.reshape(c.gamma.shape), dbeta.reshape(c.gamma.shape)
+
+
+# ---------------------------------------------------------------- group norm
+
+def groupnorm_forward(x, gamma, beta, num_groups, eps=1e-5):
+    """Group normalisation: statistics per sample over each group of C / num_groups channels.
+
+    ``num_groups = 1`` is layer norm over (C, H, W) with per-channel gamma;
+    ``num_groups = C`` is instance norm.  Same in training and evaluation.
+
+    Parameters
+    ----------
+    x : array_like of float32 or float64, shape (N, C, *) (e.g. (N, C, H, W) or (N, C))
+    gamma, beta : array_like, shape (C,)
+    num_groups : int, a divisor of C
+    eps : float > 0
+
+    Returns
+    -------
+    out : ndarray, x's shape and dtype
+    cache : Cache
+        For :func:`groupnorm_backward`.
+
+    Shape
+    -----
+    x (N, C, H, W) -> (N, C, H, W).
+    """
+    fn = "groupnorm_forward"
+    x = float_array(x, "x", fn)
+    if x.ndim < 2:
+        raise ValueError(f"{fn}: x must have shape (N, C, ...), got shape {x.shape}")
+    N, C = x.shape[0], x.shape[1]
+    if isinstance(num_groups, (bool, np.bool_)) or not isinstance(num_groups, numbers.Integral):
+        raise TypeError(f"{fn}: num_groups must be an integer, got {num_groups!r}")
+    G = operator.index(num_groups)
+    if G < 1 or C % G:
+        raise ValueError(f"{fn}: num_groups must be a positive divisor of the {C} channels, "
+                         f"got {G}")
+    gamma, beta = _affine_params(gamma, beta, (C,), x.dtype, fn)
+    eps = _eps(eps, fn)
+    L = int(np.prod(x.shape[2:]))
+    shape4 = (N, G, C // G, L)
+    out = _buffers.empty_like(x)
+    mean = np.zeros((N, G), np.float64)        # stays 0 for empty groups
+    invstd = np.zeros((N, G), np.float64)
+    _dispatch.kernels.normalization.gn_forward(x.reshape(shape4), gamma, beta, out.reshape(shape4),
+                                               mean, invstd, eps, num_threads())
+    return out, Cache("groupnorm", x=x, gamma=gamma, mean=mean, invstd=invstd, groups=G)
+
+
+def groupnorm_backward(dout, cache):
+    """Gradients of :func:`groupnorm_forward`.
+
+    Returns
+    -------
+    dx : ndarray, x's shape
+    dgamma, dbeta : ndarray, shape (C,)
+        ``sum(dout * xhat)`` and ``sum(dout)`` over N and the spatial dims.
+    """
+    fn = "groupnorm_backward"
+    c = cache_for(cache, "groupnorm", fn)
+    x = c.x
+    g = check_dout(dout, x.shape, x.dtype, fn)
+    N, C = x.shape[0], x.shape[1]
+    shape4 = (N, c.groups, C // c.groups, int(np.prod(x.shape[2:])))
+    dx = _buffers.empty_like(x)
+    dgamma_n = np.empty((N, C), np.float64)
+    dbeta_n = np.empty((N, C), np.float64)
+    _dispatch.kernels.normalization.gn_backward(g.reshape(shape4), x.reshape(shape4), c.gamma,
+                                                c.mean, c.invstd, dx.reshape(shape4), dgamma_n,
+                                                dbeta_n, num_threads())
+    return dx, dgamma_n.sum(0).astype(x.dtype), dbeta_n.sum(0).astype(x.dtype)
