@@ -83,7 +83,8 @@ def layernorm_backward(dout, cache):
 def groupnorm_forward(x, gamma, beta, num_groups, eps=1e-5):
     """Normalise each (sample, group of C/G channels) over its channels and spatial values."""
     N, C = x.shape[:2]
-    xg = x.reshape(N, num_groups, -1)
+    group_size = C // num_groups * int(np.prod(x.shape[2:]))
+    xg = x.reshape(N, num_groups, group_size)
     xhat, invstd, _, _ = _normalize(xg, (2,), eps)
     bshape = (1, -1) + (1,) * (x.ndim - 2)
     xhat = xhat.reshape(x.shape)
@@ -99,6 +100,7 @@ def groupnorm_backward(dout, cache):
     bshape = (1, -1) + (1,) * (d.ndim - 2)
     dgamma = (d * xhat).sum(axis=axes)
     dbeta = d.sum(axis=axes)
-    dxhat = (d * gamma.reshape(bshape)).reshape(N, G, -1)
-    dx = _norm_backward(dxhat, xhat.reshape(N, G, -1), invstd, (2,))
+    group_size = C // G * int(np.prod(d.shape[2:]))
+    dxhat = (d * gamma.reshape(bshape)).reshape(N, G, group_size)
+    dx = _norm_backward(dxhat, xhat.reshape(N, G, group_size), invstd, (2,))
     return dx.reshape(d.shape).astype(dtype), dgamma.astype(dtype), dbeta.astype(dtype)
