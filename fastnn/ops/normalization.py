@@ -199,8 +199,11 @@ def batchnorm_backward(dout, cache):
         k.bn_backward_columns(g, x, c.gamma, c.mean, c.invstd, dx, dgamma, dbeta,
                               c.batch_stats, num_threads())
     else:
+        sum_g, sum_gx = np.empty(C, np.float64), np.empty(C, np.float64)
         k.bn_backward_spatial(g.reshape(N, C, L), x.reshape(N, C, L), c.gamma, c.mean, c.invstd,
-                              dx.reshape(N, C, L), dgamma, dbeta, c.batch_stats, num_threads())
+                              dx.reshape(N, C, L), sum_g, sum_gx, c.batch_stats, num_threads())
+        dbeta[:] = sum_g
+        dgamma[:] = sum_gx * c.invstd
     return dx, dgamma, dbeta
 
 
