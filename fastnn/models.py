@@ -1,0 +1,247 @@
+"""The course's reference models, with the interface the CS231n Solver expects.
+
+* ``model.params``: a dict of the trainable arrays under the course's names:
+  ``W1, b1, W2, b2, ...`` for the affine/conv layers in order, ``gamma1,
+  beta1, ...`` for the normalisation layer after weight layer i, ``alpha1, ...``
+  for a PReLU.  The arrays are the layers' own (assigning ``params[k] = v``
+  copies into them, see :class:`fastnn.layers.ParamDict`).
+* ``model.loss(X, y=None)``: class scores (N, C) in evaluation mode when ``y``
+  is None; otherwise a training-mode forward and backward, returning
+  ``(loss, grads)`` with the softmax loss plus ``0.5 * reg * sum(W**2)`` over
+  the weights ``W1, W2, ...``, and ``grads`` keyed like ``params``.  The
+  returned gradient arrays are the model's accumulators: they are overwritten
+  by the next call (copy them to keep them).
+
+Every model here is a :class:`Model` around a :class:`fastnn.layers.Sequential`
+(``model.net``); ``Model(net, reg=...)`` gives the same interface to any
+Sequential.  Weights come from an explicit seed (``seed``), never from global
+random state.
+"""
+import numpy as np
+
+from fastnn import layers as L
+from fastnn import ops
+
+__all__ = ["Model", "TwoLayerNet", "FullyConnectedNet", "ThreeLayerConvNet", "SmallVGG"]
+
+_WEIGHT_LAYERS = (L.Linear, L.Conv2d, L.Maxout)
+_NORM_LAYERS = (L.BatchNorm1d, L.LayerNorm, L.GroupNorm)
+
+
+def _course_names(net):
+    """(course name, layer, key) for every parameter, numbering weight layers from 1."""
+    names, i = [], 0
+
+    def visit(layer):
+        nonlocal i
+        if isinstance(layer, L.Sequential):
+            for child in layer.layers:
+                visit(child)
+        elif isinstance(layer, L.Residual):
+            visit(layer.block)
+        elif isinstance(layer, _WEIGHT_LAYERS):
+            i += 1
+            names.extend([(f"W{i}", layer, "w"), (f"b{i}", layer, "b")])
+        elif isinstance(layer, _NORM_LAYERS):
+            names.extend([(f"gamma{i}", layer, "gamma"), (f"beta{i}", layer, "beta")])
+        else:
+            names.extend((f"{k}{i}", layer, k) for k in layer.params)
+
+    visit(net)
+    return names
+
+
+class Model:
+    """The course interface (``params``, ``loss(X, y=None)``, ``reg``) over a Sequential.
+
+    Parameters
+    ----------
+    net : fastnn.layers.Sequential
+    reg : float
+        L2 regularisation strength: adds ``0.5 * reg * sum(W**2)`` per weight.
+    dtype : float32 or float64, optional
+        X is cast to it in ``loss`` (default: the dtype of the first weight).
+    """
+
+    def __init__(self, net, reg=0.0, dtype=None):
+        if not isinstance(net, L.Sequential):
+            raise TypeError(f"Model: net must be a fastnn.layers.Sequential, got {type(net).__name__}")
+        self.net = net
+        self.reg = float(reg)
+        self.params = L.ParamDict()
+        self._grads = {}
+        for name, layer, key in _course_names(net):
+            self.params[name], self._grads[name] = layer.params[key], layer.grads[key]
+        first = next(iter(self.params.values()), None)
+        self.dtype = np.dtype(dtype) if dtype is not None else (
+            first.dtype if first is not None else np.dtype(np.float32))
+
+    # the layer interface, forwarded
+    def forward(self, X):
+        return self.net.forward(np.asarray(X, dtype=self.dtype))
+
+    def backward(self, dout):
+        return self.net.backward(dout)
+
+    def train(self, mode=True):
+        self.net.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self):
+        self.net.zero_grad()
+
+    @property
+    def grads(self):
+        return self._grads
+
+    @property
+    def buffers(self):
+        return self.net.buffers
+
+    def loss(self, X, y=None):
+        """Scores (eval mode) when y is None, else (loss, grads) from a training step."""
+        X = np.asarray(X, dtype=self.dtype)
+        if y is None:
+            mode = self.net.training
+            self.net.eval()
+            try:
+                return self.net.forward(X)
+            finally:
+                self.net.train(mode)
+        self.net.train()
+        scores = self.net.forward(X)
+        loss, dscores = ops.softmax_loss(scores, y)
+        self.net.zero_grad()
+        self.net.backward(dscores)
+        if self.reg:
+            for name, w in self.params.items():
+                if name.startswith("W"):
+                    loss += 0.5 * self.reg * float(np.sum(np.square(w, dtype=np.float64)))
+                    self._grads[name] += self.reg * w
+        return loss, self._grads
+
+    def __repr__(self):
+        return f"{type(self).__name__}(reg={self.reg}, net={self.net!r})"
+
+
+class TwoLayerNet(Model):
+    """affine - relu - affine - softmax, W ~ N(0, weight_scale^2), b = 0 (the course's init)."""
+
+    def __init__(self, input_dim=3 * 32 * 32, hidden_dim=100, num_classes=10, weight_scale=1e-3,
+                 reg=0.0, dtype=np.float32, seed=None):
+        rng = np.random.default_rng(seed)
+        net = L.Sequential(
+            L.Linear(input_dim, hidden_dim, init="normal", weight_scale=weight_scale, rng=rng, dtype=dtype),
+            L.ReLU(),
+            L.Linear(hidden_dim, num_classes, init="normal", weight_scale=weight_scale, rng=rng, dtype=dtype))
+        super().__init__(net, reg=reg, dtype=dtype)
+
+
+class FullyConnectedNet(Model):
+    """{affine - [batch/layer norm] - relu - [dropout]} x (L - 1) - affine - softmax.
+
+    Parameters
+    ----------
+    hidden_dims : list of int
+    input_dim, num_classes : int
+    dropout_keep_ratio : float in (0, 1]
+        Probability of KEEPING a unit (the course's convention); 1 disables
+        dropout.  (fastnn.ops.dropout_forward takes the drop probability.)
+    normalization : None, "batchnorm" or "layernorm"
+    reg, weight_scale : float
+        L2 strength; std of the N(0, weight_scale^2) weight init.
+    dtype : float32 or float64
+    seed : int or None
+        Seeds the weights and the dropout masks.
+    """
+
+    def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, dropout_keep_ratio=1,
+                 normalization=None, reg=0.0, weight_scale=1e-2, dtype=np.float32, seed=None):
+        if normalization not in (None, "batchnorm", "layernorm"):
+            raise ValueError(f"FullyConnectedNet: normalization must be None, 'batchnorm' or "
+                             f"'layernorm', got {normalization!r}")
+        if not 0 < dropout_keep_ratio <= 1:
+            raise ValueError(f"FullyConnectedNet: dropout_keep_ratio must be in (0, 1], "
+                             f"got {dropout_keep_ratio}")
+        rng = np.random.default_rng(seed)
+        dims = [input_dim] + list(hidden_dims)
+        layers = []
+        for i in range(len(hidden_dims)):
+            layers.append(L.Linear(dims[i], dims[i + 1], init="normal", weight_scale=weight_scale,
+                                   rng=rng, dtype=dtype))
+            if normalization == "batchnorm":
+                layers.append(L.BatchNorm1d(dims[i + 1], dtype=dtype))
+            elif normalization == "layernorm":
+                layers.append(L.LayerNorm(dims[i + 1], dtype=dtype))
+            layers.append(L.ReLU())
+            if dropout_keep_ratio != 1:
+                layers.append(L.Dropout(1 - dropout_keep_ratio, seed=rng.integers(2**63)))
+        layers.append(L.Linear(dims[-1], num_classes, init="normal", weight_scale=weight_scale,
+                               rng=rng, dtype=dtype))
+        self.num_layers = len(hidden_dims) + 1
+        self.normalization = normalization
+        super().__init__(L.Sequential(layers), reg=reg, dtype=dtype)
+
+
+class ThreeLayerConvNet(Model):
+    """conv - relu - 2x2 max pool - affine - relu - affine - softmax (the course's convnet).
+
+    The convolution keeps the spatial size (stride 1, pad (filter_size - 1) // 2).
+    """
+
+    def __init__(self, input_dim=(3, 32, 32), num_filters=32, filter_size=7, hidden_dim=100,
+                 num_classes=10, weight_scale=1e-3, reg=0.0, dtype=np.float32, seed=None):
+        C, H, W = input_dim
+        rng = np.random.default_rng(seed)
+        kw = dict(init="normal", weight_scale=weight_scale, rng=rng, dtype=dtype)
+        net = L.Sequential(
+            L.Conv2d(C, num_filters, filter_size, stride=1, pad=(filter_size - 1) // 2, **kw),
+            L.ReLU(),
+            L.MaxPool2d(2, 2),
+            L.Flatten(),
+            L.Linear(num_filters * (H // 2) * (W // 2), hidden_dim, **kw),
+            L.ReLU(),
+            L.Linear(hidden_dim, num_classes, **kw))
+        super().__init__(net, reg=reg, dtype=dtype)
+
+
+class SmallVGG(Model):
+    """A small VGG-style net: two stages of conv3x3 - BN - ReLU (x2) - 2x2 max pool, then a
+    linear classifier.  He init.
+
+    With ``residual=True`` the second conv of each stage sits in a residual
+    branch: conv - BN - ReLU, Residual(conv - BN), ReLU, pool; ``drop_prob``
+    adds stochastic depth to those branches and ``zero_init_residual`` zeroes
+    each branch's last BN gamma.
+
+    Shape: (N, C, H, W) -> (N, num_classes); H and W divisible by 4.
+    """
+
+    def __init__(self, input_dim=(3, 32, 32), channels=(64, 64, 128, 128), num_classes=10,
+                 residual=False, drop_prob=0.0, zero_init_residual=False, reg=0.0,
+                 dtype=np.float32, seed=None):
+        C, H, W = input_dim
+        c1, c2, c3, c4 = channels
+        if residual and (c1 != c2 or c3 != c4):
+            raise ValueError(f"SmallVGG: residual=True needs channels (a, a, b, b), got {channels}")
+        rng = np.random.default_rng(seed)
+
+        def conv_bn(cin, cout):
+            return [L.Conv2d(cin, cout, 3, pad=1, rng=rng, dtype=dtype), L.BatchNorm2d(cout, dtype=dtype)]
+
+        layers = []
+        for cin, ca, cb in ((C, c1, c2), (c2, c3, c4)):
+            layers += conv_bn(cin, ca) + [L.ReLU()]
+            if residual:
+                layers += [L.Residual(L.Sequential(conv_bn(ca, cb)), drop_prob=drop_prob,
+                                      zero_init=zero_init_residual, seed=rng.integers(2**63)),
+                           L.ReLU()]
+            else:
+                layers += conv_bn(ca, cb) + [L.ReLU()]
+            layers.append(L.MaxPool2d(2, 2))
+        layers += [L.Flatten(), L.Linear(c4 * (H // 4) * (W // 4), num_classes,
+                                          nonlinearity="linear", rng=rng, dtype=dtype)]
+        super().__init__(L.Sequential(layers), reg=reg, dtype=dtype)
