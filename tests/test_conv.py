@@ -181,8 +181,9 @@ def test_chunking_matches_one_chunk(rng, monkeypatch):
     dout = rng.standard_normal(out1.shape)
     g1 = ops.conv_backward(dout, c1)
     assert c1.chunk == 7
-    per_image = 3 * 9 * 10 * 9 * 8
-    monkeypatch.setattr(conv_mod, "WORKSPACE_BYTES", 2 * per_image + 1)   # 2 images fwd, 1 bwd
+    K, F, P = 3 * 9, 5, 10 * 9
+    # room for 2 images in forward ((K + F) * P floats each), 1 in backward ((2K + F) * P + dw)
+    monkeypatch.setattr(conv_mod, "WORKSPACE_BYTES", 2 * (K + F) * P * 8 + 1)
     out2, c2 = ops.conv_forward(x, w, b, 1, 1)
     g2 = ops.conv_backward(dout, c2)
     assert (c2.chunk, c2.backward_chunk) == (2, 1)
@@ -213,8 +214,8 @@ def test_huge_batch_workspace_does_not_grow(rng, monkeypatch):
     # the same scratch for 64 and 4096 images, within the limit
     assert used[4096] == used[64]
     assert 0 < used[4096][0] <= 1 << 20 and 0 < used[4096][1] <= 1 << 20
-    nb, ws = ops.conv_workspace_plan(10 ** 6, 3, 3, 3, 16, 16, 4, backward=True, limit=1 << 20)
-    assert ws <= 1 << 20 and nb == (1 << 20) // (2 * 27 * 256 * 4)
+    nb, ws = ops.conv_workspace_plan(10 ** 6, 3, 4, 3, 3, 16, 16, 4, backward=True, limit=1 << 20)
+    assert ws <= 1 << 20 and nb == ((1 << 20) - 4 * 27 * 4) // ((2 * 27 + 4) * 256 * 4)
 
 
 def test_nan_and_inf_propagate(dtype, rng):

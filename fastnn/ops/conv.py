@@ -64,17 +64,20 @@ def conv_output_shape(x_shape, w_shape, stride=1, pad=0, dilation=1, fn="conv_ou
     return (H + 2 * p - eh) // s + 1, (W + 2 * p - ew) // s + 1
 
 
-def conv_workspace_plan(N, C, HH, WW, Ho, Wo, itemsize, backward=False, limit=None):
+def conv_workspace_plan(N, C, F, HH, WW, Ho, Wo, itemsize, backward=False, limit=None, groups=1):
     """Images per chunk and scratch bytes of one conv call.
 
-    Forward holds one cols chunk (nb, C*HH*WW, Ho*Wo); backward a cols and a
-    dcols chunk.  nb is the largest count whose scratch fits ``limit``
+    Per image, forward holds its im2col columns (C*HH*WW x Ho*Wo) and its GEMM
+    result (F x Ho*Wo); backward holds the columns, their gradient and the
+    repacked dout.  nb is the largest count whose scratch fits ``limit``
     (default :data:`WORKSPACE_BYTES`), at least 1 and at most N.
     """
     limit = WORKSPACE_BYTES if limit is None else limit
-    per_image = C * HH * WW * Ho * Wo * itemsize * (2 if backward else 1)
-    nb = max(1, min(max(N, 1), limit // max(per_image, 1)))
-    return nb, nb * per_image
+    K, P = C * HH * WW, Ho * Wo
+    per_image = ((2 * K + F) if backward else (K + F)) * P * itemsize
+    fixed = F * (K // groups) * itemsize if backward else 0      # one dw partial
+    nb = max(1, min(max(N, 1), (limit - fixed) // max(per_image, 1)))
+    return nb, nb * per_image + fixed
 
 
 def _check(x, w, b, stride, pad, dilation, groups, fn):
@@ -155,7 +158,7 @@ def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1):
     N, C, H, W = x.shape
     F, Cg, HH, WW = w.shape
     out = _buffers.empty((N, F, Ho, Wo), x.dtype)
-    nb, ws = conv_workspace_plan(N, C, HH, WW, Ho, Wo, x.itemsize)
+    nb, ws = conv_workspace_plan(N, C, F, HH, WW, Ho, Wo, x.itemsize, groups=groups)
     if N:
         _forward_chunks(x, w, b, out, geom, groups, nb)
     return out, Cache("conv", x=x, w=w, geom=geom, groups=groups, out_hw=(Ho, Wo),
@@ -171,21 +174,21 @@ def _forward_chunks(x, w, b, out, geom, groups, nb):
     Ho, Wo = out.shape[2:]
     K, P = C * HH * WW, Ho * Wo
     Kg, Fg = K // groups, F // groups
-    w2 = w.reshape(F, Cg * HH * WW)
+    w2 = w.reshape(F, Kg)
     out3 = out.reshape(N, F, P)
-    cols = _buffers.empty((nb, K, P), x.dtype)
+    scratch = _buffers.empty(((K + F) * nb * P,), x.dtype)
     for n0 in range(0, N, nb):
         m = min(nb, N - n0)
-        c = cols[:m]
-        k.im2col(x, c, n0, HH, WW, Ho, Wo, s, p, d, nt)
-        o = out3[n0:n0 + m]
+        cols = scratch[:K * m * P].reshape(K, m * P)          # image n in columns n*P ..
+        tmp = scratch[K * m * P:(K + F) * m * P].reshape(F, m * P)
+        k.im2col(x, cols, n0, m, HH, WW, Ho, Wo, s, p, d, nt)
         if groups == 1:
-            np.matmul(w2, c, out=o)
+            np.matmul(w2, cols, out=tmp)
         else:
             for g in range(groups):
-                np.matmul(w2[g * Fg:(g + 1) * Fg], c[:, g * Kg:(g + 1) * Kg],
-                          out=o[:, g * Fg:(g + 1) * Fg])
-        k.add_bias(o, b, nt)
+                np.matmul(w2[g * Fg:(g + 1) * Fg], cols[g * Kg:(g + 1) * Kg],
+                          out=tmp[g * Fg:(g + 1) * Fg])
+        k.unpack_out(tmp, b, out3, n0, m, nt)
 
 
 def conv_backward(dout, cache):
@@ -222,29 +225,29 @@ def conv_backward(dout, cache):
     dx = _buffers.empty_like(x)
     dw2 = np.zeros((F, Kg), x.dtype)
     db = np.zeros(F, np.float64)
-    nb, ws = conv_workspace_plan(N, C, HH, WW, Ho, Wo, x.itemsize, backward=True)
+    nb, ws = conv_workspace_plan(N, C, F, HH, WW, Ho, Wo, x.itemsize, backward=True,
+                                 groups=groups)
     c.backward_chunk, c.backward_workspace_bytes = nb, ws
     if N:
         w2 = w.reshape(F, Kg)
         g3 = g.reshape(N, F, P)
-        cols = _buffers.empty((nb, K, P), x.dtype)
-        dcols = _buffers.empty((nb, K, P), x.dtype)
-        part = np.empty((nb, Fg, Kg), x.dtype)
+        scratch = _buffers.empty(((2 * K + F) * nb * P,), x.dtype)
+        part = np.empty((F, Kg), x.dtype)
         for n0 in range(0, N, nb):
             m = min(nb, N - n0)
-            cm, dm, gm = cols[:m], dcols[:m], g3[n0:n0 + m]
-            k.im2col(x, cm, n0, HH, WW, Ho, Wo, s, p, d, nt)
-            k.bias_grad_acc(gm, db, nt)
+            L = m * P
+            cols = scratch[:K * L].reshape(K, L)                # image n in columns n*P ..
+            dcols = scratch[K * L:2 * K * L].reshape(K, L)
+            gT = scratch[2 * K * L:(2 * K + F) * L].reshape(F, L)
+            k.im2col(x, cols, n0, m, HH, WW, Ho, Wo, s, p, d, nt)
+            k.pack_dout(g3, gT, db, n0, m, nt)                  # gT = dout chunk as (F, m*P); db +=
             for gi in range(groups):
                 fs, ks = slice(gi * Fg, (gi + 1) * Fg), slice(gi * Kg, (gi + 1) * Kg)
-                gg = gm if groups == 1 else gm[:, fs]
-                cc = cm if groups == 1 else cm[:, ks]
-                # dw_g += sum_n dout[n, g] @ cols[n, g].T
-                np.matmul(gg, cc.transpose(0, 2, 1), out=part[:m])
-                dw2[fs] += part[:m].sum(axis=0) if m > 1 else part[0]
-                # dcols[n, g] = w_g.T @ dout[n, g]
-                np.matmul(w2[fs].T, gg, out=dm if groups == 1 else dm[:, ks])
-            k.col2im(dm, dx, n0, HH, WW, Ho, Wo, s, p, d, nt)
+                # dw_g += dout_g cols_g^T,  dcols_g = w_g^T dout_g   (one GEMM each per chunk)
+                np.matmul(gT[fs], cols[ks].T, out=part[fs])
+                np.matmul(w2[fs].T, gT[fs], out=dcols[ks])
+            dw2 += part
+            k.col2im(dcols, dx, n0, m, HH, WW, Ho, Wo, s, p, d, nt)
     return dx, dw2.reshape(w.shape), db.astype(x.dtype)
 
 
@@ -276,8 +279,8 @@ def im2col(x, HH, WW, stride=1, pad=0, dilation=1):
     Ho, Wo = conv_output_shape(x.shape, (0, 0, HH, WW), s, p, d, fn)
     N, C = x.shape[:2]
     cols = np.empty((N, C * HH * WW, Ho * Wo), x.dtype)
-    if N and C:
-        _dispatch.kernels.conv.im2col(x, cols, 0, HH, WW, Ho, Wo, s, p, d, num_threads())
+    for n in range(N if C else 0):
+        _dispatch.kernels.conv.im2col(x, cols[n], n, 1, HH, WW, Ho, Wo, s, p, d, num_threads())
     return cols
 
 
@@ -304,8 +307,8 @@ def col2im(cols, x_shape, HH, WW, stride=1, pad=0, dilation=1):
         raise ValueError(f"{fn}: cols must have shape {(N, C * HH * WW, Ho * Wo)} for x_shape "
                          f"{(N, C, H, W)} and a {HH}x{WW} filter, got {cols.shape}")
     x = np.zeros((N, C, H, W), cols.dtype)
-    if N and C:
-        _dispatch.kernels.conv.col2im(cols, x, 0, HH, WW, Ho, Wo, s, p, d, num_threads())
+    for n in range(N if C else 0):
+        _dispatch.kernels.conv.col2im(cols[n], x, n, 1, HH, WW, Ho, Wo, s, p, d, num_threads())
     return x
 
 
