@@ -1,1 +1,283 @@
 # pooling kernels (compiled per SIMD target; see activations.pyx for the layout conventions).
+#
+# Every kernel runs one parallel pass over the N*C planes of an (N, C, H, W)
+# array: plane t owns out[t] / dx[t], so overlapping windows in backward are
+# summed by one thread and no two threads write one element.
+#
+# Max pool stores, per output element, the position k = i*pw + j of the
+# maximum inside its window (uint8 when the window has <= 255 elements, else
+# int32).  Ties go to the first maximum in row-major window order (PyTorch's
+# rule); a NaN in the window wins (the output is NaN, as in PyTorch) and the
+# first NaN receives the gradient.
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.stdint cimport uint8_t, int32_t
+from libc.string cimport memset
+
+from fastnn._kernels.common cimport threads_for
+
+ctypedef fused index_t:
+    uint8_t
+    int32_t
+
+# Below this many input elements a kernel runs on one thread.
+PARALLEL_MIN = 32768
+cdef Py_ssize_t _MIN = PARALLEL_MIN
+
+
+cdef inline bint _wins(floating v, floating best) noexcept nogil:
+    """v replaces the running maximum: strictly greater, or the first NaN"""
+    return v > best or (v != v and best == best)
+
+
+cdef void _max2x2_plane(const floating* xp, floating* op, index_t* ip,
+                        Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo) noexcept nogil:
+    """2x2 windows, stride 2"""
+    cdef Py_ssize_t oh, ow
+    cdef const floating* r0
+    cdef const floating* r1
+    cdef floating m, v
+    cdef index_t k
+    for oh in range(Ho):
+        r0 = xp + 2 * oh * W
+        r1 = r0 + W
+        for ow in range(Wo):
+            m = r0[2 * ow]
+            k = 0
+            v = r0[2 * ow + 1]
+            if _wins(v, m):
+                m = v
+                k = 1
+            v = r1[2 * ow]
+            if _wins(v, m):
+                m = v
+                k = 2
+            v = r1[2 * ow + 1]
+            if _wins(v, m):
+                m = v
+                k = 3
+            op[oh * Wo + ow] = m
+            ip[oh * Wo + ow] = k
+
+
+cdef void _max_plane(const floating* xp, floating* op, index_t* ip,
+                     Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo,
+                     Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t s) noexcept nogil:
+    cdef Py_ssize_t oh, ow, i, j
+    cdef const floating* win
+    cdef floating m, v
+    cdef int32_t k
+    for oh in range(Ho):
+        for ow in range(Wo):
+            win = xp + oh * s * W + ow * s
+            m = win[0]
+            k = 0
+            for i in range(ph):
+                for j in range(pw):
+                    v = win[i * W + j]
+                    if _wins(v, m):
+                        m = v
+                        k = <int32_t>(i * pw + j)
+            op[oh * Wo + ow] = m
+            ip[oh * Wo + ow] = <index_t>k
+
+
+def max_pool_forward(const floating[:, :, :, ::1] x,  # IN  (N, C, H, W)
+                     floating[:, :, :, ::1] out,      # OUT (N, C, Ho, Wo)
+                     index_t[:, :, :, ::1] idx,       # OUT (N, C, Ho, Wo) argmax position i*pw + j in its window
+                     Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t stride, int n_threads):
+    """out[n, c, oh, ow] = max over i < ph, j < pw of x[n, c, oh*s + i, ow*s + j]"""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t Ho = out.shape[2], Wo = out.shape[3], t
+    if N * C * Ho * Wo == 0:
+        return
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef floating* op = &out[0, 0, 0, 0]
+    cdef index_t* ip = &idx[0, 0, 0, 0]
+    cdef bint fast = ph == 2 and pw == 2 and stride == 2
+    cdef int nt = threads_for(N * C * H * W, _MIN, n_threads)
+    for t in prange(N * C, schedule='static', nogil=True, num_threads=nt):
+        if fast:
+            _max2x2_plane(xp + t * H * W, op + t * Ho * Wo, ip + t * Ho * Wo, W, Ho, Wo)
+        else:
+            _max_plane(xp + t * H * W, op + t * Ho * Wo, ip + t * Ho * Wo, W, Ho, Wo, ph, pw, stride)
+
+
+cdef void _max2x2_back_plane(const floating* gp, const index_t* ip, floating* dp,
+                             Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo) noexcept nogil:
+    """every element of dx written once: dout at the argmax, 0 elsewhere"""
+    cdef Py_ssize_t oh, ow, j
+    cdef floating* d0
+    cdef floating* d1
+    cdef floating g
+    cdef index_t k
+    for oh in range(Ho):
+        d0 = dp + 2 * oh * W
+        d1 = d0 + W
+        for ow in range(Wo):
+            g = gp[oh * Wo + ow]
+            k = ip[oh * Wo + ow]
+            d0[2 * ow] = g if k == 0 else 0
+            d0[2 * ow + 1] = g if k == 1 else 0
+            d1[2 * ow] = g if k == 2 else 0
+            d1[2 * ow + 1] = g if k == 3 else 0
+        for j in range(2 * Wo, W):       # odd width: last column is in no window
+            d0[j] = 0
+            d1[j] = 0
+    if 2 * Ho < H:                       # rows below the last window
+        memset(dp + 2 * Ho * W, 0, (H - 2 * Ho) * W * sizeof(floating))
+
+
+def max_pool_backward(const floating[:, :, :, ::1] dout,  # IN  (N, C, Ho, Wo)
+                      const index_t[:, :, :, ::1] idx,    # IN  (N, C, Ho, Wo)
+                      floating[:, :, :, ::1] dx,          # OUT (N, C, H, W)
+                      Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t stride, int n_threads):
+    """dx[n, c, oh*s + k // pw, ow*s + k % pw] += dout[n, c, oh, ow] with k = idx[n, c, oh, ow]"""
+    cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
+    cdef Py_ssize_t Ho = dout.shape[2], Wo = dout.shape[3], t, oh, ow, k
+    cdef floating* dp
+    cdef const floating* gp
+    cdef const index_t* ip
+    if N * C * H * W == 0:
+        return
+    cdef floating* dx0 = &dx[0, 0, 0, 0]
+    cdef bint fast = ph == 2 and pw == 2 and stride == 2
+    cdef bint empty_out = Ho * Wo == 0
+    cdef const floating* g0 = NULL
+    cdef const index_t* i0 = NULL
+    if not empty_out:
+        g0 = &dout[0, 0, 0, 0]
+        i0 = &idx[0, 0, 0, 0]
+    cdef int nt = threads_for(N * C * H * W, _MIN, n_threads)
+    for t in prange(N * C, schedule='static', nogil=True, num_threads=nt):
+        dp = dx0 + t * H * W
+        if empty_out:
+            memset(dp, 0, H * W * sizeof(floating))
+            continue
+        gp = g0 + t * Ho * Wo
+        ip = i0 + t * Ho * Wo
+        if fast:
+            _max2x2_back_plane(gp, ip, dp, H, W, Ho, Wo)
+        else:
+            memset(dp, 0, H * W * sizeof(floating))
+            for oh in range(Ho):
+                for ow in range(Wo):
+                    k = ip[oh * Wo + ow]
+                    dp[(oh * stride + k // pw) * W + ow * stride + k % pw] += gp[oh * Wo + ow]
+
+
+def avg_pool_forward(const floating[:, :, :, ::1] x,  # IN  (N, C, H, W)
+                     floating[:, :, :, ::1] out,      # OUT (N, C, Ho, Wo)
+                     Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t stride, int n_threads):
+    """out[n, c, oh, ow] = mean over i < ph, j < pw of x[n, c, oh*s + i, ow*s + j]"""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t Ho = out.shape[2], Wo = out.shape[3], t, oh, ow, i, j
+    cdef const floating* xp
+    cdef const floating* win
+    cdef floating* op
+    cdef floating acc
+    cdef floating inv = <floating>(1.0 / <double>(ph * pw))
+    if N * C * Ho * Wo == 0:
+        return
+    cdef const floating* x0 = &x[0, 0, 0, 0]
+    cdef floating* o0 = &out[0, 0, 0, 0]
+    cdef int nt = threads_for(N * C * H * W, _MIN, n_threads)
+    for t in prange(N * C, schedule='static', nogil=True, num_threads=nt):
+        xp = x0 + t * H * W
+        op = o0 + t * Ho * Wo
+        for oh in range(Ho):
+            for ow in range(Wo):
+                win = xp + oh * stride * W + ow * stride
+                acc = 0
+                for i in range(ph):
+                    for j in range(pw):
+                        acc = acc + win[i * W + j]
+                op[oh * Wo + ow] = acc * inv
+
+
+def avg_pool_backward(const floating[:, :, :, ::1] dout,  # IN  (N, C, Ho, Wo)
+                      floating[:, :, :, ::1] dx,          # OUT (N, C, H, W)
+                      Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t stride, int n_threads):
+    """dx[n, c, oh*s + i, ow*s + j] += dout[n, c, oh, ow] / (ph*pw)"""
+    cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
+    cdef Py_ssize_t Ho = dout.shape[2], Wo = dout.shape[3], t, oh, ow, i, j
+    cdef floating* dp
+    cdef floating* win
+    cdef const floating* gp
+    cdef floating g
+    cdef floating inv = <floating>(1.0 / <double>(ph * pw))
+    if N * C * H * W == 0:
+        return
+    cdef floating* d0 = &dx[0, 0, 0, 0]
+    cdef bint empty_out = Ho * Wo == 0
+    cdef const floating* g0 = NULL
+    if not empty_out:
+        g0 = &dout[0, 0, 0, 0]
+    cdef int nt = threads_for(N * C * H * W, _MIN, n_threads)
+    for t in prange(N * C, schedule='static', nogil=True, num_threads=nt):
+        dp = d0 + t * H * W
+        memset(dp, 0, H * W * sizeof(floating))
+        if empty_out:
+            continue
+        gp = g0 + t * Ho * Wo
+        for oh in range(Ho):
+            for ow in range(Wo):
+                g = gp[oh * Wo + ow] * inv
+                win = dp + oh * stride * W + ow * stride
+                for i in range(ph):
+                    for j in range(pw):
+                        win[i * W + j] += g
+
+
+cdef double _plane_sum(const floating* a, Py_ssize_t n) noexcept nogil:
+    """sum of a[0:n]: 16 fixed lanes (vectorised, deterministic), combined in double"""
+    cdef floating lane[16]
+    cdef Py_ssize_t i = 0, j
+    cdef double total = 0
+    for j in range(16):
+        lane[j] = 0
+    while i + 16 <= n:
+        for j in range(16):
+            lane[j] += a[i + j]
+        i += 16
+    while i < n:
+        total += a[i]
+        i += 1
+    for j in range(16):
+        total += lane[j]
+    return total
+
+
+def global_avg_pool_forward(const floating[:, :, ::1] x,  # IN  (N*C... viewed as (N, C, H*W))
+                            floating[:, ::1] out,         # OUT (N, C)
+                            int n_threads):
+    """out[n, c] = mean over p of x[n, c, p]"""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], P = x.shape[2], t
+    if N * C == 0:
+        return
+    cdef const floating* x0 = &x[0, 0, 0]
+    cdef floating* o0 = &out[0, 0]
+    cdef double inv = 1.0 / <double>P
+    cdef int nt = threads_for(N * C * P, _MIN, n_threads)
+    for t in prange(N * C, schedule='static', nogil=True, num_threads=nt):
+        o0[t] = <floating>(_plane_sum(x0 + t * P, P) * inv)
+
+
+def global_avg_pool_backward(const floating[:, ::1] dout,  # IN  (N, C)
+                             floating[:, :, ::1] dx,       # OUT (N, C, H*W)
+                             int n_threads):
+    """dx[n, c, p] = dout[n, c] / P"""
+    cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], P = dx.shape[2], t, p
+    cdef floating g
+    cdef floating* dp
+    if N * C * P == 0:
+        return
+    cdef const floating* g0 = &dout[0, 0]
+    cdef floating* d0 = &dx[0, 0, 0]
+    cdef floating inv = <floating>(1.0 / <double>P)
+    cdef int nt = threads_for(N * C * P, _MIN, n_threads)
+    for t in prange(N * C, schedule='static', nogil=True, num_threads=nt):
+        g = g0[t] * inv
+        dp = d0 + t * P
+        for p in range(P):
+            dp[p] = g
