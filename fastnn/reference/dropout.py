@@ -46,7 +46,8 @@ def dropout_forward(x, p=0.5, training=True, seed=0):
     else:
         mask = dropout_mask(x.shape, p, seed)
         scale = x.dtype.type(1.0 / (1.0 - p))
-    out = x * (mask.astype(x.dtype) * scale)
+    with np.errstate(invalid="ignore"):          # a dropped inf gives NaN, as in PyTorch
+        out = x * (mask.astype(x.dtype) * scale)
     return out, (mask, scale)
 
 
