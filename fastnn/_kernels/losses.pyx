@@ -13,7 +13,8 @@
 # anything (no -ffast-math).
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, log, log1p
+from libc.math cimport exp, log, log1p, NAN
+from libc.stdlib cimport malloc, free
 from libc.stdint cimport int64_t
 
 from fastnn._kernels.common cimport threads_for, fnn_expf, fnn_log1pf_pos
@@ -56,28 +57,31 @@ cdef inline floating _log1p_pos(floating u) noexcept nogil:
         return log1p(u)
 
 
-cdef inline double _lanes_total(double* lane) noexcept nogil:
-    cdef Py_ssize_t k
-    cdef double t = 0
-    for k in range(LANES):
-        t += lane[k]
-    return t
-
-
-# ---- softmax cross-entropy ----
-
-cdef double _softmax_row(const floating* s, floating* d, Py_ssize_t C, Py_ssize_t y,
-                         floating inv_n) noexcept nogil:
-    """loss_i = log sum_j exp(s_j - m) + m - s_y;  d = (softmax(s) - onehot(y)) / N"""
-    cdef floating mlane[LANES]
+cdef double _lane_sum(const floating* v, Py_ssize_t n) noexcept nogil:
+    """sum of v[0:n] in 16 float64 lanes, combined in a fixed order (deterministic)"""
     cdef double lane[LANES]
-    cdef floating m, e, v, scale
-    cdef double total
-    cdef Py_ssize_t j, k, c16 = C - C % LANES
-    # max: NaN is skipped here and comes back through exp(NaN - m)
+    cdef double total = 0
+    cdef Py_ssize_t i = 0, k, n16 = n - n % LANES
+    for k in range(LANES):
+        lane[k] = 0
+    while i < n16:
+        for k in range(LANES):
+            lane[k] += v[i + k]
+        i += LANES
+    for i in range(n16, n):
+        total += v[i]
+    for k in range(LANES):
+        total += lane[k]
+    return total
+
+
+cdef floating _row_max(const floating* s, Py_ssize_t C) noexcept nogil:
+    """max of s[0:C] (C >= 1), NaN skipped (it comes back through exp(NaN - m))"""
+    cdef floating mlane[LANES]
+    cdef floating m, v
+    cdef Py_ssize_t j = 0, k, c16 = C - C % LANES
     for k in range(LANES):
         mlane[k] = s[0]
-    j = 0
     while j < c16:
         for k in range(LANES):
             v = s[j + k]
@@ -88,22 +92,20 @@ cdef double _softmax_row(const floating* s, floating* d, Py_ssize_t C, Py_ssize_
         m = mlane[k] if mlane[k] > m else m
     for j in range(c16, C):
         m = s[j] if s[j] > m else m
-    # d = exp(s - m), summed in float64 lanes
-    for k in range(LANES):
-        lane[k] = 0
-    j = 0
-    while j < c16:
-        for k in range(LANES):
-            e = _exp(s[j + k] - m)
-            d[j + k] = e
-            lane[k] += e
-        j += LANES
-    total = 0
-    for j in range(c16, C):
-        e = _exp(s[j] - m)
-        d[j] = e
-        total += e
-    total += _lanes_total(lane)
+    return m
+
+
+# ---- softmax cross-entropy ----
+
+cdef double _softmax_row(const floating* s, floating* d, Py_ssize_t C, Py_ssize_t y,
+                         floating inv_n) noexcept nogil:
+    """loss_i = log sum_j exp(s_j - m) + m - s_y;  d = (softmax(s) - onehot(y)) / N"""
+    cdef floating m = _row_max(s, C), scale
+    cdef double total
+    cdef Py_ssize_t j
+    for j in range(C):                       # three short passes over an L1-resident row
+        d[j] = _exp(s[j] - m)
+    total = _lane_sum(d, C)
     scale = <floating>(inv_n / total)
     for j in range(C):
         d[j] = d[j] * scale
@@ -142,44 +144,38 @@ cdef double _ordered_sum(const double* v, Py_ssize_t n) noexcept nogil:
 
 # ---- multiclass SVM (hinge) ----
 
-cdef double _svm_row(const floating* s, floating* d, Py_ssize_t C, Py_ssize_t y,
+cdef double _svm_row(const floating* s, floating* d, floating* h, Py_ssize_t C, Py_ssize_t y,
                      floating margin, floating inv_n) noexcept nogil:
     """loss_i = sum_{j != y} max(0, s_j - s_y + margin);  d_j = [margin_j > 0] / N, d_y = -sum_j d_j"""
-    cdef double lane[LANES]
-    cdef double glane[LANES]
-    cdef floating sy = s[y], v, h, gj
+    cdef floating sy = s[y], v
     cdef double total, gtotal
-    cdef Py_ssize_t j, k, c16 = C - C % LANES
-    for k in range(LANES):
-        lane[k] = 0
-        glane[k] = 0
-    total = 0
-    gtotal = 0
-    j = 0
-    while j < c16:
-        for k in range(LANES):
-            v = s[j + k] - sy + margin
-            h = 0 if v <= 0 else v                       # NaN stays NaN
-            gj = 0 if v <= 0 else (inv_n if v == v else v)
-            d[j + k] = gj
-            lane[k] += h
-            glane[k] += gj
-        j += LANES
-    for j in range(c16, C):
+    cdef Py_ssize_t j
+    for j in range(C):
         v = s[j] - sy + margin
-        h = 0 if v <= 0 else v
-        gj = 0 if v <= 0 else (inv_n if v == v else v)
-        d[j] = gj
-        total += h
-        gtotal += gj
-    total += _lanes_total(lane)
-    gtotal += _lanes_total(glane)
-    # the loop included j = y (v = margin); take it out again
-    v = sy - sy + margin
-    h = 0 if v <= 0 else v
-    gj = d[y]
-    d[y] = <floating>(-(gtotal - gj))
-    return total - h
+        h[j] = 0 if v <= 0 else v                                  # NaN stays NaN
+        d[j] = 0 if v <= 0 else (inv_n if v == v else v)
+    h[y] = 0                                                       # j = y is not a margin
+    d[y] = 0
+    total = _lane_sum(h, C)
+    gtotal = _lane_sum(d, C)
+    d[y] = <floating>(-gtotal)
+    return total
+
+
+cdef double _svm_row_scratch(const floating* s, floating* d, Py_ssize_t C, Py_ssize_t y,
+                             floating margin, floating inv_n) noexcept nogil:
+    """_svm_row with its hinge values in a thread-local scratch (heap when C is large)"""
+    cdef floating buf[2048]
+    cdef floating* h = buf
+    cdef double r
+    if C > 2048:
+        h = <floating*>malloc(C * sizeof(floating))
+        if h == NULL:
+            return NAN
+    r = _svm_row(s, d, h, C, y, margin, inv_n)
+    if h != buf:
+        free(h)
+    return r
 
 
 def svm_loss(const floating[:, ::1] scores,  # IN  (N, C)
@@ -200,7 +196,7 @@ def svm_loss(const floating[:, ::1] scores,  # IN  (N, C)
     cdef double* lp = &row_loss[0]
     cdef int nt = threads_for(N * C, _MIN, n_threads)
     for i in prange(N, schedule='static', nogil=True, num_threads=nt):
-        lp[i] = _svm_row(sp + i * C, dp + i * C, C, yp[i], fm, inv_n)
+        lp[i] = _svm_row_scratch(sp + i * C, dp + i * C, C, yp[i], fm, inv_n)
     return _ordered_sum(lp, N) / N
 
 
@@ -209,57 +205,42 @@ def svm_loss(const floating[:, ::1] scores,  # IN  (N, C)
 cdef double _bce_block(const floating* x, const floating* t, floating* d, Py_ssize_t n,
                        floating inv_n) noexcept nogil:
     """l = max(x, 0) - x t + log1p(exp(-|x|));  d = (sigmoid(x) - t) / n"""
-    cdef double lane[LANES]
-    cdef floating xi, ax, e, l, sg, r
-    cdef double total = 0
-    cdef Py_ssize_t i, k, n16 = n - n % LANES
-    for k in range(LANES):
-        lane[k] = 0
-    i = 0
-    while i < n16:
-        for k in range(LANES):
-            xi = x[i + k]
-            ax = xi if xi >= 0 else -xi
-            e = _exp(-ax)
-            l = (xi if xi > 0 else 0) - xi * t[i + k] + _log1p_pos(e)
-            r = 1 / (1 + e)
-            sg = r if xi >= 0 else e * r
-            d[i + k] = (sg - t[i + k]) * inv_n
-            lane[k] += l
-        i += LANES
-    for i in range(n16, n):
+    cdef floating l[BLOCK]
+    cdef floating xi, ax, e, r, sg
+    cdef Py_ssize_t i
+    for i in range(n):
         xi = x[i]
         ax = xi if xi >= 0 else -xi
         e = _exp(-ax)
-        l = (xi if xi > 0 else 0) - xi * t[i] + _log1p_pos(e)
+        l[i] = (xi if xi > 0 else 0) - xi * t[i] + _log1p_pos(e)
         r = 1 / (1 + e)
         sg = r if xi >= 0 else e * r
         d[i] = (sg - t[i]) * inv_n
-        total += l
-    return total + _lanes_total(lane)
+    return _lane_sum(l, n)
 
 
 cdef double _mse_block(const floating* p, const floating* t, floating* d, Py_ssize_t n,
                        floating two_inv_n) noexcept nogil:
     """l = (p - t)^2;  d = 2 (p - t) / n"""
     cdef double lane[LANES]
-    cdef floating r
-    cdef double total = 0
+    cdef double total = 0, r
     cdef Py_ssize_t i, k, n16 = n - n % LANES
     for k in range(LANES):
         lane[k] = 0
     i = 0
     while i < n16:
         for k in range(LANES):
-            r = p[i + k] - t[i + k]
-            d[i + k] = r * two_inv_n
-            lane[k] += <double>r * r
+            r = <double>p[i + k] - <double>t[i + k]
+            d[i + k] = <floating>r * two_inv_n
+            lane[k] += r * r
         i += LANES
     for i in range(n16, n):
-        r = p[i] - t[i]
-        d[i] = r * two_inv_n
-        total += <double>r * r
-    return total + _lanes_total(lane)
+        r = <double>p[i] - <double>t[i]
+        d[i] = <floating>r * two_inv_n
+        total += r * r
+    for k in range(LANES):
+        total += lane[k]
+    return total
 
 
 def bce_with_logits_loss(const floating[::1] logits,  # IN  (n,) flattened
