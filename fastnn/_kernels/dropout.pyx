@@ -1,1 +1,192 @@
-# dropout kernels (compiled per SIMD target; see activations.pyx for the layout conventions).
+# Dropout kernels: a counter-based mask generator fused with the scaling.
+#
+# Compiled once per SIMD target by setup.py (see activations.pyx for the
+# layout conventions).
+#
+# The mask.  Element i of a flattened array is kept when
+#     u_i = mix64(key + (i + 1) * GAMMA) >> 32   >=   threshold,
+# i.e. u_i is the high half of the i-th output of a SplitMix64 generator whose
+# state starts at key = mix64(seed).  SplitMix64 is counter-based by
+# construction (output i is a pure function of the state and i), so each
+# element is computed independently: the mask depends only on (seed, i), never
+# on the thread count or the block layout, and the loop vectorises (two 64-bit
+# multiplies, three xor-shifts per element, no state carried between
+# iterations).  threshold = round(p * 2^32), so P(drop) = threshold / 2^32.
+# fastnn.reference.dropout computes the same mask with NumPy uint64 arithmetic.
+#
+# Layout: a parallel loop over blocks of BLOCK contiguous elements; each block
+# owns its outputs.  Outputs of at least STREAM_MIN_BYTES are computed into an
+# L1 scratch and written with streaming stores (as in activations.pyx).
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+
+from fastnn._kernels.common cimport (
+    threads_for, fnn_stream_copy_f32, fnn_stream_copy_f64, fnn_stream_fence,
+)
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #define FNN_DROP_BLOCK 8192                       /* elements per parallel work item */
+    #define FNN_SPLITMIX_GAMMA 0x9e3779b97f4a7c15ULL  /* SplitMix64's increment */
+
+    /* SplitMix64's output function (Steele, Lea, Flood 2014; Stafford's Mix13 constants) */
+    static inline uint64_t fnn_mix64(uint64_t z) {
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    }
+    """
+    enum: BLOCK "FNN_DROP_BLOCK"
+    const uint64_t GAMMA "FNN_SPLITMIX_GAMMA"
+    uint64_t fnn_mix64(uint64_t z) nogil
+
+# Below this many elements the loops run on one thread.  Measured on 2 cores
+# (bench/cases_dropout.py --threshold, float32 forward): two threads are
+# slower below ~16K elements and win from 32K on.
+PARALLEL_MIN = 32768
+cdef Py_ssize_t _MIN = PARALLEL_MIN
+
+# Outputs at least this big are written with streaming stores (see activations.pyx).
+STREAM_MIN_BYTES = 8 << 20
+cdef Py_ssize_t _STREAM_MIN = STREAM_MIN_BYTES
+
+
+def _set_tuning(Py_ssize_t parallel_min, Py_ssize_t stream_min_bytes):
+    """Override PARALLEL_MIN / STREAM_MIN_BYTES for this process (for measurements).
+
+    Returns the previous (parallel_min, stream_min_bytes).
+    """
+    global _MIN, _STREAM_MIN
+    old = (_MIN, _STREAM_MIN)
+    _MIN, _STREAM_MIN = parallel_min, stream_min_bytes
+    return old
+
+
+def mix64(uint64_t z):
+    """SplitMix64's output function (exposed for tests and the seed derivation)."""
+    return fnn_mix64(z)
+
+
+# ---- block functions: serial, vectorisable ----
+
+cdef void _forward_block(const floating* x, floating* y, uint8_t* mask, Py_ssize_t n,
+                         uint64_t z0, uint32_t threshold, floating scale) noexcept nogil:
+    """mask = u >= threshold;  y = x * (mask * scale)"""
+    cdef Py_ssize_t i
+    cdef uint32_t u
+    cdef int keep
+    for i in range(n):
+        u = <uint32_t>(fnn_mix64(z0 + <uint64_t>i * GAMMA) >> 32)
+        keep = u >= threshold                      # int, not uint8: keeps the loop vectorisable
+        mask[i] = <uint8_t>keep
+        y[i] = x[i] * (scale if keep else 0)       # a multiply, so NaN/inf * 0 = NaN (as torch)
+
+
+cdef void _mask_block(uint8_t* mask, Py_ssize_t n, uint64_t z0, uint32_t threshold) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        mask[i] = (<uint32_t>(fnn_mix64(z0 + <uint64_t>i * GAMMA) >> 32)) >= threshold
+
+
+cdef void _backward_block(const floating* g, const uint8_t* mask, floating* dx, Py_ssize_t n,
+                          floating scale) noexcept nogil:
+    """dx = g * (mask * scale)"""
+    cdef Py_ssize_t i
+    for i in range(n):
+        dx[i] = g[i] * (scale if mask[i] else 0)
+
+
+cdef inline void _stream_copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        fnn_stream_copy_f32(dst, src, n)
+    else:
+        fnn_stream_copy_f64(dst, src, n)
+
+
+cdef void _forward_block_streamed(const floating* x, floating* y, uint8_t* mask, Py_ssize_t n,
+                                  uint64_t z0, uint32_t threshold, floating scale) noexcept nogil:
+    cdef floating scratch[BLOCK]
+    _forward_block(x, scratch, mask, n, z0, threshold, scale)
+    _stream_copy(y, scratch, n)
+    fnn_stream_fence()
+
+
+cdef void _backward_block_streamed(const floating* g, const uint8_t* mask, floating* dx,
+                                   Py_ssize_t n, floating scale) noexcept nogil:
+    cdef floating scratch[BLOCK]
+    _backward_block(g, mask, scratch, n, scale)
+    _stream_copy(dx, scratch, n)
+    fnn_stream_fence()
+
+
+# ---- parallel drivers (called from fastnn.ops.dropout, which validates everything) ----
+
+def dropout_forward(const floating[::1] x,   # IN  (n,) flattened input
+                    floating[::1] out,       # OUT (n,)
+                    uint8_t[::1] mask,       # OUT (n,) 1 = kept, 0 = dropped
+                    uint64_t key,            # mix64(seed): the generator's starting state
+                    uint32_t threshold,      # round(p * 2^32): u < threshold drops
+                    double scale,            # 1 / (1 - p)
+                    int n_threads):
+    """mask_i = (mix64(key + (i+1) GAMMA) >> 32) >= threshold;  out = x * mask * scale"""
+    cdef Py_ssize_t n = x.shape[0], nblocks, blk, start
+    if n == 0:
+        return
+    cdef const floating* xp = &x[0]
+    cdef floating* yp = &out[0]
+    cdef uint8_t* mp = &mask[0]
+    cdef floating s = <floating>scale
+    cdef int nt = threads_for(n, _MIN, n_threads)
+    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= _STREAM_MIN
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
+        start = blk * BLOCK
+        if stream:
+            _forward_block_streamed(xp + start, yp + start, mp + start,
+                                    min(<Py_ssize_t>BLOCK, n - start),
+                                    key + <uint64_t>(start + 1) * GAMMA, threshold, s)
+        else:
+            _forward_block(xp + start, yp + start, mp + start, min(<Py_ssize_t>BLOCK, n - start),
+                           key + <uint64_t>(start + 1) * GAMMA, threshold, s)
+
+
+def dropout_mask(uint8_t[::1] mask,       # OUT (n,) 1 = kept, 0 = dropped
+                 uint64_t key, uint32_t threshold, int n_threads):
+    """mask_i = (mix64(key + (i+1) GAMMA) >> 32) >= threshold (the mask of dropout_forward)"""
+    cdef Py_ssize_t n = mask.shape[0], nblocks, blk, start
+    if n == 0:
+        return
+    cdef uint8_t* mp = &mask[0]
+    cdef int nt = threads_for(n, _MIN, n_threads)
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
+        start = blk * BLOCK
+        _mask_block(mp + start, min(<Py_ssize_t>BLOCK, n - start),
+                    key + <uint64_t>(start + 1) * GAMMA, threshold)
+
+
+def dropout_backward(const floating[::1] dout,  # IN  (n,) upstream gradient
+                     const uint8_t[::1] mask,   # IN  (n,) the forward mask
+                     floating[::1] dx,          # OUT (n,)
+                     double scale,              # 1 / (1 - p)
+                     int n_threads):
+    """dx = dout * mask * scale"""
+    cdef Py_ssize_t n = dout.shape[0], nblocks, blk, start
+    if n == 0:
+        return
+    cdef const floating* gp = &dout[0]
+    cdef const uint8_t* mp = &mask[0]
+    cdef floating* dp = &dx[0]
+    cdef floating s = <floating>scale
+    cdef int nt = threads_for(n, _MIN, n_threads)
+    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= _STREAM_MIN
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
+        start = blk * BLOCK
+        if stream:
+            _backward_block_streamed(gp + start, mp + start, dp + start,
+                                     min(<Py_ssize_t>BLOCK, n - start), s)
+        else:
+            _backward_block(gp + start, mp + start, dp + start, min(<Py_ssize_t>BLOCK, n - start), s)

@@ -1,1 +1,293 @@
-# losses kernels (compiled per SIMD target; see activations.pyx for the layout conventions).
+# Loss kernels: each computes the loss and d(loss)/d(input) in one fused pass.
+#
+# Compiled once per SIMD target by setup.py (see activations.pyx for the
+# layout conventions).
+#
+# Row losses (softmax, SVM) run a parallel loop over rows; a row of C scores
+# is read from memory once and stays in L1 for the few short passes over it.
+# Elementwise losses (BCE, MSE) run a parallel loop over blocks of BLOCK
+# elements.  Every row / block writes its partial loss (float64) to its own
+# slot and the slots are summed serially in a fixed order afterwards, so the
+# loss is bit-identical for any thread count.  Sums inside a row / block use
+# 16 float64 lanes, which the compiler vectorises without reassociating
+# anything (no -ffast-math).
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport exp, log, log1p, NAN
+from libc.stdlib cimport malloc, free
+from libc.stdint cimport int64_t
+
+from fastnn._kernels.common cimport threads_for, fnn_expf, fnn_log1pf_pos
+
+cdef extern from *:
+    """
+    #define FNN_LOSS_BLOCK 8192       /* elements per parallel work item (bce, mse) */
+    #define FNN_LANES 16              /* partial sums per reduction */
+    """
+    enum: BLOCK "FNN_LOSS_BLOCK"
+    enum: LANES "FNN_LANES"
+
+# Below this many elements a loss runs on one thread.  Measured on 2 cores
+# (bench/cases_losses.py's threshold helper, float32): softmax rows of
+# C = 1000 gain from a second thread from ~32 rows (32K elements) on.
+PARALLEL_MIN = 32768
+cdef Py_ssize_t _MIN = PARALLEL_MIN
+
+
+def _set_tuning(Py_ssize_t parallel_min):
+    """Override PARALLEL_MIN for this process (for measurements); returns the old value."""
+    global _MIN
+    old = _MIN
+    _MIN = parallel_min
+    return old
+
+
+# ---- scalar maths: float32 goes to fnn_math.h (vectorisable), float64 to libm ----
+
+cdef inline floating _exp(floating x) noexcept nogil:
+    if floating is float:
+        return fnn_expf(x)
+    else:
+        return exp(x)
+
+cdef inline floating _log1p_pos(floating u) noexcept nogil:
+    if floating is float:
+        return fnn_log1pf_pos(u)
+    else:
+        return log1p(u)
+
+
+cdef double _lane_sum(const floating* v, Py_ssize_t n) noexcept nogil:
+    """sum of v[0:n] in 16 float64 lanes, combined in a fixed order (deterministic)"""
+    cdef double lane[LANES]
+    cdef double total = 0
+    cdef Py_ssize_t i = 0, k, n16 = n - n % LANES
+    for k in range(LANES):
+        lane[k] = 0
+    while i < n16:
+        for k in range(LANES):
+            lane[k] += v[i + k]
+        i += LANES
+    for i in range(n16, n):
+        total += v[i]
+    for k in range(LANES):
+        total += lane[k]
+    return total
+
+
+cdef floating _row_max(const floating* s, Py_ssize_t C) noexcept nogil:
+    """max of s[0:C] (C >= 1), NaN skipped (it comes back through exp(NaN - m))"""
+    cdef floating mlane[LANES]
+    cdef floating m, v
+    cdef Py_ssize_t j = 0, k, c16 = C - C % LANES
+    for k in range(LANES):
+        mlane[k] = s[0]
+    while j < c16:
+        for k in range(LANES):
+            v = s[j + k]
+            mlane[k] = v if v > mlane[k] else mlane[k]
+        j += LANES
+    m = mlane[0]
+    for k in range(LANES):
+        m = mlane[k] if mlane[k] > m else m
+    for j in range(c16, C):
+        m = s[j] if s[j] > m else m
+    return m
+
+
+# ---- softmax cross-entropy ----
+
+cdef double _softmax_row(const floating* s, floating* d, Py_ssize_t C, Py_ssize_t y,
+                         floating inv_n) noexcept nogil:
+    """loss_i = log sum_j exp(s_j - m) + m - s_y;  d = (softmax(s) - onehot(y)) / N"""
+    cdef floating m = _row_max(s, C), scale
+    cdef double total
+    cdef Py_ssize_t j
+    for j in range(C):                       # three short passes over an L1-resident row
+        d[j] = _exp(s[j] - m)
+    total = _lane_sum(d, C)
+    scale = <floating>(inv_n / total)
+    for j in range(C):
+        d[j] = d[j] * scale
+    d[y] -= inv_n
+    return log(total) + (<double>m - <double>s[y])
+
+
+def softmax_loss(const floating[:, ::1] scores,  # IN  (N, C)
+                 const int64_t[::1] y,           # IN  (N,) labels in [0, C)
+                 floating[:, ::1] dscores,       # OUT (N, C)
+                 double[::1] row_loss,           # OUT (N,) scratch: per-row loss
+                 int n_threads):
+    """loss = mean_i (logsumexp(s_i) - s_i[y_i]);  dscores = (softmax(s) - onehot(y)) / N"""
+    cdef Py_ssize_t N = scores.shape[0], C = scores.shape[1], i
+    if N == 0 or C == 0:
+        return 0.0
+    cdef floating inv_n = <floating>(1.0 / N)
+    cdef const floating* sp = &scores[0, 0]
+    cdef floating* dp = &dscores[0, 0]
+    cdef const int64_t* yp = &y[0]
+    cdef double* lp = &row_loss[0]
+    cdef int nt = threads_for(N * C, _MIN, n_threads)
+    for i in prange(N, schedule='static', nogil=True, num_threads=nt):
+        lp[i] = _softmax_row(sp + i * C, dp + i * C, C, yp[i], inv_n)
+    return _ordered_sum(lp, N) / N
+
+
+cdef double _ordered_sum(const double* v, Py_ssize_t n) noexcept nogil:
+    """sum of v in index order (deterministic)"""
+    cdef double t = 0
+    cdef Py_ssize_t i
+    for i in range(n):
+        t += v[i]
+    return t
+
+
+# ---- multiclass SVM (hinge) ----
+
+cdef double _svm_row(const floating* s, floating* d, floating* h, Py_ssize_t C, Py_ssize_t y,
+                     floating margin, floating inv_n) noexcept nogil:
+    """loss_i = sum_{j != y} max(0, s_j - s_y + margin);  d_j = [margin_j > 0] / N, d_y = -sum_j d_j"""
+    cdef floating sy = s[y], v
+    cdef double total, gtotal
+    cdef Py_ssize_t j
+    for j in range(C):
+        v = s[j] - sy + margin
+        h[j] = 0 if v <= 0 else v                                  # NaN stays NaN
+        d[j] = 0 if v <= 0 else (inv_n if v == v else v)
+    h[y] = 0                                                       # j = y is not a margin
+    d[y] = 0
+    total = _lane_sum(h, C)
+    gtotal = _lane_sum(d, C)
+    d[y] = <floating>(-gtotal)
+    return total
+
+
+cdef double _svm_row_scratch(const floating* s, floating* d, Py_ssize_t C, Py_ssize_t y,
+                             floating margin, floating inv_n) noexcept nogil:
+    """_svm_row with its hinge values in a thread-local scratch (heap when C is large)"""
+    cdef floating buf[2048]
+    cdef floating* h = buf
+    cdef double r
+    if C > 2048:
+        h = <floating*>malloc(C * sizeof(floating))
+        if h == NULL:
+            return NAN
+    r = _svm_row(s, d, h, C, y, margin, inv_n)
+    if h != buf:
+        free(h)
+    return r
+
+
+def svm_loss(const floating[:, ::1] scores,  # IN  (N, C)
+             const int64_t[::1] y,           # IN  (N,) labels in [0, C)
+             floating[:, ::1] dscores,       # OUT (N, C)
+             double[::1] row_loss,           # OUT (N,) scratch: per-row loss
+             double margin,
+             int n_threads):
+    """loss = mean_i sum_{j != y_i} max(0, s_ij - s_iy + margin)"""
+    cdef Py_ssize_t N = scores.shape[0], C = scores.shape[1], i
+    if N == 0 or C == 0:
+        return 0.0
+    cdef floating inv_n = <floating>(1.0 / N)
+    cdef floating fm = <floating>margin
+    cdef const floating* sp = &scores[0, 0]
+    cdef floating* dp = &dscores[0, 0]
+    cdef const int64_t* yp = &y[0]
+    cdef double* lp = &row_loss[0]
+    cdef int nt = threads_for(N * C, _MIN, n_threads)
+    for i in prange(N, schedule='static', nogil=True, num_threads=nt):
+        lp[i] = _svm_row_scratch(sp + i * C, dp + i * C, C, yp[i], fm, inv_n)
+    return _ordered_sum(lp, N) / N
+
+
+# ---- elementwise losses: blocks of BLOCK elements ----
+
+cdef double _bce_block(const floating* x, const floating* t, floating* d, Py_ssize_t n,
+                       floating inv_n) noexcept nogil:
+    """l = max(x, 0) - x t + log1p(exp(-|x|));  d = (sigmoid(x) - t) / n"""
+    cdef floating l[BLOCK]
+    cdef floating xi, ax, e, r, sg
+    cdef Py_ssize_t i
+    for i in range(n):
+        xi = x[i]
+        ax = xi if xi >= 0 else -xi
+        e = _exp(-ax)
+        l[i] = (xi if xi > 0 else 0) - xi * t[i] + _log1p_pos(e)
+        r = 1 / (1 + e)
+        sg = r if xi >= 0 else e * r
+        d[i] = (sg - t[i]) * inv_n
+    return _lane_sum(l, n)
+
+
+cdef double _mse_block(const floating* p, const floating* t, floating* d, Py_ssize_t n,
+                       floating two_inv_n) noexcept nogil:
+    """l = (p - t)^2;  d = 2 (p - t) / n"""
+    cdef double lane[LANES]
+    cdef double total = 0, r
+    cdef Py_ssize_t i, k, n16 = n - n % LANES
+    for k in range(LANES):
+        lane[k] = 0
+    i = 0
+    while i < n16:
+        for k in range(LANES):
+            r = <double>p[i + k] - <double>t[i + k]
+            d[i + k] = <floating>r * two_inv_n
+            lane[k] += r * r
+        i += LANES
+    for i in range(n16, n):
+        r = <double>p[i] - <double>t[i]
+        d[i] = <floating>r * two_inv_n
+        total += r * r
+    for k in range(LANES):
+        total += lane[k]
+    return total
+
+
+def bce_with_logits_loss(const floating[::1] logits,  # IN  (n,) flattened
+                         const floating[::1] target,  # IN  (n,)
+                         floating[::1] dlogits,       # OUT (n,)
+                         double[::1] block_loss,      # OUT (ceil(n / BLOCK),) scratch
+                         int n_threads):
+    """loss = mean(max(x, 0) - x t + log1p(exp(-|x|)));  dx = (sigmoid(x) - t) / n"""
+    cdef Py_ssize_t n = logits.shape[0], nblocks, blk, start
+    if n == 0:
+        return 0.0
+    cdef floating inv_n = <floating>(1.0 / n)
+    cdef const floating* xp = &logits[0]
+    cdef const floating* tp = &target[0]
+    cdef floating* dp = &dlogits[0]
+    cdef double* lp = &block_loss[0]
+    cdef int nt = threads_for(n, _MIN, n_threads)
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
+        start = blk * BLOCK
+        lp[blk] = _bce_block(xp + start, tp + start, dp + start, min(<Py_ssize_t>BLOCK, n - start), inv_n)
+    return _ordered_sum(lp, nblocks) / n
+
+
+def mse_loss(const floating[::1] pred,     # IN  (n,) flattened
+             const floating[::1] target,   # IN  (n,)
+             floating[::1] dpred,          # OUT (n,)
+             double[::1] block_loss,       # OUT (ceil(n / BLOCK),) scratch
+             double grad_scale,            # 2 / n for the mean, 2 for the sum
+             int n_threads):
+    """sum((p - t)^2) (the caller divides for the mean);  dp = grad_scale * (p - t)"""
+    cdef Py_ssize_t n = pred.shape[0], nblocks, blk, start
+    if n == 0:
+        return 0.0
+    cdef floating gs = <floating>grad_scale
+    cdef const floating* pp = &pred[0]
+    cdef const floating* tp = &target[0]
+    cdef floating* dp = &dpred[0]
+    cdef double* lp = &block_loss[0]
+    cdef int nt = threads_for(n, _MIN, n_threads)
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
+        start = blk * BLOCK
+        lp[blk] = _mse_block(pp + start, tp + start, dp + start, min(<Py_ssize_t>BLOCK, n - start), gs)
+    return _ordered_sum(lp, nblocks)
+
+
+def block_count(Py_ssize_t n):
+    """Partial-sum slots the elementwise losses need for n elements."""
+    return max(<Py_ssize_t>1, (n + BLOCK - 1) // BLOCK)

@@ -1,0 +1,84 @@
+"""Loss workloads for bench/compare.py (group "losses"): loss + gradient in one call.
+
+Torch side: the functional loss forward + ``.backward()`` giving d(scores).
+svm: ``F.multi_margin_loss`` (which divides by C) times C, the same value.
+"""
+import numpy as np
+
+import harness
+from fastnn import ops, reference
+
+ROWS = (1024, 1000)          # N, C of the issue's softmax workload
+ELEMS = 4 << 20              # elementwise losses
+
+
+def _row_setup(name):
+    def setup(torch):
+        N, C = ROWS
+        rng = np.random.default_rng(0)
+        s = (rng.standard_normal((N, C)) * 2).astype(np.float32)
+        y = rng.integers(0, C, N)
+        f, r = getattr(ops, name), getattr(reference, name)
+        steps = {"fastnn": lambda: tuple(np.asarray(a) for a in f(s, y)),
+                 "reference": lambda: tuple(np.asarray(a) for a in r(s, y))}
+        if torch is not None:
+            F = torch.nn.functional
+            ts = torch.from_numpy(s.copy()).requires_grad_()
+            ty = torch.from_numpy(y)
+
+            def torch_step():
+                ts.grad = None
+                if name == "softmax_loss":
+                    loss = F.cross_entropy(ts, ty)
+                else:
+                    loss = F.multi_margin_loss(ts, ty) * C
+                loss.backward()
+                return loss.detach(), ts.grad
+            steps["torch"] = torch_step
+        return steps
+    return setup
+
+
+def _elem_setup(name):
+    def setup(torch):
+        rng = np.random.default_rng(0)
+        x = (rng.standard_normal(ELEMS) * 3).astype(np.float32)
+        t = (rng.random(ELEMS) if name == "bce_with_logits_loss"
+             else rng.standard_normal(ELEMS)).astype(np.float32)
+        f, r = getattr(ops, name), getattr(reference, name)
+        steps = {"fastnn": lambda: tuple(np.asarray(a) for a in f(x, t)),
+                 "reference": lambda: tuple(np.asarray(a) for a in r(x, t))}
+        if torch is not None:
+            F = torch.nn.functional
+            tx = torch.from_numpy(x.copy()).requires_grad_()
+            tt = torch.from_numpy(t)
+            fn = F.binary_cross_entropy_with_logits if name == "bce_with_logits_loss" else F.mse_loss
+
+            def torch_step():
+                tx.grad = None
+                loss = fn(tx, tt)
+                loss.backward()
+                return loss.detach(), tx.grad
+            steps["torch"] = torch_step
+        return steps
+    return setup
+
+
+N, C = ROWS
+WORKLOADS = [
+    harness.Workload(label=f"softmax loss + grad {N}x{C} float32", setup=_row_setup("softmax_loss"),
+                     target=1.0, ref_speedup=3.0, work=8.0 * N * C, unit="GB/s",
+                     check=harness.allclose_check(rtol=1e-4, atol=1e-6),
+                     note="torch: F.cross_entropy(scores, y) + backward()"),
+    harness.Workload(label=f"svm loss + grad {N}x{C} float32", setup=_row_setup("svm_loss"),
+                     ref_speedup=3.0, work=8.0 * N * C, unit="GB/s",
+                     check=harness.allclose_check(rtol=1e-4, atol=1e-6),
+                     note="torch: F.multi_margin_loss(scores, y) * C + backward()"),
+    harness.Workload(label="bce_with_logits loss + grad 4M float32",
+                     setup=_elem_setup("bce_with_logits_loss"), ref_speedup=3.0,
+                     work=12.0 * ELEMS, unit="GB/s",
+                     check=harness.allclose_check(rtol=1e-4, atol=1e-6)),
+    harness.Workload(label="mse loss + grad 4M float32", setup=_elem_setup("mse_loss"),
+                     ref_speedup=3.0, work=12.0 * ELEMS, unit="GB/s",
+                     check=harness.allclose_check(rtol=1e-4, atol=1e-6)),
+]
