@@ -98,7 +98,7 @@ def rel_error(x, y):
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
-def check_model_gradients(model, X, y, h=1e-6, num_checks=None, seed=0, cast_float64=True,
+def check_model_gradients(model, X, y, h=1e-5, num_checks=None, seed=0, cast_float64=True,
                           verbose=False):
     """Relative error between a model's analytic and numerical gradients, per parameter.
 
@@ -121,7 +121,9 @@ def check_model_gradients(model, X, y, h=1e-6, num_checks=None, seed=0, cast_flo
     ----------
     model : object with ``params`` and ``loss``
     X, y : the batch (keep it small: every checked element costs two losses)
-    h : float, default 1e-6
+    h : float, default 1e-5
+        Step.  The relative error of an element whose gradient is tiny (say
+        1e-5) is dominated by rounding: expect ~1e-7 there even when correct.
     num_checks : int, optional
         Check this many random elements per parameter instead of all of them.
     seed : int

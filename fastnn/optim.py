@@ -287,7 +287,7 @@ class Optimizer:
         if g.dtype != w.dtype:
             raise TypeError(f"{fn}: gradient of {slot.name!r} has dtype {g.dtype}, "
                             f"expected {w.dtype} (the parameter's)")
-        return w.reshape(-1), np.ascontiguousarray(g).reshape(-1)
+        return w, np.ascontiguousarray(g)
 
     def _buffer(self, state, key, w, slot):
         buf = state.get(key)
@@ -297,7 +297,7 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}.step: state {key!r} of {slot.name!r} is "
                              f"{buf.dtype} {buf.shape} but the parameter is now {w.dtype} "
                              f"{w.shape}; make a new optimiser")
-        return buf
+        return buf.reshape(-1)
 
     def step(self, grads=None):
         """Update every parameter in place from its gradient.
@@ -323,6 +323,7 @@ class Optimizer:
                     g.fill(0)
 
     def _update(self, slot, w, g, state, n_threads):  # pragma: no cover - abstract
+        """Step one parameter ``w`` (shaped) with gradient ``g``; state buffers via _buffer."""
         raise NotImplementedError
 
 
@@ -366,10 +367,10 @@ class SGD(Optimizer):
     def _update(self, slot, w, g, state, nt):
         k = _dispatch.kernels.optim
         if self.momentum == 0:
-            k.sgd_step(w, g, self.lr, self.weight_decay, nt)
+            k.sgd_step(w.reshape(-1), g.reshape(-1), self.lr, self.weight_decay, nt)
         else:
             v = self._buffer(state, "velocity", w, slot)
-            k.momentum_step(w, g, v, self.lr, self.momentum, self.weight_decay,
+            k.momentum_step(w.reshape(-1), g.reshape(-1), v, self.lr, self.momentum, self.weight_decay,
                             self.nesterov, nt)
 
 
@@ -398,7 +399,7 @@ class RMSProp(Optimizer):
 
     def _update(self, slot, w, g, state, nt):
         cache = self._buffer(state, "cache", w, slot)
-        _dispatch.kernels.optim.rmsprop_step(w, g, cache, self.lr, self.decay_rate, self.eps,
+        _dispatch.kernels.optim.rmsprop_step(w.reshape(-1), g.reshape(-1), cache, self.lr, self.decay_rate, self.eps,
                                              self.weight_decay, nt)
 
 
@@ -435,7 +436,7 @@ class Adam(Optimizer):
         v = self._buffer(state, "v", w, slot)
         t = state.get("t", 0) + 1
         state["t"] = t
-        _dispatch.kernels.optim.adam_step(w, g, m, v, self.lr, self.beta1, self.beta2, self.eps,
+        _dispatch.kernels.optim.adam_step(w.reshape(-1), g.reshape(-1), m, v, self.lr, self.beta1, self.beta2, self.eps,
                                           1.0 - self.beta1 ** t, 1.0 - self.beta2 ** t,
                                           self.weight_decay, nt)
 
