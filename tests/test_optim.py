@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import optim
+from fastnn import _dispatch, optim
 from helpers import needs_openmp
 
 from fastnn._dispatch import kernels
@@ -128,6 +128,23 @@ def test_fused_equals_rule(cls, kw, rule, cfg, n, wd, dtype, rng):
     # differ from NumPy by an ulp or so per step
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(w_fused, w_rule, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("target", _dispatch.supported_targets())
+def test_every_simd_target_equals_rule(target, dtype, rng):
+    n = PMIN + 4099
+    w = rng.standard_normal(n).astype(dtype)
+    g = rng.standard_normal(n).astype(dtype)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    with _dispatch.use_target(target):
+        for cls, kw, rule, cfg in CASES:
+            wf = w.copy()
+            opt = cls([(wf, g)], weight_decay=0.01, **kw)
+            wr, config = w.copy(), dict(cfg, weight_decay=0.01)
+            for _ in range(2):
+                opt.step()
+                wr, config = optim.RULES[rule](wr, g, config)
+            np.testing.assert_allclose(wf, wr, rtol=rtol, atol=rtol, err_msg=f"{target} {rule}")
 
 
 @pytest.mark.parametrize("cls,kw,rule,cfg", CASES, ids=CASE_IDS)
