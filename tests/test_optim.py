@@ -11,8 +11,10 @@ from helpers import needs_openmp
 
 from fastnn._dispatch import kernels
 
-PMIN = kernels.optim.PARALLEL_MIN
-SIZES = [7, PMIN - 1, 3 * PMIN + 5]       # both sides of the threading threshold, odd tails
+PMIN = max(kernels.optim.PARALLEL_MIN_SGD, kernels.optim.PARALLEL_MIN_ADAPTIVE)
+# both sides of both threading thresholds, odd tails
+SIZES = [7, kernels.optim.PARALLEL_MIN_ADAPTIVE - 1, kernels.optim.PARALLEL_MIN_SGD - 1,
+         3 * PMIN + 5]
 
 
 def _arr(*v):

@@ -23,19 +23,23 @@ cdef extern from *:
     """
     enum: BLOCK "FNN_OPTIM_BLOCK"
 
-# Below this many elements a step runs on one thread: waking the OpenMP team
-# costs more than it saves.  Measured on 2 cores with bench/threshold-style
-# sweeps of the Adam and SGD-momentum steps (the README's "Threading threshold"):
-# two threads win from about 32K elements.
-PARALLEL_MIN = 32768
-cdef Py_ssize_t _MIN = PARALLEL_MIN
+# Below these sizes a step runs on one thread: waking the OpenMP team costs
+# more than it saves.  Measured on 2 cores (float32, 1 vs 2 threads, best of
+# repeated medians): SGD/momentum steps are pure streaming and 2 threads win
+# from 64K elements (x1.4 at 64K, x0.8-0.9 at 16-32K); RMSProp/Adam do a sqrt
+# and a division per element and win from 32K (x1.1 at 32K, x1.3 at 64K,
+# x1.9 at 256K).  On big parameters one thread already streams ~40 GB/s.
+PARALLEL_MIN_SGD = 65536
+PARALLEL_MIN_ADAPTIVE = 32768
+cdef Py_ssize_t _MIN_SGD = PARALLEL_MIN_SGD
+cdef Py_ssize_t _MIN_ADAPTIVE = PARALLEL_MIN_ADAPTIVE
 
 
-def _set_tuning(Py_ssize_t parallel_min):
-    """Override PARALLEL_MIN for this process (threshold measurements); returns the old value."""
-    global _MIN
-    old = _MIN
-    _MIN = parallel_min
+def _set_tuning(Py_ssize_t min_sgd, Py_ssize_t min_adaptive):
+    """Override the thresholds above for this process; returns the old (min_sgd, min_adaptive)."""
+    global _MIN_SGD, _MIN_ADAPTIVE
+    old = (_MIN_SGD, _MIN_ADAPTIVE)
+    _MIN_SGD, _MIN_ADAPTIVE = min_sgd, min_adaptive
     return old
 
 
@@ -120,7 +124,7 @@ def sgd_step(floating[::1] w,           # INOUT (n,) parameter, flattened
     cdef floating* wp = &w[0]
     cdef const floating* gp = &dw[0]
     cdef floating flr = <floating>lr, fwd = <floating>weight_decay
-    cdef int nt = threads_for(n, _MIN, n_threads)
+    cdef int nt = threads_for(n, _MIN_SGD, n_threads)
     nblocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         start = blk * BLOCK
@@ -140,7 +144,7 @@ def momentum_step(floating[::1] w,          # INOUT (n,) parameter, flattened
     cdef const floating* gp = &dw[0]
     cdef floating* vp = &v[0]
     cdef floating flr = <floating>lr, fmu = <floating>momentum, fwd = <floating>weight_decay
-    cdef int nt = threads_for(n, _MIN, n_threads)
+    cdef int nt = threads_for(n, _MIN_SGD, n_threads)
     nblocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         start = blk * BLOCK
@@ -162,7 +166,7 @@ def rmsprop_step(floating[::1] w,          # INOUT (n,) parameter, flattened
     cdef floating* cp = &cache[0]
     cdef floating flr = <floating>lr, fd = <floating>decay_rate, feps = <floating>eps
     cdef floating fwd = <floating>weight_decay
-    cdef int nt = threads_for(n, _MIN, n_threads)
+    cdef int nt = threads_for(n, _MIN_ADAPTIVE, n_threads)
     nblocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         start = blk * BLOCK
@@ -189,7 +193,7 @@ def adam_step(floating[::1] w,          # INOUT (n,) parameter, flattened
     cdef floating feps = <floating>eps, fbc1 = <floating>bias_correction1
     cdef floating fbc2 = <floating>bias_correction2, fwd = <floating>weight_decay
     cdef floating fom1 = <floating>(1.0 - beta1), fom2 = <floating>(1.0 - beta2)
-    cdef int nt = threads_for(n, _MIN, n_threads)
+    cdef int nt = threads_for(n, _MIN_ADAPTIVE, n_threads)
     nblocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         start = blk * BLOCK
