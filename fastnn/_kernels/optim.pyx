@@ -7,7 +7,8 @@
 # its elements (one thread writes w[i] and the state at i), and the serial block
 # function has a branch-free inner loop the C compiler vectorises.  L2 weight
 # decay is added to the gradient first (PyTorch's SGD/RMSprop/Adam semantics):
-# g = dw + weight_decay * w.
+# g = dw + weight_decay * w, and only when weight_decay != 0 (never 0 * w, which
+# would turn an inf weight's gradient into NaN).
 #
 # Scalars (learning rate, bias corrections) arrive as doubles computed in
 # Python and are rounded once to the parameter's dtype, as PyTorch does.
@@ -66,7 +67,7 @@ cdef void _momentum_block(floating* w, const floating* dw, floating* v, Py_ssize
     # mu1 = 1 + mu, rounded once from double (as NumPy rounds the rule's Python scalar)
     cdef Py_ssize_t i
     cdef floating vp, vn, g
-    cdef bint has_wd = wd != 0     # never 0 * w: an inf weight must not turn g into NaN
+    cdef bint has_wd = wd != 0
     if nesterov:
         for i in range(n):
             g = dw[i] + wd * w[i] if has_wd else dw[i]
