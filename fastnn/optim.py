@@ -322,6 +322,46 @@ class Optimizer:
                 if isinstance(g, np.ndarray):
                     g.fill(0)
 
+    def state_dict(self):
+        """The optimiser's state as a flat dict of arrays, for :func:`fastnn.checkpoint.save_params`.
+
+        Keys: ``"lr"`` and ``"state/<param name>/<buffer>"`` (velocity, cache,
+        m, v, and Adam's step count t as a 0-d int64 array).
+        """
+        out = {"lr": np.array(self.lr)}
+        for name, st in self.state.items():
+            for k, v in st.items():
+                out[f"state/{name}/{k}"] = np.array(v, copy=True)
+        return out
+
+    def load_state_dict(self, arrays):
+        """Restore what :meth:`state_dict` returned (checked against the parameters held)."""
+        fn = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(arrays, Mapping) or "lr" not in arrays:
+            raise ValueError(f"{fn}: expected the dict returned by state_dict() (with 'lr')")
+        slots = {s.name: s for s in self._slots}
+        state = {name: {} for name in slots}
+        for key, v in arrays.items():
+            if key == "lr":
+                continue
+            if not key.startswith("state/") or key.count("/") < 2:
+                raise ValueError(f"{fn}: unexpected entry {key!r}")
+            name, buf = key[len("state/"):].rsplit("/", 1)
+            if name not in slots:
+                raise ValueError(f"{fn}: state for unknown parameter {name!r} "
+                                 f"(this optimiser holds {list(slots)})")
+            v = np.asarray(v)
+            if buf == "t":
+                state[name][buf] = int(v)
+                continue
+            w = slots[name].pdict[slots[name].key]
+            if v.shape != w.shape or v.dtype != w.dtype:
+                raise ValueError(f"{fn}: state {buf!r} of {name!r} is {v.dtype} {v.shape}, "
+                                 f"the parameter is {w.dtype} {w.shape}")
+            state[name][buf] = np.array(v, copy=True)
+        self.lr = float(arrays["lr"])
+        self.state = state
+
     def _update(self, slot, w, g, state, n_threads):  # pragma: no cover - abstract
         """Step one parameter ``w`` (shaped) with gradient ``g``; state buffers via _buffer."""
         raise NotImplementedError

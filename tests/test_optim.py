@@ -378,3 +378,33 @@ def test_schedule_errors():
         optim.StepLR(_HasLR(), 0)
     with pytest.raises(TypeError, match="optimizer must have an lr attribute"):
         optim.ExponentialLR(object(), 0.9)
+
+
+def test_state_dict_round_trip_through_a_checkpoint(tmp_path, rng):
+    from fastnn import checkpoint
+    layer = Layer(rng, {"w": (3, 4), "b": (4,)})
+    for g in layer.grads.values():
+        g[...] = rng.standard_normal(g.shape)
+    opt = optim.Adam(layer, lr=0.01)
+    opt.step()
+    opt.step()
+    path = checkpoint.save_params(tmp_path / "opt.npz", opt.state_dict())
+    snapshot = {k: v.copy() for k, v in layer.params.items()}
+
+    opt2 = optim.Adam(layer, lr=0.5)
+    opt2.load_state_dict(checkpoint.load_params(path)[0])
+    assert opt2.lr == 0.01 and opt2.state["w"]["t"] == 2
+    opt.step()
+    expected = {k: v.copy() for k, v in layer.params.items()}
+    for k in layer.params:
+        layer.params[k][...] = snapshot[k]
+    opt2.step()
+    for k in layer.params:
+        np.testing.assert_array_equal(layer.params[k], expected[k])
+
+    small = Layer(rng, {"w": (2, 2), "b": (4,)})
+    with pytest.raises(ValueError, match=r"state 'm' of 'w' is float64 \(3, 4\), the parameter "
+                                         r"is float64 \(2, 2\)"):
+        optim.Adam(small).load_state_dict(opt.state_dict())
+    with pytest.raises(ValueError, match="state for unknown parameter 'w'"):
+        optim.Adam(Layer(rng, {"W1": (3, 4)})).load_state_dict(opt.state_dict())
