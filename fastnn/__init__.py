@@ -10,6 +10,7 @@ from fastnn import _dispatch  # noqa: F401  (fails early, with a clear message, 
 from fastnn._config import (buffer_cache_info, config, get_num_threads, set_buffer_cache,
                             set_num_threads, show_config)
 from fastnn import ops, reference
+from fastnn.solver import Solver
 
-__all__ = ["ops", "reference", "show_config", "config", "get_num_threads",
+__all__ = ["ops", "reference", "Solver", "show_config", "config", "get_num_threads",
            "set_num_threads", "set_buffer_cache", "buffer_cache_info", "__version__"]

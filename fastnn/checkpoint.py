@@ -1,0 +1,192 @@
+"""Checkpoints: parameters (and metadata) in ``.npz`` files that never execute code on load.
+
+* :func:`save_params` writes arrays plus an optional JSON-serialisable ``meta``
+  dict (stored as a JSON string in a plain unicode array, never pickled) to a
+  temporary file in the target's directory, flushes it to disk and renames it
+  over the target (``os.replace``, atomic on POSIX and Windows): a crash
+  mid-write leaves the old file or no file, never a truncated one.
+* :func:`load_params` opens the file with ``allow_pickle=False``: object
+  arrays (which NumPy would unpickle, running arbitrary code) are refused with
+  :class:`CheckpointError` before anything is unpickled.  With ``into=`` it
+  checks names, shapes and dtypes against an existing parameter dict and
+  copies into those arrays in place (so optimisers holding them stay valid).
+* :func:`save_model` / :func:`load_model` do the same for anything with a
+  ``params`` dict (the CS231n models, fastnn's layers and models).
+
+Array names are the dict keys (strings); ``"__meta__"`` is reserved.
+"""
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+__all__ = ["CheckpointError", "save_params", "load_params", "save_model", "load_model"]
+
+META_KEY = "__meta__"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be loaded: unreadable, unsafe, or not matching."""
+
+
+def _npz_path(path):
+    path = os.fspath(path)
+    return path if path.endswith(".npz") else path + ".npz"
+
+
+def save_params(path, params, meta=None):
+    """Write ``params`` (name -> array) and ``meta`` to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Target file; ``.npz`` is appended when missing (as ``np.savez`` does).
+    params : dict of str -> array_like
+        Numeric arrays (any shape, bool/int/float/complex dtypes).
+    meta : dict, optional
+        JSON-serialisable metadata (numbers, strings, lists, dicts).
+
+    Returns
+    -------
+    str
+        The path written.
+    """
+    if not isinstance(params, dict):
+        raise TypeError(f"save_params: params must be a dict of name -> array, "
+                        f"got {type(params).__name__}")
+    arrays = {}
+    for k, v in params.items():
+        if not isinstance(k, str):
+            raise TypeError(f"save_params: parameter names must be strings, got {k!r}")
+        if k == META_KEY:
+            raise ValueError(f"save_params: the name {META_KEY!r} is reserved for meta")
+        a = np.asarray(v)
+        if a.dtype.hasobject or a.dtype.kind not in "biufc":
+            raise TypeError(f"save_params: {k!r} has dtype {a.dtype}; only numeric arrays are "
+                            "saved (object arrays would need pickle)")
+        arrays[k] = a
+    if meta is not None:
+        if not isinstance(meta, dict):
+            raise TypeError(f"save_params: meta must be a dict, got {type(meta).__name__}")
+        try:
+            text = json.dumps(meta, allow_nan=True)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"save_params: meta must be JSON-serialisable: {exc}") from None
+        arrays[META_KEY] = np.array(text)
+    path = _npz_path(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
+                               suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def load_params(path, into=None):
+    """Read a checkpoint written by :func:`save_params` (never unpickles anything).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    into : dict of str -> ndarray, optional
+        Existing parameters: the file must hold exactly these names, with the
+        same shapes and dtypes; values are copied into these arrays in place.
+
+    Returns
+    -------
+    (params, meta)
+        ``params`` is ``into`` (filled) or a new dict of arrays; ``meta`` the
+        saved metadata dict, or None.
+
+    Raises
+    ------
+    CheckpointError
+        File unreadable or not an ``.npz``; an array needing pickle (object
+        dtype); names, shapes or dtypes not matching ``into``.
+    """
+    path = os.fspath(path)
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise CheckpointError(f"load_params: {path!r} is not a readable fastnn checkpoint "
+                              f"(.npz): {exc}") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise CheckpointError(f"load_params: {path!r} holds a single array, not a checkpoint "
+                              "(.npz) of named arrays")
+    arrays = {}
+    meta = None
+    with npz:
+        for name in npz.files:
+            try:
+                a = npz[name]
+            except ValueError as exc:
+                raise CheckpointError(
+                    f"load_params: array {name!r} in {path!r} cannot be loaded without pickle "
+                    f"(refused: loading a checkpoint never executes code): {exc}") from None
+            except (OSError, zipfile.BadZipFile, EOFError) as exc:
+                raise CheckpointError(f"load_params: array {name!r} in {path!r} is corrupt: "
+                                      f"{exc}") from None
+            if name == META_KEY:
+                if a.dtype.kind != "U" or a.ndim != 0:
+                    raise CheckpointError(f"load_params: {META_KEY!r} in {path!r} is not a JSON "
+                                          "string")
+                try:
+                    meta = json.loads(str(a))
+                except ValueError as exc:
+                    raise CheckpointError(f"load_params: bad meta JSON in {path!r}: {exc}") from None
+            else:
+                arrays[name] = a
+    if into is None:
+        return arrays, meta
+    if not isinstance(into, dict):
+        raise TypeError(f"load_params: into must be a dict of name -> array, "
+                        f"got {type(into).__name__}")
+    missing = sorted(set(into) - set(arrays), key=str)
+    extra = sorted(set(arrays) - set(into), key=str)
+    if missing or extra:
+        raise CheckpointError(f"load_params: {path!r} does not match the parameters: "
+                              f"missing {missing}, unexpected {extra}")
+    for name, dst in into.items():
+        src = arrays[name]
+        if not isinstance(dst, np.ndarray):
+            raise TypeError(f"load_params: into[{name!r}] must be a numpy array, "
+                            f"got {type(dst).__name__}")
+        if src.shape != dst.shape:
+            raise CheckpointError(f"load_params: {name!r} has shape {src.shape} in {path!r}, "
+                                  f"expected {dst.shape}")
+        if src.dtype != dst.dtype:
+            raise CheckpointError(f"load_params: {name!r} has dtype {src.dtype} in {path!r}, "
+                                  f"expected {dst.dtype}")
+    for name, dst in into.items():      # copy only once everything matched
+        dst[...] = arrays[name]
+    return into, meta
+
+
+def save_model(path, model, meta=None):
+    """:func:`save_params` of ``model.params``."""
+    params = getattr(model, "params", None)
+    if not isinstance(params, dict):
+        raise TypeError(f"save_model: model must have a params dict, got {type(model).__name__}")
+    return save_params(path, params, meta)
+
+
+def load_model(path, model):
+    """:func:`load_params` into ``model.params`` (in place); returns the meta dict."""
+    params = getattr(model, "params", None)
+    if not isinstance(params, dict):
+        raise TypeError(f"load_model: model must have a params dict, got {type(model).__name__}")
+    return load_params(path, into=params)[1]

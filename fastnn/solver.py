@@ -1,0 +1,369 @@
+"""The Solver: CS231n's training loop for classification models.
+
+    solver = Solver(model, data, update_rule="adam", optim_config={"learning_rate": 1e-3},
+                    lr_decay=0.95, batch_size=100, num_epochs=10, seed=0)
+    solver.train()
+    solver.best_val_acc, solver.loss_history, solver.val_acc_history
+
+The model contract (CS231n): ``model.params`` is a dict name -> array, and
+``model.loss(X, y=None)`` returns class scores (N, C) when ``y`` is None and
+``(loss, grads)`` otherwise, ``grads`` a dict with the keys of ``params``.
+If the model also has ``train()`` and ``eval()`` methods (fastnn's layers and
+models do), the Solver calls ``train()`` before each training step and
+``eval()`` while measuring accuracy.
+
+``data`` holds ``X_train``, ``y_train``, ``X_val``, ``y_val`` (N along axis 0).
+"""
+import copy
+import math
+import numbers
+import os
+import sys
+
+import numpy as np
+
+from fastnn import checkpoint as _ckpt
+from fastnn import optim
+
+__all__ = ["Solver"]
+
+_DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
+
+
+def _int(v, name, minimum=1, allow_none=False):
+    if v is None and allow_none:
+        return None
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
+        raise ValueError(f"Solver: {name} must be an integer >= {minimum}"
+                         f"{' or None' if allow_none else ''}, got {v!r}")
+    return int(v)
+
+
+class Solver:
+    """Mini-batch training of a classification model, with history, checkpoints and best-model keeping.
+
+    Parameters
+    ----------
+    model : object
+        ``params`` dict and ``loss(X, y=None)`` (see the module docstring).
+    data : dict
+        ``X_train``, ``y_train``, ``X_val``, ``y_val``.
+    update_rule : str or callable, default "sgd"
+        A rule of :mod:`fastnn.optim` (``"sgd"``, ``"sgd_momentum"``,
+        ``"nesterov"``, ``"rmsprop"``, ``"adam"``) or a callable
+        ``rule(w, dw, config) -> (next_w, config)``.
+    optim_config : dict, optional
+        Hyperparameters for the rule; every parameter gets its own deep copy
+        (its state: velocity, moments, step count).
+    lr_decay : float, default 1.0
+        Every config's ``learning_rate`` is multiplied by it after each epoch.
+    batch_size : int, default 100
+    num_epochs : int, default 10
+    num_train_samples : int or None, default 1000
+        Training samples used to measure train accuracy (None: all).
+    num_val_samples : int or None, default None
+        Validation samples used to measure val accuracy (None: all).
+    checkpoint_name : str, optional
+        If given, ``<checkpoint_name>_epoch_<e>.npz`` is written after every
+        epoch (see :meth:`save`).
+    print_every : int, default 10
+        Print the loss every this many iterations (when not showing a
+        progress bar).
+    verbose : bool, default True
+        Report progress: a tqdm progress bar when stderr is a terminal and
+        tqdm is installed, else printed lines.  False: silent.
+    seed : int, optional
+        Seeds the Solver's own generator (mini-batch sampling and accuracy
+        subsampling): the same seed and model init give the same run.
+    patience : int, optional
+        Early stopping: stop after this many epochs without a new best
+        validation accuracy (None: never).
+
+    Attributes
+    ----------
+    loss_history : list of float, one per iteration
+    train_acc_history, val_acc_history : list of float, one per accuracy check:
+        after the first iteration and after every epoch, ``num_epochs + 1``
+        entries for a full run (``num_epochs`` when an epoch is one iteration)
+    best_val_acc : float; best_params : dict (copied into ``model.params`` at the end)
+    epoch : int; stopped_early : bool
+    """
+
+    def __init__(self, model, data, **kwargs):
+        if not isinstance(getattr(model, "params", None), dict) or not callable(
+                getattr(model, "loss", None)):
+            raise TypeError("Solver: model must have a params dict and a loss(X, y=None) method, "
+                            f"got {type(model).__name__}")
+        if not isinstance(data, dict):
+            raise TypeError(f"Solver: data must be a dict, got {type(data).__name__}")
+        missing = [k for k in _DATA_KEYS if k not in data]
+        if missing:
+            raise KeyError(f"Solver: data is missing {missing} (needs {list(_DATA_KEYS)})")
+        self.model = model
+        self.X_train, self.y_train = data["X_train"], data["y_train"]
+        self.X_val, self.y_val = data["X_val"], data["y_val"]
+        for a, b, name in ((self.X_train, self.y_train, "train"), (self.X_val, self.y_val, "val")):
+            if len(a) != len(b):
+                raise ValueError(f"Solver: X_{name} has {len(a)} samples but y_{name} has {len(b)}")
+        if len(self.X_train) == 0:
+            raise ValueError("Solver: X_train is empty")
+
+        self.update_rule = kwargs.pop("update_rule", "sgd")
+        self.optim_config = kwargs.pop("optim_config", None) or {}
+        self.lr_decay = kwargs.pop("lr_decay", 1.0)
+        self.batch_size = _int(kwargs.pop("batch_size", 100), "batch_size")
+        self.num_epochs = _int(kwargs.pop("num_epochs", 10), "num_epochs", minimum=0)
+        self.num_train_samples = _int(kwargs.pop("num_train_samples", 1000), "num_train_samples",
+                                      allow_none=True)
+        self.num_val_samples = _int(kwargs.pop("num_val_samples", None), "num_val_samples",
+                                    allow_none=True)
+        self.checkpoint_name = kwargs.pop("checkpoint_name", None)
+        self.print_every = _int(kwargs.pop("print_every", 10), "print_every")
+        self.verbose = bool(kwargs.pop("verbose", True))
+        self.seed = kwargs.pop("seed", None)
+        self.patience = _int(kwargs.pop("patience", None), "patience", allow_none=True)
+        if kwargs:
+            raise TypeError(f"Solver: unexpected keyword argument(s) {sorted(kwargs)}; "
+                            "accepted: update_rule, optim_config, lr_decay, batch_size, "
+                            "num_epochs, num_train_samples, num_val_samples, checkpoint_name, "
+                            "print_every, verbose, seed, patience")
+
+        if isinstance(self.update_rule, str):
+            if self.update_rule not in optim.RULES:
+                raise ValueError(f"Solver: unknown update_rule {self.update_rule!r}; expected "
+                                 f"one of {sorted(optim.RULES)} or a callable")
+            self._rule = optim.RULES[self.update_rule]
+        elif callable(self.update_rule):
+            self._rule = self.update_rule
+        else:
+            raise TypeError(f"Solver: update_rule must be a name or a callable, "
+                            f"got {type(self.update_rule).__name__}")
+        if not isinstance(self.optim_config, dict):
+            raise TypeError(f"Solver: optim_config must be a dict, "
+                            f"got {type(self.optim_config).__name__}")
+        if isinstance(self.lr_decay, bool) or not isinstance(self.lr_decay, numbers.Real) \
+                or not math.isfinite(self.lr_decay) or self.lr_decay <= 0:
+            raise ValueError(f"Solver: lr_decay must be a positive number, got {self.lr_decay!r}")
+        if self.seed is not None and (isinstance(self.seed, bool)
+                                      or not isinstance(self.seed, numbers.Integral)):
+            raise TypeError(f"Solver: seed must be an integer or None, got {self.seed!r}")
+        self._reset()
+
+    # ----------------------------------------------------------------- state
+
+    def _reset(self):
+        self.rng = np.random.default_rng(self.seed)
+        self.epoch = 0
+        self.best_val_acc = 0.0
+        self.best_params = {}
+        self.loss_history = []
+        self.train_acc_history = []
+        self.val_acc_history = []
+        self.stopped_early = False
+        self._epochs_without_best = 0
+        self.optim_configs = {p: copy.deepcopy(self.optim_config) for p in self.model.params}
+
+    def _mode(self, name):
+        m = getattr(self.model, name, None)
+        if callable(m) and callable(getattr(self.model, "train" if name == "eval" else "eval",
+                                            None)):
+            m()
+
+    # ------------------------------------------------------------ the loop
+
+    def _step(self, it):
+        num_train = len(self.X_train)
+        idx = self.rng.choice(num_train, self.batch_size, replace=num_train < self.batch_size)
+        X_batch, y_batch = self.X_train[idx], self.y_train[idx]
+        self._mode("train")
+        loss, grads = self.model.loss(X_batch, y_batch)
+        loss = float(loss)
+        if not math.isfinite(loss):
+            raise FloatingPointError(
+                f"Solver: the loss is {loss} at epoch {self.epoch + 1}, iteration {it + 1} "
+                f"(overall); lower the learning rate or check the model/inputs")
+        self.loss_history.append(loss)
+        for p, w in self.model.params.items():
+            if p not in grads:
+                raise KeyError(f"Solver: model.loss returned no gradient for parameter {p!r}")
+            next_w, next_config = self._rule(w, grads[p], self.optim_configs[p])
+            self.model.params[p] = next_w
+            self.optim_configs[p] = next_config
+
+    def check_accuracy(self, X, y, num_samples=None, batch_size=100):
+        """Fraction of ``X`` classified as ``y`` (argmax of ``model.loss(X)``).
+
+        ``num_samples`` subsamples X first (with the Solver's generator);
+        scores are computed ``batch_size`` rows at a time, in eval mode.
+        """
+        N = len(X)
+        if num_samples is not None and N > num_samples:
+            mask = self.rng.choice(N, num_samples, replace=False)
+            N = num_samples
+            X, y = X[mask], y[mask]
+        if N == 0:
+            return 0.0
+        self._mode("eval")
+        preds = []
+        for start in range(0, N, batch_size):
+            scores = self.model.loss(X[start:start + batch_size])
+            preds.append(np.argmax(scores, axis=1))
+        return float(np.mean(np.hstack(preds) == y))
+
+    def train(self):
+        """Run the optimisation; swaps the best parameters into the model at the end."""
+        num_train = len(self.X_train)
+        per_epoch = max(num_train // self.batch_size, 1)
+        num_iterations = self.num_epochs * per_epoch
+        bar = self._progress_bar(num_iterations)
+        try:
+            for t in range(num_iterations):
+                self._step(t)
+                if bar is not None:
+                    bar.update(1)
+                    if t % self.print_every == 0:
+                        bar.set_postfix(loss=f"{self.loss_history[-1]:.4f}",
+                                        epoch=self.epoch + 1)
+                elif self.verbose and t % self.print_every == 0:
+                    print(f"(Iteration {t + 1} / {num_iterations}) loss: "
+                          f"{self.loss_history[-1]:f}")
+                epoch_end = (t + 1) % per_epoch == 0
+                if epoch_end:
+                    self.epoch += 1
+                    for c in self.optim_configs.values():
+                        if "learning_rate" in c:
+                            c["learning_rate"] *= self.lr_decay
+                if t == 0 or t == num_iterations - 1 or epoch_end:
+                    self._record(bar, epoch_end)
+                    if self.patience is not None and self._epochs_without_best >= self.patience:
+                        self.stopped_early = True
+                        if self.verbose:
+                            self._write(bar, f"Early stop after epoch {self.epoch}: no better "
+                                        f"val accuracy in {self.patience} epochs")
+                        break
+        finally:
+            if bar is not None:
+                bar.close()
+            self._mode("train")
+        if self.best_params:
+            for k, v in self.best_params.items():
+                self.model.params[k] = v.copy()
+        return self
+
+    def _record(self, bar, epoch_end):
+        train_acc = self.check_accuracy(self.X_train, self.y_train,
+                                        num_samples=self.num_train_samples)
+        val_acc = self.check_accuracy(self.X_val, self.y_val, num_samples=self.num_val_samples)
+        self.train_acc_history.append(train_acc)
+        self.val_acc_history.append(val_acc)
+        if self.verbose:
+            self._write(bar, f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {train_acc:f}; "
+                        f"val_acc: {val_acc:f}")
+        improved = val_acc > self.best_val_acc
+        if improved or not self.best_params:
+            self.best_val_acc = max(val_acc, self.best_val_acc)
+            self.best_params = {k: np.array(v, copy=True) for k, v in self.model.params.items()}
+        if epoch_end:
+            self._epochs_without_best = 0 if improved else self._epochs_without_best + 1
+            if self.checkpoint_name is not None:
+                self.save(f"{self.checkpoint_name}_epoch_{self.epoch}.npz")
+
+    def _progress_bar(self, total):
+        if not self.verbose or total == 0:
+            return None
+        try:
+            isatty = sys.stderr.isatty()
+        except (AttributeError, ValueError):
+            isatty = False
+        if not isatty:
+            return None
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return None
+        return tqdm(total=total, unit="it", desc="train", dynamic_ncols=True)
+
+    @staticmethod
+    def _write(bar, msg):
+        if bar is not None:
+            bar.write(msg)
+        else:
+            print(msg)
+
+    # ------------------------------------------------------------ checkpoints
+
+    def _state(self):
+        arrays = {f"params/{k}": v for k, v in self.model.params.items()}
+        arrays.update({f"best/{k}": v for k, v in self.best_params.items()})
+        configs = {}
+        for p, c in self.optim_configs.items():
+            configs[p] = {}
+            for k, v in c.items():
+                if isinstance(v, np.ndarray):
+                    arrays[f"optim/{p}/{k}"] = v
+                elif isinstance(v, (bool, numbers.Real, str)) or v is None:
+                    configs[p][k] = v.item() if isinstance(v, np.generic) else v
+                else:
+                    raise TypeError(f"Solver.save: optim config {p!r} key {k!r} holds a "
+                                    f"{type(v).__name__}, which a checkpoint cannot store")
+        meta = {
+            "format": "fastnn.Solver/1",
+            "update_rule": self.update_rule if isinstance(self.update_rule, str) else None,
+            "lr_decay": self.lr_decay, "batch_size": self.batch_size,
+            "num_epochs": self.num_epochs, "epoch": self.epoch,
+            "best_val_acc": self.best_val_acc, "loss_history": self.loss_history,
+            "train_acc_history": self.train_acc_history, "val_acc_history": self.val_acc_history,
+            "optim_configs": configs, "epochs_without_best": self._epochs_without_best,
+        }
+        return arrays, meta
+
+    def save(self, path):
+        """Write the model's parameters, best parameters, optimiser state and histories.
+
+        One ``.npz`` (see :mod:`fastnn.checkpoint`: no pickle, atomic write).
+        Returns the path written.
+        """
+        arrays, meta = self._state()
+        return _ckpt.save_params(path, arrays, meta)
+
+    def load(self, path):
+        """Restore what :meth:`save` wrote, into this Solver and its model.
+
+        The checkpoint must match the model's parameter names, shapes and
+        dtypes (else :class:`fastnn.checkpoint.CheckpointError`); parameters
+        are copied into the model's arrays in place.  Training continues with
+        :meth:`train` (which runs ``num_epochs`` more epochs).
+        """
+        arrays, meta = _ckpt.load_params(path)
+        if not meta or meta.get("format") != "fastnn.Solver/1":
+            raise _ckpt.CheckpointError(f"Solver.load: {os.fspath(path)!r} is not a Solver "
+                                        "checkpoint (no Solver metadata)")
+        params = {k[len("params/"):]: v for k, v in arrays.items() if k.startswith("params/")}
+        model_params = self.model.params
+        missing = sorted(set(model_params) - set(params))
+        extra = sorted(set(params) - set(model_params))
+        if missing or extra:
+            raise _ckpt.CheckpointError(f"Solver.load: checkpoint does not match the model: "
+                                        f"missing {missing}, unexpected {extra}")
+        for k, v in params.items():
+            if v.shape != np.shape(model_params[k]) or v.dtype != np.asarray(model_params[k]).dtype:
+                raise _ckpt.CheckpointError(
+                    f"Solver.load: {k!r} is {v.dtype} {v.shape} in the checkpoint, the model "
+                    f"has {np.asarray(model_params[k]).dtype} {np.shape(model_params[k])}")
+        for k, v in params.items():
+            model_params[k][...] = v
+        self.best_params = {k[len("best/"):]: v for k, v in arrays.items()
+                            if k.startswith("best/")}
+        configs = {p: dict(c) for p, c in meta["optim_configs"].items()}
+        for k, v in arrays.items():
+            if k.startswith("optim/"):
+                p, key = k[len("optim/"):].rsplit("/", 1)
+                configs.setdefault(p, {})[key] = v
+        self.optim_configs = configs
+        self.epoch = meta["epoch"]
+        self.best_val_acc = meta["best_val_acc"]
+        self.loss_history = list(meta["loss_history"])
+        self.train_acc_history = list(meta["train_acc_history"])
+        self.val_acc_history = list(meta["val_acc_history"])
+        self._epochs_without_best = meta.get("epochs_without_best", 0)
+        return self
