@@ -176,17 +176,26 @@ def load_params(path, into=None):
     return into, meta
 
 
-def save_model(path, model, meta=None):
-    """:func:`save_params` of ``model.params``."""
+_BUFFER_PREFIX = "buffers/"
+
+
+def _model_arrays(model, fn):
+    """``model.params`` plus ``model.buffers`` (batch norm's running statistics, if any) as one
+    dict of the model's own arrays; buffers are stored under ``"buffers/<name>"``."""
     params = getattr(model, "params", None)
     if not isinstance(params, dict):
-        raise TypeError(f"save_model: model must have a params dict, got {type(model).__name__}")
-    return save_params(path, params, meta)
+        raise TypeError(f"{fn}: model must have a params dict, got {type(model).__name__}")
+    arrays = dict(params)
+    arrays.update((_BUFFER_PREFIX + k, v) for k, v in (getattr(model, "buffers", None) or {}).items())
+    return arrays
+
+
+def save_model(path, model, meta=None):
+    """:func:`save_params` of ``model.params`` and ``model.buffers`` (when the model has them)."""
+    return save_params(path, _model_arrays(model, "save_model"), meta)
 
 
 def load_model(path, model):
-    """:func:`load_params` into ``model.params`` (in place); returns the meta dict."""
-    params = getattr(model, "params", None)
-    if not isinstance(params, dict):
-        raise TypeError(f"load_model: model must have a params dict, got {type(model).__name__}")
-    return load_params(path, into=params)[1]
+    """:func:`load_params` into ``model.params`` and ``model.buffers`` (in place); returns the
+    meta dict."""
+    return load_params(path, into=_model_arrays(model, "load_model"))[1]

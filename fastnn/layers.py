@@ -42,7 +42,7 @@ class ParamDict(dict):
     """A dict of arrays whose item assignment writes into the existing array.
 
     ``d[k] = v`` for an existing key copies ``v`` into ``d[k]`` (same shape
-    required), so every holder of the array sees the new values.  This is what
+    and dtype required), so every holder of the array sees the new values.  This is what
     lets the course-style Solver (``model.params[p] = next_w``) drive layers.
     """
 
@@ -51,10 +51,11 @@ class ParamDict(dict):
             cur = dict.__getitem__(self, key)
             if value is not cur:
                 value = np.asarray(value)
-                if value.shape != cur.shape:
-                    raise ValueError(f"parameter {key!r} has shape {cur.shape}; cannot assign an "
-                                     f"array of shape {value.shape}")
-                np.copyto(cur, value, casting="same_kind")
+                if value.shape != cur.shape or value.dtype != cur.dtype:
+                    raise ValueError(f"parameter {key!r} is a {cur.dtype} array of shape "
+                                     f"{cur.shape}; cannot assign a {value.dtype} array of shape "
+                                     f"{value.shape} (it is copied into the layer's array)")
+                np.copyto(cur, value)
             return
         dict.__setitem__(self, key, value)
 
@@ -529,7 +530,8 @@ class Sequential(Layer):
 
     ``loss(X, y=None)`` gives the course interface: scores when ``y`` is None,
     else ``(loss, grads)`` for the softmax loss plus ``0.5 * reg * sum(w**2)``
-    over the weights (params named ``w``).  Gradients are cleared first.
+    over the weights (params named ``w``); ``grads`` are fresh copies of the
+    accumulators, which are cleared first.
     """
 
     def __init__(self, *layers, reg=0.0):
@@ -592,7 +594,7 @@ class Sequential(Layer):
                 if k.rsplit(".", 1)[-1] == "w":
                     loss += 0.5 * self.reg * float(np.sum(w.astype(np.float64) ** 2))
                     self.grads[k] += self.reg * w
-        return loss, self.grads
+        return loss, {k: g.copy() for k, g in self.grads.items()}
 
     def __repr__(self):
         inner = "\n".join(f"  ({i}) {layer!r}" for i, layer in enumerate(self.layers))

@@ -8,9 +8,8 @@
 * ``model.loss(X, y=None)``: class scores (N, C) in evaluation mode when ``y``
   is None; otherwise a training-mode forward and backward, returning
   ``(loss, grads)`` with the softmax loss plus ``0.5 * reg * sum(W**2)`` over
-  the weights ``W1, W2, ...``, and ``grads`` keyed like ``params``.  The
-  returned gradient arrays are the model's accumulators: they are overwritten
-  by the next call (copy them to keep them).
+  the weights ``W1, W2, ...``, and ``grads`` keyed like ``params`` (fresh
+  arrays, as in the course: a later call does not change them).
 
 Every model here is a :class:`Model` around a :class:`fastnn.layers.Sequential`
 (``model.net``); ``Model(net, reg=...)`` gives the same interface to any
@@ -121,7 +120,7 @@ class Model:
                 if name.startswith("W"):
                     loss += 0.5 * self.reg * float(np.sum(np.square(w, dtype=np.float64)))
                     self._grads[name] += self.reg * w
-        return loss, self._grads
+        return loss, {k: g.copy() for k, g in self._grads.items()}
 
     def __repr__(self):
         return f"{type(self).__name__}(reg={self.reg}, net={self.net!r})"
