@@ -1,5 +1,4 @@
 """NumPy twin of :mod:`fastnn.ops.affine`."""
-import numpy as np
 
 __all__ = ["affine_forward", "affine_backward"]
 
