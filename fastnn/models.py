@@ -18,7 +18,7 @@ random state.
 """
 import numpy as np
 
-from fastnn import layers as L
+from fastnn import checkpoint, layers as L
 from fastnn import ops
 
 __all__ = ["Model", "TwoLayerNet", "FullyConnectedNet", "ThreeLayerConvNet", "SmallVGG"]
@@ -99,6 +99,16 @@ class Model:
     @property
     def buffers(self):
         return self.net.buffers
+
+    def save(self, path, meta=None):
+        """Write params and buffers to a ``.npz`` checkpoint (atomically, no pickle);
+        see :func:`fastnn.checkpoint.save_model`."""
+        return checkpoint.save_model(path, self, meta)
+
+    def load(self, path):
+        """Read a checkpoint written by :meth:`save` into this model's arrays (in place); a file
+        with missing or mismatched arrays raises ``CheckpointError``.  Returns the meta dict."""
+        return checkpoint.load_model(path, self)
 
     def loss(self, X, y=None):
         """Scores (eval mode) when y is None, else (loss, grads) from a training step."""

@@ -105,10 +105,13 @@ def test_sequential_model_with_solver_and_checkpoint(rng, tmp_path):
     solver.train()
     assert solver.check_accuracy(X, y) >= 0.9
     path = tmp_path / "model.npz"
-    checkpoint.save_model(path, model)
+    model.save(path, meta={"epochs": 30})
     other = Model(L.Sequential(L.Conv2d(2, 4, 3, pad=1, rng=5), L.BatchNorm2d(4), L.ReLU(),
                                L.MaxPool2d(2), L.Flatten(), L.Linear(36, 3, rng=6)))
-    checkpoint.load_model(path, other)
+    assert other.load(path) == {"epochs": 30}
+    wrong = Model(L.Sequential(L.Flatten(), L.Linear(72, 3, rng=0)))
+    with pytest.raises(checkpoint.CheckpointError):
+        wrong.load(path)
     for k in model.params:
         np.testing.assert_array_equal(other.params[k], model.params[k])
     np.testing.assert_array_equal(other.loss(X), model.loss(X))
