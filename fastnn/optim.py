@@ -35,6 +35,10 @@ arrays, updated in place, and each gradient must have its parameter's shape
 and dtype.  :meth:`Optimizer.zero_grad` fills the gradient arrays the
 optimiser holds (forms 1-3, and 4 with ``grads=``) with zeros, in place.
 
+``state_dict()`` / ``load_state_dict()`` move the optimiser state (velocities,
+moments, step counts, lr) through :func:`fastnn.checkpoint.save_params` /
+:func:`~fastnn.checkpoint.load_params`.
+
 Weight decay is L2 added to the gradient before the update, as PyTorch's SGD,
 RMSprop and Adam do (not AdamW's decoupled decay), and applies to every
 parameter the optimiser holds.
