@@ -11,8 +11,10 @@ Two ways to update parameters:
   L2 decay to the gradient (``g = dw + weight_decay * w``; default 0).
 
 * **Optimiser objects** :class:`SGD`, :class:`RMSProp`, :class:`Adam` update
-  parameters **in place** with one fused compiled pass per parameter (w, dw and
-  the state read and written once; parallel over blocks of a big parameter).
+  parameters **in place** with one fused compiled pass (w, dw and the state
+  read and written once per element).  One kernel call per step steps every
+  parameter of a dtype, parallel over blocks that span all of them (one
+  OpenMP region per step, like PyTorch's foreach).
   Same maths as the rules -- a fused step equals the rule's ``next_w`` up to
   rounding -- in float32 or float64 (the parameter's dtype).
 
