@@ -11,8 +11,10 @@ Two ways to update parameters:
   L2 decay to the gradient (``g = dw + weight_decay * w``; default 0).
 
 * **Optimiser objects** :class:`SGD`, :class:`RMSProp`, :class:`Adam` update
-  parameters **in place** with one fused compiled pass per parameter (w, dw and
-  the state read and written once; parallel over blocks of a big parameter).
+  parameters **in place** with one fused compiled pass (w, dw and the state
+  read and written once per element).  One kernel call per step steps every
+  parameter of a dtype, parallel over blocks that span all of them (one
+  OpenMP region per step, like PyTorch's foreach).
   Same maths as the rules -- a fused step equals the rule's ``next_w`` up to
   rounding -- in float32 or float64 (the parameter's dtype).
 
@@ -34,6 +36,10 @@ replace its arrays; parameters must be C-contiguous, writeable float32/float64
 arrays, updated in place, and each gradient must have its parameter's shape
 and dtype.  :meth:`Optimizer.zero_grad` fills the gradient arrays the
 optimiser holds (forms 1-3, and 4 with ``grads=``) with zeros, in place.
+
+``state_dict()`` / ``load_state_dict()`` move the optimiser state (velocities,
+moments, step counts, lr) through :func:`fastnn.checkpoint.save_params` /
+:func:`~fastnn.checkpoint.load_params`.
 
 Weight decay is L2 added to the gradient before the update, as PyTorch's SGD,
 RMSprop and Adam do (not AdamW's decoupled decay), and applies to every
@@ -221,7 +227,10 @@ def _collect(params, grads, fn):
 class Optimizer:
     """Base class: holds the parameters (see the module docstring) and steps them in place.
 
-    Subclasses implement ``_update(w, g, state, n_threads)`` on flat views.
+    One :meth:`step` makes one fused kernel call per dtype, over all the
+    parameters of that dtype (one OpenMP region, like PyTorch's foreach).
+    Subclasses implement ``_state_buffers`` (the state arrays of a parameter)
+    and ``_launch`` (the kernel call).
     """
 
     def __init__(self, params, lr, weight_decay=0.0, grads=None):
@@ -244,6 +253,7 @@ class Optimizer:
         if self.weight_decay < 0:
             raise ValueError(f"{name}: weight_decay must be >= 0, got {self.weight_decay}")
         self.state = {s.name: {} for s in self._slots}
+        self._tables = {}
 
     @property
     def lr(self):
@@ -297,7 +307,7 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}.step: state {key!r} of {slot.name!r} is "
                              f"{buf.dtype} {buf.shape} but the parameter is now {w.dtype} "
                              f"{w.shape}; make a new optimiser")
-        return buf.reshape(-1)
+        return buf
 
     def step(self, grads=None):
         """Update every parameter in place from its gradient.
@@ -310,9 +320,43 @@ class Optimizer:
         if grads is not None and not isinstance(grads, Mapping):
             raise TypeError(f"{fn}: grads must be a dict, got {type(grads).__name__}")
         nt = num_threads()
+        groups = {}
         for slot in self._slots:
             w, g = self._arrays(slot, grads, fn)
-            self._update(slot, w, g, self.state[slot.name], nt)
+            bufs = self._state_buffers(slot, w, self.state[slot.name])
+            groups.setdefault(w.dtype, []).append((slot, w, g, bufs))
+        for dtype, items in groups.items():
+            ptrs, sizes, first_block = self._table(dtype, [(w, g, *bufs) for _, w, g, bufs in items])
+            self._launch(items[0][1].reshape(-1), ptrs, sizes, first_block, items, nt)
+
+    def _table(self, dtype, arrays):
+        """The kernels' parameter table: addresses, sizes, first blocks (cached while the arrays stay)."""
+        key = tuple(id(a) for row in arrays for a in row)
+        cached = self._tables.get(dtype)
+        if cached is not None and cached[0] == key:
+            return cached[2]
+        T, K = len(arrays), len(arrays[0])
+        ptrs = np.empty((T, K), np.intp)
+        sizes = np.empty(T, np.intp)
+        spans = []
+        for i, row in enumerate(arrays):
+            sizes[i] = row[0].size
+            for j, a in enumerate(row):
+                ptrs[i, j] = a.__array_interface__["data"][0]
+            if row[0].size:
+                spans.append((int(ptrs[i, 0]), int(ptrs[i, 0]) + row[0].nbytes, i))
+        spans.sort()
+        names = [s.name for s in self._slots if s.pdict[s.key].dtype == dtype]
+        for (_, end, i), (start, _, j) in zip(spans, spans[1:]):
+            if start < end:
+                raise ValueError(f"{type(self).__name__}.step: parameters {names[i]!r} and "
+                                 f"{names[j]!r} overlap in memory; each must own its elements")
+        block = _dispatch.kernels.optim.BLOCK_SIZE
+        first_block = np.zeros(T + 1, np.intp)
+        np.cumsum((sizes + block - 1) // block, out=first_block[1:])
+        table = (ptrs, sizes, first_block)
+        self._tables[dtype] = (key, arrays, table)     # `arrays` keeps the addresses valid
+        return table
 
     def zero_grad(self):
         """Fill the gradient arrays the optimiser holds with zeros (in place)."""
@@ -362,8 +406,12 @@ class Optimizer:
         self.lr = float(arrays["lr"])
         self.state = state
 
-    def _update(self, slot, w, g, state, n_threads):  # pragma: no cover - abstract
-        """Step one parameter ``w`` (shaped) with gradient ``g``; state buffers via _buffer."""
+    def _state_buffers(self, slot, w, state):  # pragma: no cover - abstract
+        """The state arrays of one parameter, in kernel order (created on first use)."""
+        raise NotImplementedError
+
+    def _launch(self, probe, ptrs, sizes, first_block, items, n_threads):  # pragma: no cover
+        """Call the fused kernel on one dtype's parameters (items: (slot, w, g, bufs))."""
         raise NotImplementedError
 
 
@@ -404,14 +452,16 @@ class SGD(Optimizer):
             raise ValueError("SGD: nesterov=True needs momentum > 0")
         self.nesterov = bool(nesterov)
 
-    def _update(self, slot, w, g, state, nt):
+    def _state_buffers(self, slot, w, state):
+        return [] if self.momentum == 0 else [self._buffer(state, "velocity", w, slot)]
+
+    def _launch(self, probe, ptrs, sizes, first_block, items, nt):
         k = _dispatch.kernels.optim
         if self.momentum == 0:
-            k.sgd_step(w.reshape(-1), g.reshape(-1), self.lr, self.weight_decay, nt)
+            k.sgd_step(probe, ptrs, sizes, first_block, self.lr, self.weight_decay, nt)
         else:
-            v = self._buffer(state, "velocity", w, slot)
-            k.momentum_step(w.reshape(-1), g.reshape(-1), v, self.lr, self.momentum, self.weight_decay,
-                            self.nesterov, nt)
+            k.momentum_step(probe, ptrs, sizes, first_block, self.lr, self.momentum,
+                            self.weight_decay, self.nesterov, nt)
 
 
 class RMSProp(Optimizer):
@@ -437,10 +487,12 @@ class RMSProp(Optimizer):
         if self.eps < 0:
             raise ValueError(f"RMSProp: eps must be >= 0, got {self.eps}")
 
-    def _update(self, slot, w, g, state, nt):
-        cache = self._buffer(state, "cache", w, slot)
-        _dispatch.kernels.optim.rmsprop_step(w.reshape(-1), g.reshape(-1), cache, self.lr, self.decay_rate, self.eps,
-                                             self.weight_decay, nt)
+    def _state_buffers(self, slot, w, state):
+        return [self._buffer(state, "cache", w, slot)]
+
+    def _launch(self, probe, ptrs, sizes, first_block, items, nt):
+        _dispatch.kernels.optim.rmsprop_step(probe, ptrs, sizes, first_block, self.lr,
+                                             self.decay_rate, self.eps, self.weight_decay, nt)
 
 
 class Adam(Optimizer):
@@ -471,13 +523,16 @@ class Adam(Optimizer):
         if self.eps < 0:
             raise ValueError(f"Adam: eps must be >= 0, got {self.eps}")
 
-    def _update(self, slot, w, g, state, nt):
-        m = self._buffer(state, "m", w, slot)
-        v = self._buffer(state, "v", w, slot)
-        t = state.get("t", 0) + 1
-        state["t"] = t
-        _dispatch.kernels.optim.adam_step(w.reshape(-1), g.reshape(-1), m, v, self.lr, self.beta1, self.beta2, self.eps,
-                                          1.0 - self.beta1 ** t, 1.0 - self.beta2 ** t,
+    def _state_buffers(self, slot, w, state):
+        bufs = [self._buffer(state, "m", w, slot), self._buffer(state, "v", w, slot)]
+        state["t"] = state.get("t", 0) + 1
+        return bufs
+
+    def _launch(self, probe, ptrs, sizes, first_block, items, nt):
+        steps = np.array([self.state[slot.name]["t"] for slot, _, _, _ in items], np.float64)
+        _dispatch.kernels.optim.adam_step(probe, ptrs, sizes, first_block,
+                                          1.0 - self.beta1 ** steps, 1.0 - self.beta2 ** steps,
+                                          self.lr, self.beta1, self.beta2, self.eps,
                                           self.weight_decay, nt)
 
 

@@ -13,6 +13,12 @@ models do), the Solver calls ``train()`` before each training step and
 ``eval()`` while measuring accuracy.
 
 ``data`` holds ``X_train``, ``y_train``, ``X_val``, ``y_val`` (N along axis 0).
+
+Each update rule returns a new array (CS231n's contract); the Solver copies it
+into the parameter's existing array in place (layers share their arrays with
+``model.params``), and so it does with ``best_params`` at the end of training.
+Mini-batches are drawn without replacement within a batch (with replacement
+only when the training set is smaller than a batch).
 """
 import copy
 import math
@@ -187,7 +193,7 @@ class Solver:
             if p not in grads:
                 raise KeyError(f"Solver: model.loss returned no gradient for parameter {p!r}")
             next_w, next_config = self._rule(w, grads[p], self.optim_configs[p])
-            self.model.params[p] = next_w
+            self._assign(p, next_w)
             self.optim_configs[p] = next_config
 
     def check_accuracy(self, X, y, num_samples=None, batch_size=100):
@@ -245,10 +251,25 @@ class Solver:
             if bar is not None:
                 bar.close()
             self._mode("train")
-        if self.best_params:
-            for k, v in self.best_params.items():
-                self.model.params[k] = v.copy()
+        for k, v in self.best_params.items():
+            self._assign(k, v)
         return self
+
+    def _assign(self, name, value):
+        """Put a new value of a parameter into the model: into its array, in place, when it can.
+
+        Layers share their parameter arrays with ``model.params``, so an update
+        must not rebind the dict entry; a plain dict model sees no difference.
+        """
+        params = self.model.params
+        w = params[name]
+        if value is w:
+            return
+        if (isinstance(w, np.ndarray) and w.flags.writeable
+                and np.shape(value) == w.shape):
+            w[...] = value
+        else:
+            params[name] = np.array(value, copy=True)
 
     def _record(self, bar, epoch_end):
         train_acc = self.check_accuracy(self.X_train, self.y_train,

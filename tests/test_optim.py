@@ -408,3 +408,68 @@ def test_state_dict_round_trip_through_a_checkpoint(tmp_path, rng):
         optim.Adam(small).load_state_dict(opt.state_dict())
     with pytest.raises(ValueError, match="state for unknown parameter 'w'"):
         optim.Adam(Layer(rng, {"W1": (3, 4)})).load_state_dict(opt.state_dict())
+
+
+# ------------------------------------------------ multi-tensor (one call per dtype)
+
+@pytest.mark.parametrize("cls,kw,rule,cfg", CASES, ids=CASE_IDS)
+def test_many_parameters_mixed_sizes_and_dtypes(cls, kw, rule, cfg, rng, restore_threads):
+    block = kernels.optim.BLOCK_SIZE
+    shapes = [(3, 5), (0,), (block,), (block + 1,), (7, 2 * block - 3), (1,), (PMIN + 17,), (0, 4)]
+    dtypes = [np.float32, np.float64]
+    ws = [rng.standard_normal(s).astype(dtypes[i % 2]) for i, s in enumerate(shapes)]
+    gs = [rng.standard_normal(s).astype(w.dtype) for s, w in zip(shapes, ws)]
+    for nt in (1, 2):
+        fastnn.set_num_threads(nt)
+        fused = [w.copy() for w in ws]
+        opt = cls(list(zip(fused, gs)), weight_decay=0.01, **kw)
+        expected = [w.copy() for w in ws]
+        configs = [dict(cfg, weight_decay=0.01) for _ in ws]
+        for _ in range(3):
+            opt.step()
+            for i in range(len(ws)):
+                expected[i], configs[i] = optim.RULES[rule](expected[i], gs[i], configs[i])
+        for f, e in zip(fused, expected):
+            rtol = 1e-5 if f.dtype == np.float32 else 1e-12
+            assert f.dtype == e.dtype
+            np.testing.assert_allclose(f, e, rtol=rtol, atol=rtol)
+
+
+def test_adam_parameters_at_different_steps(rng):
+    a, b = rng.standard_normal(10), rng.standard_normal(20)
+    ga, gb = rng.standard_normal(10), rng.standard_normal(20)
+    opt = optim.Adam([(a, ga)], lr=0.01)
+    for _ in range(4):
+        opt.step()
+    ca = {"learning_rate": 0.01, "m": opt.state["0"]["m"].copy(),
+          "v": opt.state["0"]["v"].copy(), "t": 4}
+    # a second optimiser over both: a continues at t = 5, b starts at t = 1
+    opt2 = optim.Adam([(a, ga), (b, gb)], lr=0.01)
+    sd = opt.state_dict()
+    opt2.load_state_dict(sd)
+    ea, _ = optim.adam(a.copy(), ga, ca)
+    eb, _ = optim.adam(b.copy(), gb, {"learning_rate": 0.01})
+    opt2.step()
+    assert opt2.state["0"]["t"] == 5 and opt2.state["1"]["t"] == 1
+    np.testing.assert_allclose(a, ea, rtol=1e-12)
+    np.testing.assert_allclose(b, eb, rtol=1e-12)
+
+
+def test_overlapping_parameters_refused():
+    buf = np.zeros(10)
+    with pytest.raises(ValueError, match="parameters '0' and '1' overlap in memory"):
+        optim.SGD([(buf[:6], np.ones(6)), (buf[4:], np.ones(6))]).step()
+    # disjoint views of one buffer are fine
+    optim.SGD([(buf[:5], np.ones(5)), (buf[5:], np.ones(5))], lr=1.0).step()
+    np.testing.assert_array_equal(buf, -np.ones(10))
+
+
+def test_new_state_arrays_are_picked_up(rng):
+    w, g = rng.standard_normal(8), rng.standard_normal(8)
+    opt = optim.SGD([(w, g)], lr=0.1, momentum=0.9)
+    opt.step()
+    opt.state["0"]["velocity"] = np.zeros(8)        # replaced by the user: the table is rebuilt
+    w0 = w.copy()
+    opt.step()
+    np.testing.assert_allclose(w, w0 - 0.1 * g, rtol=1e-15)
+    np.testing.assert_allclose(opt.state["0"]["velocity"], -0.1 * g, rtol=1e-15)

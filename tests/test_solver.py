@@ -266,3 +266,15 @@ def test_float32_model():
     s.train()
     assert model.params["W"].dtype == np.float32
     assert s.train_acc_history[-1] == 1.0
+
+
+def test_parameters_updated_in_place():
+    # layers share their arrays with model.params: the Solver must never rebind them
+    model = LinearSoftmax(64, 5)
+    W, b = model.params["W"], model.params["b"]
+    W0 = W.copy()
+    s = make_solver(model, num_epochs=3)
+    s.train()
+    assert model.params["W"] is W and model.params["b"] is b
+    assert not np.array_equal(W, W0)
+    np.testing.assert_array_equal(W, s.best_params["W"])

@@ -2,10 +2,11 @@
 # optimiser state (compiled per SIMD target; see activations.pyx for the
 # layout conventions).
 #
-# Every kernel updates w and the state in place.  The parameter is viewed as a
+# Every kernel updates w and the state in place.  Each parameter is viewed as a
 # flat array and split into blocks of BLOCK contiguous elements; each block owns
 # its elements (one thread writes w[i] and the state at i), and the serial block
-# function has a branch-free inner loop the C compiler vectorises.  L2 weight
+# function has a branch-free inner loop the C compiler vectorises.  One call
+# steps a whole list of parameters (see the drivers below).  L2 weight
 # decay is added to the gradient first (PyTorch's SGD/RMSprop/Adam semantics):
 # g = dw + weight_decay * w, and only when weight_decay != 0 (never 0 * w, which
 # would turn an inf weight's gradient into NaN).
@@ -114,89 +115,133 @@ cdef void _adam_block(floating* w, const floating* dw, floating* m, floating* v,
 
 
 # ---- parallel drivers (called from fastnn.optim, which validates everything) ----
+#
+# One call steps every parameter of one dtype (multi-tensor, like PyTorch's
+# foreach): one OpenMP region per step instead of one per parameter, whose
+# blocks span all the parameters.  Each parameter arrives as the addresses of
+# its C-contiguous arrays (a row of `ptrs`: w, dw, then the state buffers),
+# its element count `sizes[t]` and `first_block[t]`, the index of its first
+# block in the global block numbering (`first_block[T]` = all blocks).  The
+# arrays are kept alive, and checked (dtype, size, contiguity, no overlap),
+# by fastnn.optim.  `probe` is any array of the dtype: it picks the float32
+# or float64 build.
 
-def sgd_step(floating[::1] w,           # INOUT (n,) parameter, flattened
-             const floating[::1] dw,    # IN    (n,) gradient
+BLOCK_SIZE = BLOCK
+
+
+cdef inline Py_ssize_t _tensor_of(const Py_ssize_t* first_block, Py_ssize_t T,
+                                  Py_ssize_t b) noexcept nogil:
+    """the last t with first_block[t] <= b (skips parameters without blocks)"""
+    cdef Py_ssize_t lo = 0, hi = T - 1, mid
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if first_block[mid] <= b:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+cdef inline int _threads(const Py_ssize_t[::1] sizes, Py_ssize_t threshold, int n_threads) noexcept nogil:
+    cdef Py_ssize_t t, total = 0
+    for t in range(sizes.shape[0]):
+        total += sizes[t]
+    return threads_for(total, threshold, n_threads)
+
+
+def sgd_step(floating[::1] probe,                # IN (any,) selects the dtype
+             const Py_ssize_t[:, ::1] ptrs,      # IN (T, 2) addresses of w (INOUT), dw
+             const Py_ssize_t[::1] sizes,        # IN (T,)   elements of each parameter
+             const Py_ssize_t[::1] first_block,  # IN (T+1,) first block of each parameter
              double lr, double weight_decay, int n_threads):
     """w -= lr * (dw + weight_decay * w)"""
-    cdef Py_ssize_t n = w.shape[0], nblocks, blk, start
-    if n == 0:
+    cdef Py_ssize_t T = sizes.shape[0], b, t, start, nblocks
+    if T == 0 or first_block[T] == 0:
         return
-    cdef floating* wp = &w[0]
-    cdef const floating* gp = &dw[0]
+    nblocks = first_block[T]
+    cdef const Py_ssize_t* fb = &first_block[0]
     cdef floating flr = <floating>lr, fwd = <floating>weight_decay
-    cdef int nt = threads_for(n, _MIN_SGD, n_threads)
-    nblocks = (n + BLOCK - 1) // BLOCK
-    for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
-        start = blk * BLOCK
-        _sgd_block(wp + start, gp + start, min(<Py_ssize_t>BLOCK, n - start), flr, fwd)
+    cdef int nt = _threads(sizes, _MIN_SGD, n_threads)
+    for b in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
+        t = _tensor_of(fb, T, b)
+        start = (b - fb[t]) * BLOCK
+        _sgd_block((<floating*><size_t>ptrs[t, 0]) + start,
+                   (<const floating*><size_t>ptrs[t, 1]) + start,
+                   min(<Py_ssize_t>BLOCK, sizes[t] - start), flr, fwd)
 
 
-def momentum_step(floating[::1] w,          # INOUT (n,) parameter, flattened
-                  const floating[::1] dw,   # IN    (n,) gradient
-                  floating[::1] v,          # INOUT (n,) velocity
+def momentum_step(floating[::1] probe,                # IN (any,) selects the dtype
+                  const Py_ssize_t[:, ::1] ptrs,      # IN (T, 3) addresses of w (INOUT), dw, v (INOUT)
+                  const Py_ssize_t[::1] sizes,        # IN (T,)
+                  const Py_ssize_t[::1] first_block,  # IN (T+1,)
                   double lr, double momentum, double weight_decay, bint nesterov,
                   int n_threads):
     """v' = mu v - lr g;  w += v' (or, Nesterov: w += -mu v + (1 + mu) v');  g = dw + wd w"""
-    cdef Py_ssize_t n = w.shape[0], nblocks, blk, start
-    if n == 0:
+    cdef Py_ssize_t T = sizes.shape[0], b, t, start, nblocks
+    if T == 0 or first_block[T] == 0:
         return
-    cdef floating* wp = &w[0]
-    cdef const floating* gp = &dw[0]
-    cdef floating* vp = &v[0]
+    nblocks = first_block[T]
+    cdef const Py_ssize_t* fb = &first_block[0]
     cdef floating flr = <floating>lr, fmu = <floating>momentum, fwd = <floating>weight_decay
-    cdef int nt = threads_for(n, _MIN_SGD, n_threads)
-    nblocks = (n + BLOCK - 1) // BLOCK
-    for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
-        start = blk * BLOCK
-        _momentum_block(wp + start, gp + start, vp + start, min(<Py_ssize_t>BLOCK, n - start),
-                        flr, fmu, <floating>(1.0 + momentum), fwd, nesterov)
+    cdef floating fmu1 = <floating>(1.0 + momentum)
+    cdef int nt = _threads(sizes, _MIN_SGD, n_threads)
+    for b in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
+        t = _tensor_of(fb, T, b)
+        start = (b - fb[t]) * BLOCK
+        _momentum_block((<floating*><size_t>ptrs[t, 0]) + start,
+                        (<const floating*><size_t>ptrs[t, 1]) + start,
+                        (<floating*><size_t>ptrs[t, 2]) + start,
+                        min(<Py_ssize_t>BLOCK, sizes[t] - start), flr, fmu, fmu1, fwd, nesterov)
 
 
-def rmsprop_step(floating[::1] w,          # INOUT (n,) parameter, flattened
-                 const floating[::1] dw,   # IN    (n,) gradient
-                 floating[::1] cache,      # INOUT (n,) running mean of g^2
+def rmsprop_step(floating[::1] probe,                # IN (any,) selects the dtype
+                 const Py_ssize_t[:, ::1] ptrs,      # IN (T, 3) addresses of w (INOUT), dw, cache (INOUT)
+                 const Py_ssize_t[::1] sizes,        # IN (T,)
+                 const Py_ssize_t[::1] first_block,  # IN (T+1,)
                  double lr, double decay_rate, double eps, double weight_decay,
                  int n_threads):
     """cache = d cache + (1 - d) g^2;  w -= lr g / (sqrt(cache) + eps)"""
-    cdef Py_ssize_t n = w.shape[0], nblocks, blk, start
-    if n == 0:
+    cdef Py_ssize_t T = sizes.shape[0], b, t, start, nblocks
+    if T == 0 or first_block[T] == 0:
         return
-    cdef floating* wp = &w[0]
-    cdef const floating* gp = &dw[0]
-    cdef floating* cp = &cache[0]
+    nblocks = first_block[T]
+    cdef const Py_ssize_t* fb = &first_block[0]
     cdef floating flr = <floating>lr, fd = <floating>decay_rate, feps = <floating>eps
-    cdef floating fwd = <floating>weight_decay
-    cdef int nt = threads_for(n, _MIN_ADAPTIVE, n_threads)
-    nblocks = (n + BLOCK - 1) // BLOCK
-    for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
-        start = blk * BLOCK
-        _rmsprop_block(wp + start, gp + start, cp + start, min(<Py_ssize_t>BLOCK, n - start),
-                       flr, fd, <floating>(1.0 - decay_rate), feps, fwd)
+    cdef floating fom = <floating>(1.0 - decay_rate), fwd = <floating>weight_decay
+    cdef int nt = _threads(sizes, _MIN_ADAPTIVE, n_threads)
+    for b in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
+        t = _tensor_of(fb, T, b)
+        start = (b - fb[t]) * BLOCK
+        _rmsprop_block((<floating*><size_t>ptrs[t, 0]) + start,
+                       (<const floating*><size_t>ptrs[t, 1]) + start,
+                       (<floating*><size_t>ptrs[t, 2]) + start,
+                       min(<Py_ssize_t>BLOCK, sizes[t] - start), flr, fd, fom, feps, fwd)
 
 
-def adam_step(floating[::1] w,          # INOUT (n,) parameter, flattened
-              const floating[::1] dw,   # IN    (n,) gradient
-              floating[::1] m,          # INOUT (n,) first moment
-              floating[::1] v,          # INOUT (n,) second moment
-              double lr, double beta1, double beta2, double eps,
-              double bias_correction1, double bias_correction2, double weight_decay,
+def adam_step(floating[::1] probe,                # IN (any,) selects the dtype
+              const Py_ssize_t[:, ::1] ptrs,      # IN (T, 4) addresses of w (INOUT), dw, m, v (INOUT)
+              const Py_ssize_t[::1] sizes,        # IN (T,)
+              const Py_ssize_t[::1] first_block,  # IN (T+1,)
+              const double[::1] bias_correction1, # IN (T,) 1 - beta1^t of each parameter
+              const double[::1] bias_correction2, # IN (T,) 1 - beta2^t
+              double lr, double beta1, double beta2, double eps, double weight_decay,
               int n_threads):
     """m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr (m/bc1) / (sqrt(v/bc2) + eps)"""
-    cdef Py_ssize_t n = w.shape[0], nblocks, blk, start
-    if n == 0:
+    cdef Py_ssize_t T = sizes.shape[0], b, t, start, nblocks
+    if T == 0 or first_block[T] == 0:
         return
-    cdef floating* wp = &w[0]
-    cdef const floating* gp = &dw[0]
-    cdef floating* mp = &m[0]
-    cdef floating* vp = &v[0]
+    nblocks = first_block[T]
+    cdef const Py_ssize_t* fb = &first_block[0]
     cdef floating flr = <floating>lr, fb1 = <floating>beta1, fb2 = <floating>beta2
-    cdef floating feps = <floating>eps, fbc1 = <floating>bias_correction1
-    cdef floating fbc2 = <floating>bias_correction2, fwd = <floating>weight_decay
+    cdef floating feps = <floating>eps, fwd = <floating>weight_decay
     cdef floating fom1 = <floating>(1.0 - beta1), fom2 = <floating>(1.0 - beta2)
-    cdef int nt = threads_for(n, _MIN_ADAPTIVE, n_threads)
-    nblocks = (n + BLOCK - 1) // BLOCK
-    for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
-        start = blk * BLOCK
-        _adam_block(wp + start, gp + start, mp + start, vp + start,
-                    min(<Py_ssize_t>BLOCK, n - start), flr, fb1, fom1, fb2, fom2, feps, fbc1, fbc2, fwd)
+    cdef int nt = _threads(sizes, _MIN_ADAPTIVE, n_threads)
+    for b in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
+        t = _tensor_of(fb, T, b)
+        start = (b - fb[t]) * BLOCK
+        _adam_block((<floating*><size_t>ptrs[t, 0]) + start,
+                    (<const floating*><size_t>ptrs[t, 1]) + start,
+                    (<floating*><size_t>ptrs[t, 2]) + start,
+                    (<floating*><size_t>ptrs[t, 3]) + start,
+                    min(<Py_ssize_t>BLOCK, sizes[t] - start), flr, fb1, fom1, fb2, fom2, feps,
+                    <floating>bias_correction1[t], <floating>bias_correction2[t], fwd)
