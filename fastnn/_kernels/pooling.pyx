@@ -26,38 +26,80 @@ cdef Py_ssize_t _MIN = PARALLEL_MIN
 
 
 cdef inline bint _wins(floating v, floating best) noexcept nogil:
-    """v replaces the running maximum: strictly greater, or the first NaN"""
-    return v > best or (v != v and best == best)
+    """v replaces the running maximum: strictly greater, or the first NaN (branch-free)"""
+    return (v > best) | ((v != v) & (best == best))
+
+
+cdef extern from *:
+    """
+    /* One output row of 2x2 / stride 2 max pooling: max and argmax position
+       (0..3, row-major) of each window.  Plain C selects so gcc vectorises the
+       row (Cython's if/else form of a select stays branchy, and random data
+       mispredicts every other compare).  A value wins if it is greater, or if it
+       is the first NaN. */
+    #define FNN_MAX2X2_ROW(NAME, T, IT)                                              \
+    static __attribute__((noinline, target("prefer-vector-width=128"))) void NAME(const T *r0, const T *r1, T *o, IT *k, Py_ssize_t Wo) {        \
+        for (Py_ssize_t j = 0; j < Wo; j++) {                                       \
+            T a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];   \
+            T m = a;                  /* first maximum: later values must be > */  \
+            m = b > m ? b : m;                                                      \
+            m = c > m ? c : m;                                                      \
+            m = d > m ? d : m;                                                      \
+            int kk = a == m ? 0 : (b == m ? 1 : (c == m ? 2 : 3));                  \
+            int nan = (a != a) | (b != b) | (c != c) | (d != d);                    \
+            int kn = a != a ? 0 : (b != b ? 1 : (c != c ? 2 : 3));                  \
+            kk = nan ? kn : kk;       /* a NaN wins: the first one */               \
+            m = nan ? a + b + c + d : m;                                            \
+            o[j] = m;                                                               \
+            k[j] = (IT)kk;                                                          \
+        }                                                                           \
+    }
+    /* Its backward: each of the 4 window elements gets dout or 0. */
+    #define FNN_MAX2X2_BACK_ROW(NAME, T, IT)                                         \
+    static __attribute__((noinline, target("prefer-vector-width=128"))) void NAME(const T *g, const IT *k, T *d0, T *d1, Py_ssize_t Wo) {        \
+        for (Py_ssize_t j = 0; j < Wo; j++) {                                       \
+            T v = g[j];                                                             \
+            int kk = k[j];                                                          \
+            d0[2 * j] = kk == 0 ? v : (T)0;                                         \
+            d0[2 * j + 1] = kk == 1 ? v : (T)0;                                     \
+            d1[2 * j] = kk == 2 ? v : (T)0;                                         \
+            d1[2 * j + 1] = kk == 3 ? v : (T)0;                                     \
+        }                                                                           \
+    }
+    FNN_MAX2X2_BACK_ROW(fnn_max2x2_back_row_f_u8, float, uint8_t)
+    FNN_MAX2X2_BACK_ROW(fnn_max2x2_back_row_f_i32, float, int32_t)
+    FNN_MAX2X2_BACK_ROW(fnn_max2x2_back_row_d_u8, double, uint8_t)
+    FNN_MAX2X2_BACK_ROW(fnn_max2x2_back_row_d_i32, double, int32_t)
+    FNN_MAX2X2_ROW(fnn_max2x2_row_f_u8, float, uint8_t)
+    FNN_MAX2X2_ROW(fnn_max2x2_row_f_i32, float, int32_t)
+    FNN_MAX2X2_ROW(fnn_max2x2_row_d_u8, double, uint8_t)
+    FNN_MAX2X2_ROW(fnn_max2x2_row_d_i32, double, int32_t)
+    """
+    void fnn_max2x2_row_f_u8(const float *r0, const float *r1, float *o, uint8_t *k, Py_ssize_t Wo) nogil
+    void fnn_max2x2_row_f_i32(const float *r0, const float *r1, float *o, int32_t *k, Py_ssize_t Wo) nogil
+    void fnn_max2x2_row_d_u8(const double *r0, const double *r1, double *o, uint8_t *k, Py_ssize_t Wo) nogil
+    void fnn_max2x2_row_d_i32(const double *r0, const double *r1, double *o, int32_t *k, Py_ssize_t Wo) nogil
+    void fnn_max2x2_back_row_f_u8(const float *g, const uint8_t *k, float *d0, float *d1, Py_ssize_t Wo) nogil
+    void fnn_max2x2_back_row_f_i32(const float *g, const int32_t *k, float *d0, float *d1, Py_ssize_t Wo) nogil
+    void fnn_max2x2_back_row_d_u8(const double *g, const uint8_t *k, double *d0, double *d1, Py_ssize_t Wo) nogil
+    void fnn_max2x2_back_row_d_i32(const double *g, const int32_t *k, double *d0, double *d1, Py_ssize_t Wo) nogil
 
 
 cdef void _max2x2_plane(const floating* xp, floating* op, index_t* ip,
                         Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo) noexcept nogil:
-    """2x2 windows, stride 2"""
-    cdef Py_ssize_t oh, ow
-    cdef const floating* r0
-    cdef const floating* r1
-    cdef floating m, v
-    cdef index_t k
+    """2x2 windows, stride 2, one vectorised C row function per output row"""
+    cdef Py_ssize_t oh
     for oh in range(Ho):
-        r0 = xp + 2 * oh * W
-        r1 = r0 + W
-        for ow in range(Wo):
-            m = r0[2 * ow]
-            k = 0
-            v = r0[2 * ow + 1]
-            if _wins(v, m):
-                m = v
-                k = 1
-            v = r1[2 * ow]
-            if _wins(v, m):
-                m = v
-                k = 2
-            v = r1[2 * ow + 1]
-            if _wins(v, m):
-                m = v
-                k = 3
-            op[oh * Wo + ow] = m
-            ip[oh * Wo + ow] = k
+        if floating is float:
+            if index_t is uint8_t:
+                fnn_max2x2_row_f_u8(xp + 2 * oh * W, xp + (2 * oh + 1) * W, op + oh * Wo, ip + oh * Wo, Wo)
+            else:
+                fnn_max2x2_row_f_i32(xp + 2 * oh * W, xp + (2 * oh + 1) * W, op + oh * Wo, ip + oh * Wo, Wo)
+        else:
+            if index_t is uint8_t:
+                fnn_max2x2_row_d_u8(xp + 2 * oh * W, xp + (2 * oh + 1) * W, op + oh * Wo, ip + oh * Wo, Wo)
+            else:
+                fnn_max2x2_row_d_i32(xp + 2 * oh * W, xp + (2 * oh + 1) * W, op + oh * Wo, ip + oh * Wo, Wo)
 
 
 cdef void _max_plane(const floating* xp, floating* op, index_t* ip,
@@ -106,21 +148,22 @@ def max_pool_forward(const floating[:, :, :, ::1] x,  # IN  (N, C, H, W)
 cdef void _max2x2_back_plane(const floating* gp, const index_t* ip, floating* dp,
                              Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo) noexcept nogil:
     """every element of dx written once: dout at the argmax, 0 elsewhere"""
-    cdef Py_ssize_t oh, ow, j
+    cdef Py_ssize_t oh, j
     cdef floating* d0
     cdef floating* d1
-    cdef floating g
-    cdef index_t k
     for oh in range(Ho):
         d0 = dp + 2 * oh * W
         d1 = d0 + W
-        for ow in range(Wo):
-            g = gp[oh * Wo + ow]
-            k = ip[oh * Wo + ow]
-            d0[2 * ow] = g if k == 0 else 0
-            d0[2 * ow + 1] = g if k == 1 else 0
-            d1[2 * ow] = g if k == 2 else 0
-            d1[2 * ow + 1] = g if k == 3 else 0
+        if floating is float:
+            if index_t is uint8_t:
+                fnn_max2x2_back_row_f_u8(gp + oh * Wo, ip + oh * Wo, d0, d1, Wo)
+            else:
+                fnn_max2x2_back_row_f_i32(gp + oh * Wo, ip + oh * Wo, d0, d1, Wo)
+        else:
+            if index_t is uint8_t:
+                fnn_max2x2_back_row_d_u8(gp + oh * Wo, ip + oh * Wo, d0, d1, Wo)
+            else:
+                fnn_max2x2_back_row_d_i32(gp + oh * Wo, ip + oh * Wo, d0, d1, Wo)
         for j in range(2 * Wo, W):       # odd width: last column is in no window
             d0[j] = 0
             d1[j] = 0
