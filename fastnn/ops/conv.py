@@ -1,22 +1,31 @@
 """2-D convolution (cross-correlation, as in PyTorch's ``conv2d``) by im2col + BLAS GEMM.
 
-Layout NCHW.  For a chunk of images the im2col kernel (Cython, OpenMP over
-(image, channel) pairs) writes ``cols`` of shape (nb, C*HH*WW, Ho*Wo), row
-``c*HH*WW + i*WW + j``; then one batched BLAS GEMM per chunk (and per group)
-gives ``out[n] = w.reshape(F, -1) @ cols[n]`` directly in NCHW order, and a
-Cython pass adds the bias while the chunk is still in cache.
+Layout NCHW; im2col row index ``c*HH*WW + i*WW + j``.  Two paths, same results:
 
-Backward recomputes ``cols`` chunk by chunk (nothing but x and w is saved):
-``dw += dout[n] @ cols[n].T``, ``dcols = w.T @ dout[n]``, col2im sums the
-overlapping windows into dx (parallel over planes, race-free), and db is summed
-in the same chunk pass.
+* **fused** (default when SciPy is installed): one OpenMP loop over the images.
+  Each thread takes whole images and, per block of output rows, writes their
+  im2col columns into its own scratch and calls a single-threaded GEMM
+  (``scipy.linalg.cython_blas`` sgemm/dgemm, reached from nogil Cython)
+  straight into ``out[n]`` (F, Ho*Wo) -- already NCHW -- then adds the bias.
+  Backward recomputes the columns (nothing but x and w is saved), accumulates
+  ``dw += dout[n] cols^T`` per fixed slice of images (so results do not depend
+  on the thread count), ``dcols = w^T dout[n]``, and col2im sums the
+  overlapping windows into ``dx[n]``.  One parallel region per call: no
+  hand-over between OpenMP and a second BLAS thread pool (measured: with
+  NumPy's threaded matmul between the Cython passes, the two pools' spinning
+  threads fight over the cores and a 2-core machine loses 2-10x).
+* **chunked** (without SciPy, or ``USE_FUSED = False``): chunks of images laid
+  side by side, ``cols`` (C*HH*WW, nb*Ho*Wo); one NumPy (threaded BLAS) matmul
+  per chunk for the forward, dw and dcols; bias add and db fused into the
+  Cython passes that repack out/dout.
 
-Bounded memory: the scratch matrices of one call never exceed
-``WORKSPACE_BYTES`` (module constant, default 8 MiB; it is only exceeded when a
-single image's im2col matrix is bigger than that, then one image at a time is
-used).  The number of images per chunk is derived from it, so the extra memory
-of conv forward+backward does not grow with the batch size.  ``cache.chunk``
-and ``cache.workspace_bytes`` report what a call used.
+Bounded memory: the scratch of one call stays within ``WORKSPACE_BYTES``
+(module constant, default 8 MiB): the fused path shrinks its row blocks, the
+chunked path its number of images per chunk (the minimum, used even when it
+exceeds the limit, is one output row per thread, resp. one image).  So the extra memory of conv forward+backward
+does not grow with the batch size.  ``cache.path``, ``cache.chunk`` and
+``cache.workspace_bytes`` (``cache.backward_workspace_bytes`` after backward)
+report what a call used.
 """
 import ctypes
 import operator
