@@ -1,7 +1,10 @@
 # conv kernels (compiled per SIMD target; see activations.pyx for the layout conventions).
 #
-# The convolution itself is a GEMM done by BLAS (fastnn.ops.conv calls it once
-# per chunk of nb images); these kernels do the data movement around it:
+# The convolution itself is a GEMM done by BLAS.  Two drivers (fastnn.ops.conv
+# picks one): fused_forward / fused_backward at the end of this file call a
+# single-threaded GEMM per image from inside one parallel loop; the chunked
+# path calls NumPy's matmul once per chunk of nb images from Python, with
+# these kernels doing the data movement around it:
 #
 #   im2col     x (N, C, H, W) -> cols (C*HH*WW, nb*Ho*Wo), image n in columns n*P .. (n+1)*P
 #   col2im     dcols (same layout) -> dx (N, C, H, W), summing overlapping windows
