@@ -140,3 +140,38 @@ WORKLOADS = [
         check=_dropconnect_check,
         note="torch: x @ F.dropout(w) + b (no DropConnect op); three GEMMs dominate"),
 ]
+
+
+def measure_threshold():
+    """One vs two threads for the raw dropout forward kernel: where PARALLEL_MIN belongs.
+
+        python bench/cases_dropout.py
+    """
+    import time
+    from fastnn import _dispatch
+    K = _dispatch.kernels.dropout
+    old = K._set_tuning(0, 1 << 62)
+    print("| elements | 1 thread us | 2 threads us | speed-up |\n| ---: | ---: | ---: | ---: |")
+    try:
+        for n in [2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144]:
+            x = np.random.default_rng(0).standard_normal(n).astype(np.float32)
+            out, mask = np.empty_like(x), np.empty(n, np.uint8)
+            t = {}
+            for nt in (1, 2):
+                reps = max(50, int(2e7 // n))
+                for _ in range(20):
+                    K.dropout_forward(x, out, mask, 1, 1 << 31, 2.0, nt)
+                meds = []
+                for _ in range(7):
+                    t0 = time.perf_counter()
+                    for _ in range(reps):
+                        K.dropout_forward(x, out, mask, 1, 1 << 31, 2.0, nt)
+                    meds.append((time.perf_counter() - t0) / reps * 1e6)
+                t[nt] = float(np.median(meds))
+            print(f"| {n} | {t[1]:.2f} | {t[2]:.2f} | {t[1] / t[2]:.2f} |")
+    finally:
+        K._set_tuning(*old)
+
+
+if __name__ == "__main__":
+    measure_threshold()

@@ -82,3 +82,55 @@ WORKLOADS = [
                      ref_speedup=3.0, work=12.0 * ELEMS, unit="GB/s",
                      check=harness.allclose_check(rtol=1e-4, atol=1e-6)),
 ]
+
+
+def measure_threshold():
+    """One vs two threads for softmax/SVM rows (C = 1000) and BCE/MSE elements: where the
+    PARALLEL_MIN_* thresholds of fastnn/_kernels/losses.pyx belong.
+
+        python bench/cases_losses.py
+    """
+    import time
+    from fastnn import _dispatch
+    K = _dispatch.kernels.losses
+    old = K._set_tuning(0, 0)
+
+    def med(f, n):
+        reps = max(20, int(1e7 // n))
+        for _ in range(10):
+            f()
+        meds = []
+        for _ in range(7):
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                f()
+            meds.append((time.perf_counter() - t0) / reps * 1e6)
+        return float(np.median(meds))
+
+    rng = np.random.default_rng(0)
+    print("| elements | softmax 1 thr us | 2 thr us | speed-up | svm 1 thr us | 2 thr us | speed-up "
+          "| bce 1 thr us | 2 thr us | speed-up | mse 1 thr us | 2 thr us | speed-up |")
+    print("| ---: |" + " ---: |" * 12)
+    try:
+        for rows in [2, 4, 8, 16, 32, 64, 128, 256]:
+            n = rows * 1000
+            s = rng.standard_normal((rows, 1000)).astype(np.float32)
+            y = rng.integers(0, 1000, rows)
+            ds, rl = np.empty_like(s), np.empty(rows)
+            x = s.reshape(-1)
+            tt = rng.random(n).astype(np.float32)
+            d, bl = np.empty_like(x), np.empty(K.block_count(n))
+            cells = []
+            for f in (lambda nt: K.softmax_loss(s, y, ds, rl, nt),
+                      lambda nt: K.svm_loss(s, y, ds, rl, 1.0, nt),
+                      lambda nt: K.bce_with_logits_loss(x, tt, d, bl, nt),
+                      lambda nt: K.mse_loss(x, tt, d, bl, 2.0 / n, nt)):
+                t1, t2 = med(lambda: f(1), n), med(lambda: f(2), n)
+                cells += [f"{t1:.2f}", f"{t2:.2f}", f"{t1 / t2:.2f}"]
+            print(f"| {n} | " + " | ".join(cells) + " |")
+    finally:
+        K._set_tuning(*old)
+
+
+if __name__ == "__main__":
+    measure_threshold()

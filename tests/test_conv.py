@@ -175,12 +175,13 @@ def test_every_simd_target(rng):
             np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5)
 
 
-def test_chunking_matches_one_chunk(rng, monkeypatch):
+def test_chunked_path_matches_one_chunk(rng, monkeypatch):
+    monkeypatch.setattr(conv_mod, "USE_FUSED", False)
     x, w, b = _inputs(rng, np.float64, 7, 3, 10, 9, 5, 3, 3)
     out1, c1 = ops.conv_forward(x, w, b, 1, 1)
     dout = rng.standard_normal(out1.shape)
     g1 = ops.conv_backward(dout, c1)
-    assert c1.chunk == 7
+    assert c1.path == "chunked" and c1.chunk == 7
     K, F, P = 3 * 9, 5, 10 * 9
     # room for 2 images in forward ((K + F) * P floats each), 1 in backward ((2K + F) * P + dw)
     monkeypatch.setattr(conv_mod, "WORKSPACE_BYTES", 2 * (K + F) * P * 8 + 1)
@@ -190,10 +191,45 @@ def test_chunking_matches_one_chunk(rng, monkeypatch):
     np.testing.assert_allclose(out2, out1, rtol=1e-13, atol=1e-13)
     for a, e in zip(g2, g1):
         np.testing.assert_allclose(a, e, rtol=1e-13, atol=1e-13)
+    ref = reference.conv_forward(x, w, b, 1, 1)
+    np.testing.assert_allclose(out2, ref[0], rtol=1e-12, atol=1e-12)
+    for a, e in zip(g2, reference.conv_backward(dout, ref[1])):
+        np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-12)
 
 
-def test_huge_batch_workspace_does_not_grow(rng, monkeypatch):
+@pytest.mark.parametrize("groups, dilation, s, p", [(1, 1, 1, 1), (2, 2, 2, 3)])
+def test_chunked_path_dilation_groups(groups, dilation, s, p, rng, monkeypatch):
+    monkeypatch.setattr(conv_mod, "USE_FUSED", False)
+    x, w, b = _inputs(rng, np.float64, 3, 4, 9, 8, 6, 3, 2, groups)
+    out, cache = ops.conv_forward(x, w, b, s, p, dilation, groups)
+    ref, rcache = reference.conv_forward(x, w, b, s, p, dilation, groups)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+    dout = rng.standard_normal(out.shape)
+    for a, e in zip(ops.conv_backward(dout, cache), reference.conv_backward(dout, rcache)):
+        np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-12)
+
+
+def test_fused_path_row_blocks(rng, monkeypatch):
+    if conv_mod._scipy_gemm().addr is None:
+        pytest.skip("SciPy not installed: no fused path")
+    x, w, b = _inputs(rng, np.float64, 3, 3, 11, 9, 4, 5, 3)
+    out1, c1 = ops.conv_forward(x, w, b, 2, 2)
+    dout = rng.standard_normal(out1.shape)
+    g1 = ops.conv_backward(dout, c1)
+    assert c1.path == "fused"
+    monkeypatch.setattr(conv_mod, "WORKSPACE_BYTES", 1)        # one output row per block
+    out2, c2 = ops.conv_forward(x, w, b, 2, 2)
+    g2 = ops.conv_backward(dout, c2)
+    assert c2.workspace_bytes < c1.workspace_bytes
+    np.testing.assert_allclose(out2, out1, rtol=1e-13, atol=1e-13)
+    for a, e in zip(g2, g1):
+        np.testing.assert_allclose(a, e, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "chunked"])
+def test_huge_batch_workspace_does_not_grow(fused, rng, monkeypatch):
     monkeypatch.setattr(conv_mod, "WORKSPACE_BYTES", 1 << 20)
+    monkeypatch.setattr(conv_mod, "USE_FUSED", fused)
     w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
     b = rng.standard_normal(4).astype(np.float32)
     used = {}

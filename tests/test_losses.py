@@ -8,13 +8,16 @@ from fastnn._dispatch import kernels
 
 from helpers import needs_openmp, numeric_grad, rel_error, tol
 
-_MIN = kernels.losses.PARALLEL_MIN
+_TRANS = kernels.losses.PARALLEL_MIN_TRANSCENDENTAL
+_CHEAP = kernels.losses.PARALLEL_MIN_CHEAP
+_MIN = max(_TRANS, _CHEAP)
 _BLOCK = 8192
-# (N, C) around the SIMD/lane width (16) and both sides of the threading threshold
-ROW_SHAPES = [(1, 1), (1, 2), (3, 5), (7, 16), (5, 17), (33, 1000), (_MIN // 1000 - 1, 1000),
-              (_MIN // 1000 + 3, 1000), (300, 129)]
-# element counts for the elementwise losses: lanes, blocks, threshold
-ELEM_SIZES = [1, 15, 16, 33, _BLOCK - 1, _BLOCK + 7, _MIN - 3, _MIN + 5, 3 * _BLOCK + 19]
+# (N, C) around the SIMD/lane width (16) and both sides of both threading thresholds
+ROW_SHAPES = [(1, 1), (1, 2), (3, 5), (7, 16), (5, 17), (33, 1000)] + [
+    (t // 1000 + d, 1000) for t in (_TRANS, _CHEAP) for d in (-1, 3)] + [(300, 129)]
+# element counts for the elementwise losses: lanes, blocks, thresholds
+ELEM_SIZES = [1, 15, 16, 33, _BLOCK - 1, _BLOCK + 7, _TRANS - 3, _TRANS + 5, _CHEAP - 1,
+              _CHEAP + 9, 3 * _BLOCK + 19]
 
 ROW_LOSSES = ["softmax_loss", "svm_loss"]
 ELEM_LOSSES = ["bce_with_logits_loss", "mse_loss"]

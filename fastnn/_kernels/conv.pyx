@@ -1,7 +1,10 @@
 # conv kernels (compiled per SIMD target; see activations.pyx for the layout conventions).
 #
-# The convolution itself is a GEMM done by BLAS (fastnn.ops.conv calls it once
-# per chunk of nb images); these kernels do the data movement around it:
+# The convolution itself is a GEMM done by BLAS.  Two drivers (fastnn.ops.conv
+# picks one): fused_forward / fused_backward at the end of this file call a
+# single-threaded GEMM per image from inside one parallel loop; the chunked
+# path calls NumPy's matmul once per chunk of nb images from Python, with
+# these kernels doing the data movement around it:
 #
 #   im2col     x (N, C, H, W) -> cols (C*HH*WW, nb*Ho*Wo), image n in columns n*P .. (n+1)*P
 #   col2im     dcols (same layout) -> dx (N, C, H, W), summing overlapping windows
@@ -22,7 +25,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memset, memcpy
 
-from fastnn._kernels.common cimport threads_for
+from fastnn._kernels.common cimport threads_for, omp_get_thread_num
 
 # Below this many elements moved, a kernel runs on one thread (waking the
 # OpenMP team costs ~ a few microseconds; these loops move ~1-4 elements/ns).
@@ -51,7 +54,14 @@ cdef void _im2col_plane(const floating* xp, floating* cp, Py_ssize_t ld,
                         Py_ssize_t H, Py_ssize_t W, Py_ssize_t HH, Py_ssize_t WW,
                         Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t s, Py_ssize_t pad,
                         Py_ssize_t dil) noexcept nogil:
-    """cp[(i*WW + j)*ld + oh*Wo + ow] = xp[(oh*s - pad + i*dil)*W + ow*s - pad + j*dil] (0 outside)"""
+    _im2col_rows(xp, cp, ld, H, W, HH, WW, 0, Ho, Wo, s, pad, dil)
+
+
+cdef void _im2col_rows(const floating* xp, floating* cp, Py_ssize_t ld,
+                       Py_ssize_t H, Py_ssize_t W, Py_ssize_t HH, Py_ssize_t WW,
+                       Py_ssize_t oh0, Py_ssize_t oh1, Py_ssize_t Wo, Py_ssize_t s, Py_ssize_t pad,
+                       Py_ssize_t dil) noexcept nogil:
+    """cp[(i*WW + j)*ld + (oh-oh0)*Wo + ow] = xp[(oh*s - pad + i*dil)*W + ow*s - pad + j*dil] (0 outside), oh0 <= oh < oh1"""
     cdef Py_ssize_t i, j, oh, ow, ih, off, lo, hi
     cdef const floating* xr
     cdef floating* row
@@ -63,21 +73,21 @@ cdef void _im2col_plane(const floating* xp, floating* cp, Py_ssize_t ld,
             hi = _end_valid(off, s, W, Wo)
             if hi < lo:
                 hi = lo
-            for oh in range(Ho):
+            for oh in range(oh0, oh1):
                 ih = oh * s - pad + i * dil
                 if ih < 0 or ih >= H:
-                    memset(row + oh * Wo, 0, Wo * sizeof(floating))
+                    memset(row + (oh - oh0) * Wo, 0, Wo * sizeof(floating))
                     continue
                 xr = xp + ih * W + off
                 for ow in range(lo):
-                    row[oh * Wo + ow] = 0
+                    row[(oh - oh0) * Wo + ow] = 0
                 if s == 1:
-                    memcpy(row + oh * Wo + lo, xr + lo, (hi - lo) * sizeof(floating))
+                    memcpy(row + (oh - oh0) * Wo + lo, xr + lo, (hi - lo) * sizeof(floating))
                 else:
                     for ow in range(lo, hi):
-                        row[oh * Wo + ow] = xr[ow * s]
+                        row[(oh - oh0) * Wo + ow] = xr[ow * s]
                 for ow in range(hi, Wo):
-                    row[oh * Wo + ow] = 0
+                    row[(oh - oh0) * Wo + ow] = 0
 
 
 cdef void _col2im_plane(const floating* cp, Py_ssize_t ld, floating* xp,
@@ -85,23 +95,31 @@ cdef void _col2im_plane(const floating* cp, Py_ssize_t ld, floating* xp,
                         Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t s, Py_ssize_t pad,
                         Py_ssize_t dil) noexcept nogil:
     """xp (H, W) = sum of the cp rows scattered back (the adjoint of _im2col_plane)"""
+    memset(xp, 0, H * W * sizeof(floating))
+    _col2im_rows(cp, ld, xp, H, W, HH, WW, 0, Ho, Wo, s, pad, dil)
+
+
+cdef void _col2im_rows(const floating* cp, Py_ssize_t ld, floating* xp,
+                       Py_ssize_t H, Py_ssize_t W, Py_ssize_t HH, Py_ssize_t WW,
+                       Py_ssize_t oh0, Py_ssize_t oh1, Py_ssize_t Wo, Py_ssize_t s, Py_ssize_t pad,
+                       Py_ssize_t dil) noexcept nogil:
+    """xp (H, W) += output rows oh0 <= oh < oh1 of cp scattered back (adjoint of _im2col_rows)"""
     cdef Py_ssize_t i, j, oh, ow, ih, off, lo, hi
     cdef floating* xr
     cdef const floating* row
     cdef const floating* rr
-    memset(xp, 0, H * W * sizeof(floating))
     for i in range(HH):
         for j in range(WW):
             row = cp + (i * WW + j) * ld
             off = j * dil - pad
             lo = _first_valid(off, s)
             hi = _end_valid(off, s, W, Wo)
-            for oh in range(Ho):
+            for oh in range(oh0, oh1):
                 ih = oh * s - pad + i * dil
                 if ih < 0 or ih >= H:
                     continue
                 xr = xp + ih * W + off
-                rr = row + oh * Wo
+                rr = row + (oh - oh0) * Wo
                 if s == 1:
                     for ow in range(lo, hi):
                         xr[ow] += rr[ow]
@@ -216,3 +234,152 @@ def pack_dout(const floating[:, :, ::1] dout,  # IN  (N, F, P)
                 dst[p] = src[p]
             acc = acc + _row_sum(src, P)
         db[f] += acc
+
+
+# ---- the fused path: per-image im2col + single-threaded BLAS GEMM inside one parallel loop ----
+#
+# Each thread takes whole images (static schedule) and runs, per block of
+# output rows, im2col into its own scratch and a single-threaded GEMM into the
+# image's output: one OpenMP region per call, nothing between BLAS calls for
+# another thread pool to spin on.  The GEMM is the BLAS that SciPy exports to
+# Cython (scipy.linalg.cython_blas); fastnn.ops.conv passes its address in
+# (looked up at run time, so SciPy is needed only for this path) and keeps that
+# BLAS on one thread per call.  Row-major C = op(A) op(B) is the column-major
+# call gemm(tB, tA, N, M, K, B, A) on the same memory.
+
+ctypedef void (*sgemm_t)(char *ta, char *tb, int *m, int *n, int *k, float *alpha, float *a, int *lda,
+                         float *b, int *ldb, float *beta, float *c, int *ldc) noexcept nogil
+ctypedef void (*dgemm_t)(char *ta, char *tb, int *m, int *n, int *k, double *alpha, double *a, int *lda,
+                         double *b, int *ldb, double *beta, double *c, int *ldc) noexcept nogil
+
+
+cdef inline void _gemm_rm(size_t fn, bint trans_a, bint trans_b, int M, int N, int K, floating alpha,
+                          const floating* A, int lda, const floating* B, int ldb,
+                          floating beta, floating* C, int ldc) noexcept nogil:
+    """row-major C (M, N) = alpha op(A) op(B) + beta C, op = transpose when trans_*"""
+    cdef char ta = 84 if trans_a else 78      # 'T' / 'N'
+    cdef char tb = 84 if trans_b else 78
+    if floating is float:
+        (<sgemm_t>fn)(&tb, &ta, &N, &M, &K, &alpha, <float*>B, &ldb, <float*>A, &lda, &beta, C, &ldc)
+    else:
+        (<dgemm_t>fn)(&tb, &ta, &N, &M, &K, &alpha, <double*>B, &ldb, <double*>A, &lda, &beta, C, &ldc)
+
+
+def fused_forward(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
+                  const floating[:, ::1] w2,        # IN  (F, C/groups*HH*WW)
+                  const floating[::1] b,            # IN  (F,)
+                  floating[:, :, ::1] out,          # OUT (N, F, Ho*Wo)
+                  floating[:, ::1] scratch,         # TMP (threads, C*HH*WW * rb*Wo) one block of columns per thread
+                  Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t rb,
+                  Py_ssize_t stride, Py_ssize_t pad, Py_ssize_t dil, Py_ssize_t groups,
+                  size_t gemm, int n_threads):
+    """out[n, f, q] = sum_k w2[f, k] cols_n[g(f)*Kg + k, q] + b[f], rb output rows at a time"""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t F = w2.shape[0], Kg = w2.shape[1], K = C * HH * WW, P = Ho * Wo
+    cdef Py_ssize_t Fg = F // groups, kk = HH * WW, n, c, g, oh0, oh1, pb, f, q
+    cdef floating* cols
+    cdef floating* on
+    cdef floating bf
+    if N == 0:
+        return
+    cdef const floating* x0 = &x[0, 0, 0, 0]
+    cdef const floating* w0 = &w2[0, 0]
+    cdef floating* o0 = &out[0, 0, 0]
+    cdef floating* s0 = &scratch[0, 0]
+    cdef Py_ssize_t ls = scratch.shape[1]
+    cdef int nt = n_threads if n_threads < N else <int>N
+    for n in prange(N, schedule='static', nogil=True, num_threads=nt):
+        cols = s0 + omp_get_thread_num() * ls
+        on = o0 + n * F * P
+        oh0 = 0
+        while oh0 < Ho:
+            oh1 = min(oh0 + rb, Ho)
+            pb = (oh1 - oh0) * Wo
+            for c in range(C):
+                _im2col_rows(x0 + (n * C + c) * H * W, cols + c * kk * pb, pb,
+                             H, W, HH, WW, oh0, oh1, Wo, stride, pad, dil)
+            for g in range(groups):
+                _gemm_rm(gemm, False, False, <int>Fg, <int>pb, <int>Kg, 1,
+                         w0 + g * Fg * Kg, <int>Kg, cols + g * Kg * pb, <int>pb,
+                         0, on + g * Fg * P + oh0 * Wo, <int>P)
+            oh0 = oh1
+        for f in range(F):
+            bf = b[f]
+            for q in range(P):
+                on[f * P + q] += bf
+
+
+def fused_backward(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
+                   const floating[:, ::1] w2,          # IN  (F, C/groups*HH*WW)
+                   const floating[:, :, ::1] dout,     # IN  (N, F, Ho*Wo)
+                   floating[:, :, :, ::1] dx,          # OUT (N, C, H, W)
+                   floating[:, ::1] dw_parts,          # OUT (S, F*Kg) dw of each slice of images, summed by the caller
+                   double[:, ::1] db_parts,            # OUT (S, F) db of each slice
+                   floating[:, ::1] scratch,           # TMP (threads, 2 * C*HH*WW * rb*Wo): cols and dcols
+                   Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t rb,
+                   Py_ssize_t stride, Py_ssize_t pad, Py_ssize_t dil, Py_ssize_t groups,
+                   size_t gemm, int n_threads):
+    """dw += dout_n cols_n^T;  dcols = w^T dout_n;  dx_n = col2im(dcols);  db += sum dout_n
+
+    The images are cut into S = dw_parts.shape[0] fixed slices, each summed in
+    its own dw/db partial, so the result does not depend on the thread count.
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t F = w2.shape[0], Kg = w2.shape[1], K = C * HH * WW, P = Ho * Wo
+    cdef Py_ssize_t Fg = F // groups, kk = HH * WW, S = dw_parts.shape[0]
+    cdef Py_ssize_t n, c, g, oh0, oh1, pb, f, sl, tid
+    cdef floating* cols
+    cdef floating* dcols
+    cdef floating* dwt
+    cdef double* dbt
+    cdef const floating* gn
+    cdef floating* dxn
+    cdef Py_ssize_t ls = scratch.shape[1]
+    cdef int nt = n_threads if n_threads < S else <int>S
+    if nt < 1:
+        nt = 1
+    for sl in range(S):
+        memset(&dw_parts[sl, 0], 0, F * Kg * sizeof(floating))
+        for f in range(F):
+            db_parts[sl, f] = 0
+    if N == 0:
+        return
+    cdef const floating* x0 = &x[0, 0, 0, 0]
+    cdef const floating* w0 = &w2[0, 0]
+    cdef const floating* g0 = &dout[0, 0, 0]
+    cdef floating* dx0 = &dx[0, 0, 0, 0]
+    cdef floating* s0 = &scratch[0, 0]
+    cdef floating* dw0 = &dw_parts[0, 0]
+    cdef double* db0 = &db_parts[0, 0]
+    for sl in prange(S, schedule='static', nogil=True, num_threads=nt):
+        tid = omp_get_thread_num()
+        cols = s0 + tid * ls
+        dcols = cols + ls // 2
+        dwt = dw0 + sl * F * Kg
+        dbt = db0 + sl * F
+        for n in range(sl * N // S, (sl + 1) * N // S):
+            gn = g0 + n * F * P
+            dxn = dx0 + n * C * H * W
+            memset(dxn, 0, C * H * W * sizeof(floating))
+            for f in range(F):
+                dbt[f] += _row_sum(gn + f * P, P)
+            oh0 = 0
+            while oh0 < Ho:
+                oh1 = min(oh0 + rb, Ho)
+                pb = (oh1 - oh0) * Wo
+                for c in range(C):
+                    _im2col_rows(x0 + (n * C + c) * H * W, cols + c * kk * pb, pb,
+                                 H, W, HH, WW, oh0, oh1, Wo, stride, pad, dil)
+                for g in range(groups):
+                    # dw_g (Fg, Kg) += dout_g (Fg, pb) @ cols_g (Kg, pb)^T
+                    _gemm_rm(gemm, False, True, <int>Fg, <int>Kg, <int>pb, 1,
+                             gn + g * Fg * P + oh0 * Wo, <int>P, cols + g * Kg * pb, <int>pb,
+                             1, dwt + g * Fg * Kg, <int>Kg)
+                    # dcols_g (Kg, pb) = w_g (Fg, Kg)^T @ dout_g (Fg, pb)
+                    _gemm_rm(gemm, True, False, <int>Kg, <int>pb, <int>Fg, 1,
+                             w0 + g * Fg * Kg, <int>Kg, gn + g * Fg * P + oh0 * Wo, <int>P,
+                             0, dcols + g * Kg * pb, <int>pb)
+                for c in range(C):
+                    _col2im_rows(dcols + c * kk * pb, pb, dxn + c * H * W,
+                                 H, W, HH, WW, oh0, oh1, Wo, stride, pad, dil)
+                oh0 = oh1

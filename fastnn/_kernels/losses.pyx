@@ -27,18 +27,25 @@ cdef extern from *:
     enum: BLOCK "FNN_LOSS_BLOCK"
     enum: LANES "FNN_LANES"
 
-# Below this many elements a loss runs on one thread.  Measured on 2 cores
-# (bench/cases_losses.py's threshold helper, float32): softmax rows of
-# C = 1000 gain from a second thread from ~32 rows (32K elements) on.
-PARALLEL_MIN = 32768
-cdef Py_ssize_t _MIN = PARALLEL_MIN
+# Below these many elements (N * C, or n) a loss runs on one thread.  Measured
+# on 2 cores (`python bench/cases_losses.py`, float32): softmax (C = 1000)
+# breaks even at 32K elements and wins from 64K (1.58x), BCE wins from 16K
+# (1.14x; 1.76x at 32K); MSE, a pure stream, breaks even up to 64K and wins
+# from 128K (1.84x).  The SVM row pass has no exp, so it takes MSE's threshold.
+PARALLEL_MIN_TRANSCENDENTAL = 32768     # softmax, bce
+PARALLEL_MIN_CHEAP = 131072             # svm, mse
+cdef Py_ssize_t _MIN_TRANS = PARALLEL_MIN_TRANSCENDENTAL
+cdef Py_ssize_t _MIN_CHEAP = PARALLEL_MIN_CHEAP
 
 
-def _set_tuning(Py_ssize_t parallel_min):
-    """Override PARALLEL_MIN for this process (for measurements); returns the old value."""
-    global _MIN
-    old = _MIN
-    _MIN = parallel_min
+def _set_tuning(Py_ssize_t min_transcendental, Py_ssize_t min_cheap):
+    """Override the thresholds above for this process (for measurements).
+
+    Returns the previous (min_transcendental, min_cheap).
+    """
+    global _MIN_TRANS, _MIN_CHEAP
+    old = (_MIN_TRANS, _MIN_CHEAP)
+    _MIN_TRANS, _MIN_CHEAP = min_transcendental, min_cheap
     return old
 
 
@@ -127,7 +134,7 @@ def softmax_loss(const floating[:, ::1] scores,  # IN  (N, C)
     cdef floating* dp = &dscores[0, 0]
     cdef const int64_t* yp = &y[0]
     cdef double* lp = &row_loss[0]
-    cdef int nt = threads_for(N * C, _MIN, n_threads)
+    cdef int nt = threads_for(N * C, _MIN_TRANS, n_threads)
     for i in prange(N, schedule='static', nogil=True, num_threads=nt):
         lp[i] = _softmax_row(sp + i * C, dp + i * C, C, yp[i], inv_n)
     return _ordered_sum(lp, N) / N
@@ -194,7 +201,7 @@ def svm_loss(const floating[:, ::1] scores,  # IN  (N, C)
     cdef floating* dp = &dscores[0, 0]
     cdef const int64_t* yp = &y[0]
     cdef double* lp = &row_loss[0]
-    cdef int nt = threads_for(N * C, _MIN, n_threads)
+    cdef int nt = threads_for(N * C, _MIN_CHEAP, n_threads)
     for i in prange(N, schedule='static', nogil=True, num_threads=nt):
         lp[i] = _svm_row_scratch(sp + i * C, dp + i * C, C, yp[i], fm, inv_n)
     return _ordered_sum(lp, N) / N
@@ -257,7 +264,7 @@ def bce_with_logits_loss(const floating[::1] logits,  # IN  (n,) flattened
     cdef const floating* tp = &target[0]
     cdef floating* dp = &dlogits[0]
     cdef double* lp = &block_loss[0]
-    cdef int nt = threads_for(n, _MIN, n_threads)
+    cdef int nt = threads_for(n, _MIN_TRANS, n_threads)
     nblocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         start = blk * BLOCK
@@ -280,7 +287,7 @@ def mse_loss(const floating[::1] pred,     # IN  (n,) flattened
     cdef const floating* tp = &target[0]
     cdef floating* dp = &dpred[0]
     cdef double* lp = &block_loss[0]
-    cdef int nt = threads_for(n, _MIN, n_threads)
+    cdef int nt = threads_for(n, _MIN_CHEAP, n_threads)
     nblocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         start = blk * BLOCK

@@ -26,38 +26,64 @@ cdef Py_ssize_t _MIN = PARALLEL_MIN
 
 
 cdef inline bint _wins(floating v, floating best) noexcept nogil:
-    """v replaces the running maximum: strictly greater, or the first NaN"""
-    return v > best or (v != v and best == best)
+    """v replaces the running maximum: strictly greater, or the first NaN (branch-free)"""
+    return (v > best) | ((v != v) & (best == best))
+
+
+cdef extern from *:
+    """
+    /* One output row of 2x2 / stride 2 max pooling: max and argmax position
+       (0..3, row-major) of each window.  Plain C selects so gcc vectorises the
+       row (Cython's if/else form of a select stays branchy, and random data
+       mispredicts every other compare): the maximum by a chain of selects
+       (later values must be strictly greater: ties go to the first), its
+       position = the first element equal to it; a NaN wins (the first one).
+       noinline + 128-bit vectors: rows are short (Wo = 16 on 32x32 images) and
+       gcc enters its 512-bit loop only from Wo >= 32, leaving a branchy scalar
+       loop (measured, 64x64x32x32 forward, 1 thread: 13 ms -> 3 ms). */
+    #define FNN_MAX2X2_ROW(NAME, T, IT)                                              \
+    static __attribute__((noinline, target("prefer-vector-width=128"))) void NAME(const T *r0, const T *r1, T *o, IT *k, Py_ssize_t Wo) {        \
+        for (Py_ssize_t j = 0; j < Wo; j++) {                                       \
+            T a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];   \
+            T m = a;                  /* first maximum: later values must be > */  \
+            m = b > m ? b : m;                                                      \
+            m = c > m ? c : m;                                                      \
+            m = d > m ? d : m;                                                      \
+            int kk = a == m ? 0 : (b == m ? 1 : (c == m ? 2 : 3));                  \
+            int nan = (a != a) | (b != b) | (c != c) | (d != d);                    \
+            int kn = a != a ? 0 : (b != b ? 1 : (c != c ? 2 : 3));                  \
+            kk = nan ? kn : kk;       /* a NaN wins: the first one */               \
+            m = nan ? a + b + c + d : m;                                            \
+            o[j] = m;                                                               \
+            k[j] = (IT)kk;                                                          \
+        }                                                                           \
+    }
+    FNN_MAX2X2_ROW(fnn_max2x2_row_f_u8, float, uint8_t)
+    FNN_MAX2X2_ROW(fnn_max2x2_row_f_i32, float, int32_t)
+    FNN_MAX2X2_ROW(fnn_max2x2_row_d_u8, double, uint8_t)
+    FNN_MAX2X2_ROW(fnn_max2x2_row_d_i32, double, int32_t)
+    """
+    void fnn_max2x2_row_f_u8(const float *r0, const float *r1, float *o, uint8_t *k, Py_ssize_t Wo) nogil
+    void fnn_max2x2_row_f_i32(const float *r0, const float *r1, float *o, int32_t *k, Py_ssize_t Wo) nogil
+    void fnn_max2x2_row_d_u8(const double *r0, const double *r1, double *o, uint8_t *k, Py_ssize_t Wo) nogil
+    void fnn_max2x2_row_d_i32(const double *r0, const double *r1, double *o, int32_t *k, Py_ssize_t Wo) nogil
 
 
 cdef void _max2x2_plane(const floating* xp, floating* op, index_t* ip,
                         Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo) noexcept nogil:
-    """2x2 windows, stride 2"""
-    cdef Py_ssize_t oh, ow
-    cdef const floating* r0
-    cdef const floating* r1
-    cdef floating m, v
-    cdef index_t k
+    """2x2 windows, stride 2, one vectorised C row function per output row"""
+    cdef Py_ssize_t oh
     for oh in range(Ho):
-        r0 = xp + 2 * oh * W
-        r1 = r0 + W
-        for ow in range(Wo):
-            m = r0[2 * ow]
-            k = 0
-            v = r0[2 * ow + 1]
-            if _wins(v, m):
-                m = v
-                k = 1
-            v = r1[2 * ow]
-            if _wins(v, m):
-                m = v
-                k = 2
-            v = r1[2 * ow + 1]
-            if _wins(v, m):
-                m = v
-                k = 3
-            op[oh * Wo + ow] = m
-            ip[oh * Wo + ow] = k
+        if floating is float:
+            if index_t is uint8_t:
+                fnn_max2x2_row_f_u8(xp + 2 * oh * W, xp + (2 * oh + 1) * W, op + oh * Wo, ip + oh * Wo, Wo)
+            else:
+                fnn_max2x2_row_f_i32(xp + 2 * oh * W, xp + (2 * oh + 1) * W, op + oh * Wo, ip + oh * Wo, Wo)
+        else:
+            if index_t is uint8_t:
+                fnn_max2x2_row_d_u8(xp + 2 * oh * W, xp + (2 * oh + 1) * W, op + oh * Wo, ip + oh * Wo, Wo)
+            else:
+                fnn_max2x2_row_d_i32(xp + 2 * oh * W, xp + (2 * oh + 1) * W, op + oh * Wo, ip + oh * Wo, Wo)
 
 
 cdef void _max_plane(const floating* xp, floating* op, index_t* ip,
@@ -105,27 +131,17 @@ def max_pool_forward(const floating[:, :, :, ::1] x,  # IN  (N, C, H, W)
 
 cdef void _max2x2_back_plane(const floating* gp, const index_t* ip, floating* dp,
                              Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo) noexcept nogil:
-    """every element of dx written once: dout at the argmax, 0 elsewhere"""
-    cdef Py_ssize_t oh, ow, j
+    """zero the plane, then one store per window at its argmax (no selects, no branches:
+    measured 7.1 -> 2.7 ms on one thread for 64x64x32x32, against writing the
+    four window elements with selects)"""
+    cdef Py_ssize_t oh, ow, k
     cdef floating* d0
-    cdef floating* d1
-    cdef floating g
-    cdef index_t k
+    memset(dp, 0, H * W * sizeof(floating))
     for oh in range(Ho):
         d0 = dp + 2 * oh * W
-        d1 = d0 + W
         for ow in range(Wo):
-            g = gp[oh * Wo + ow]
             k = ip[oh * Wo + ow]
-            d0[2 * ow] = g if k == 0 else 0
-            d0[2 * ow + 1] = g if k == 1 else 0
-            d1[2 * ow] = g if k == 2 else 0
-            d1[2 * ow + 1] = g if k == 3 else 0
-        for j in range(2 * Wo, W):       # odd width: last column is in no window
-            d0[j] = 0
-            d1[j] = 0
-    if 2 * Ho < H:                       # rows below the last window
-        memset(dp + 2 * Ho * W, 0, (H - 2 * Ho) * W * sizeof(floating))
+            d0[(k >> 1) * W + 2 * ow + (k & 1)] = gp[oh * Wo + ow]
 
 
 def max_pool_backward(const floating[:, :, :, ::1] dout,  # IN  (N, C, Ho, Wo)

@@ -1,23 +1,33 @@
 """2-D convolution (cross-correlation, as in PyTorch's ``conv2d``) by im2col + BLAS GEMM.
 
-Layout NCHW.  For a chunk of images the im2col kernel (Cython, OpenMP over
-(image, channel) pairs) writes ``cols`` of shape (nb, C*HH*WW, Ho*Wo), row
-``c*HH*WW + i*WW + j``; then one batched BLAS GEMM per chunk (and per group)
-gives ``out[n] = w.reshape(F, -1) @ cols[n]`` directly in NCHW order, and a
-Cython pass adds the bias while the chunk is still in cache.
+Layout NCHW; im2col row index ``c*HH*WW + i*WW + j``.  Two paths, same results:
 
-Backward recomputes ``cols`` chunk by chunk (nothing but x and w is saved):
-``dw += dout[n] @ cols[n].T``, ``dcols = w.T @ dout[n]``, col2im sums the
-overlapping windows into dx (parallel over planes, race-free), and db is summed
-in the same chunk pass.
+* **fused** (default when SciPy is installed): one OpenMP loop over the images.
+  Each thread takes whole images and, per block of output rows, writes their
+  im2col columns into its own scratch and calls a single-threaded GEMM
+  (``scipy.linalg.cython_blas`` sgemm/dgemm, reached from nogil Cython)
+  straight into ``out[n]`` (F, Ho*Wo) -- already NCHW -- then adds the bias.
+  Backward recomputes the columns (nothing but x and w is saved), accumulates
+  ``dw += dout[n] cols^T`` per fixed slice of images (so results do not depend
+  on the thread count), ``dcols = w^T dout[n]``, and col2im sums the
+  overlapping windows into ``dx[n]``.  One parallel region per call: no
+  hand-over between OpenMP and a second BLAS thread pool (measured: with
+  NumPy's threaded matmul between the Cython passes, the two pools' spinning
+  threads fight over the cores and a 2-core machine loses 2-10x).
+* **chunked** (without SciPy, or ``USE_FUSED = False``): chunks of images laid
+  side by side, ``cols`` (C*HH*WW, nb*Ho*Wo); one NumPy (threaded BLAS) matmul
+  per chunk for the forward, dw and dcols; bias add and db fused into the
+  Cython passes that repack out/dout.
 
-Bounded memory: the scratch matrices of one call never exceed
-``WORKSPACE_BYTES`` (module constant, default 8 MiB; it is only exceeded when a
-single image's im2col matrix is bigger than that, then one image at a time is
-used).  The number of images per chunk is derived from it, so the extra memory
-of conv forward+backward does not grow with the batch size.  ``cache.chunk``
-and ``cache.workspace_bytes`` report what a call used.
+Bounded memory: the scratch of one call stays within ``WORKSPACE_BYTES``
+(module constant, default 8 MiB): the fused path shrinks its row blocks, the
+chunked path its number of images per chunk (the minimum, used even when it
+exceeds the limit, is one output row per thread, resp. one image).  So the extra memory of conv forward+backward
+does not grow with the batch size.  ``cache.path``, ``cache.chunk`` and
+``cache.workspace_bytes`` (``cache.backward_workspace_bytes`` after backward)
+report what a call used.
 """
+import ctypes
 import operator
 
 import numpy as np
@@ -30,9 +40,59 @@ __all__ = ["conv_forward", "conv_backward", "conv_output_shape", "conv_workspace
            "im2col", "col2im"]
 
 #: Scratch bytes (im2col / dcols matrices) one conv call may use; change it
-#: with ``fastnn.ops.conv.WORKSPACE_BYTES = ...``.  Measured (bench): chunks of
-#: 1-4 MiB already run the GEMMs at full speed, so 8 MiB costs nothing.
+#: with ``fastnn.ops.conv.WORKSPACE_BYTES = ...``.
 WORKSPACE_BYTES = 8 << 20
+
+#: Output pixels per GEMM in the fused path (whole output rows, rounded up).
+#: Measured, single-threaded OpenBLAS sgemm, (64 x 576) @ (576 x n): 97 GFLOP/s
+#: at n = 256, 81 at n = 1024 -- the im2col block stays in L2.
+BLOCK_COLUMNS = 256
+
+#: Use the fused path (per-thread im2col + single-threaded SciPy BLAS GEMM in
+#: one OpenMP loop) when SciPy is importable; False forces the chunked path
+#: (NumPy's threaded matmul between the Cython passes).
+USE_FUSED = True
+
+
+class _ScipyGemm:
+    """Addresses of SciPy's Cython-exported sgemm/dgemm, and a way to keep that BLAS on one thread.
+
+    Looked up once, on first use.  ``None`` addresses when SciPy is missing.
+    """
+
+    def __init__(self):
+        self.addr = None
+        self.blas = None
+        try:
+            from scipy.linalg import cython_blas
+        except ImportError:
+            return
+        get_name = ctypes.pythonapi.PyCapsule_GetName
+        get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+        get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
+        get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+        caps = cython_blas.__pyx_capi__
+        self.addr = {np.dtype(np.float32): get_ptr(caps["sgemm"], get_name(caps["sgemm"])),
+                     np.dtype(np.float64): get_ptr(caps["dgemm"], get_name(caps["dgemm"]))}
+        from threadpoolctl import ThreadpoolController
+        self.blas = ThreadpoolController().select(user_api="blas")
+
+    def one_thread(self):
+        """Context: every BLAS library on 1 thread (each OpenMP thread runs its own GEMMs)."""
+        return self.blas.limit(limits=1)
+
+
+_GEMM = None
+# backward sums dw over this many fixed slices of the batch (one partial each),
+# so results are identical for every thread count up to it
+_SLICES = 16
+
+
+def _scipy_gemm():
+    global _GEMM
+    if _GEMM is None:
+        _GEMM = _ScipyGemm()
+    return _GEMM
 
 
 def _int_param(v, name, fn, minimum):
@@ -158,11 +218,39 @@ def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1):
     N, C, H, W = x.shape
     F, Cg, HH, WW = w.shape
     out = _buffers.empty((N, F, Ho, Wo), x.dtype)
-    nb, ws = conv_workspace_plan(N, C, F, HH, WW, Ho, Wo, x.itemsize, groups=groups)
-    if N:
-        _forward_chunks(x, w, b, out, geom, groups, nb)
+    gemm = _scipy_gemm() if USE_FUSED else None
+    if gemm is not None and gemm.addr is not None:
+        nt = max(1, min(num_threads(), N))
+        rb, ws = _fused_plan(C, F, HH, WW, Ho, Wo, x.itemsize, nt, False, groups)
+        if N:
+            scratch = _buffers.empty((nt, C * HH * WW * rb * Wo), x.dtype)
+            with gemm.one_thread():
+                _dispatch.kernels.conv.fused_forward(
+                    x, w.reshape(F, Cg * HH * WW), b, out.reshape(N, F, Ho * Wo), scratch,
+                    HH, WW, Ho, Wo, rb, *geom, groups, gemm.addr[x.dtype], nt)
+        path, nb = "fused", nt
+    else:
+        nb, ws = conv_workspace_plan(N, C, F, HH, WW, Ho, Wo, x.itemsize, groups=groups)
+        if N:
+            _forward_chunks(x, w, b, out, geom, groups, nb)
+        path = "chunked"
     return out, Cache("conv", x=x, w=w, geom=geom, groups=groups, out_hw=(Ho, Wo),
-                      chunk=nb, workspace_bytes=ws)
+                      path=path, chunk=nb, workspace_bytes=ws)
+
+
+def _fused_plan(C, F, HH, WW, Ho, Wo, itemsize, nt, backward, groups, limit=None):
+    """Output rows per block and scratch bytes of the fused path.
+
+    Each of the nt threads holds the im2col columns of rb output rows of one
+    image (and their gradient in backward, plus a per-thread dw and db); rb is
+    the largest count that keeps the total within ``limit`` (at least 1).
+    """
+    limit = WORKSPACE_BYTES if limit is None else limit
+    K = C * HH * WW
+    per_row = K * Wo * itemsize * (2 if backward else 1)
+    fixed = nt * (F * (K // groups) * itemsize + F * 8) if backward else 0
+    rb = max(1, min(Ho, (limit - fixed) // (nt * per_row), -(-BLOCK_COLUMNS // Wo)))
+    return rb, nt * rb * per_row + fixed
 
 
 def _forward_chunks(x, w, b, out, geom, groups, nb):
@@ -223,6 +311,20 @@ def conv_backward(dout, cache):
     k = _dispatch.kernels.conv
     nt = num_threads()
     dx = _buffers.empty_like(x)
+    if c.path == "fused":
+        gemm = _scipy_gemm()
+        nt = max(1, min(num_threads(), N))
+        rb, ws = _fused_plan(C, F, HH, WW, Ho, Wo, x.itemsize, nt, True, groups)
+        c.backward_chunk, c.backward_workspace_bytes = nt, ws
+        scratch = _buffers.empty((nt, 2 * K * rb * Wo), x.dtype)
+        slices = min(N, max(_SLICES, nt))      # fixed image slices: same dw for any nt <= _SLICES
+        dw_parts = np.empty((max(slices, 1), F * Kg), x.dtype)
+        db_parts = np.empty((max(slices, 1), F), np.float64)
+        with gemm.one_thread():
+            k.fused_backward(x, w.reshape(F, Kg), g.reshape(N, F, P), dx, dw_parts, db_parts,
+                             scratch, HH, WW, Ho, Wo, rb, s, p, d, groups, gemm.addr[x.dtype], nt)
+        dw = dw_parts.sum(axis=0)
+        return dx, dw.reshape(w.shape), db_parts.sum(axis=0).astype(x.dtype)
     dw2 = np.zeros((F, Kg), x.dtype)
     db = np.zeros(F, np.float64)
     nb, ws = conv_workspace_plan(N, C, F, HH, WW, Ho, Wo, x.itemsize, backward=True,

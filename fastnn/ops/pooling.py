@@ -69,7 +69,7 @@ def max_pool_forward(x, pool_height=2, pool_width=2, stride=2):
     x, ph, pw, s, (Ho, Wo) = _pool_geometry(x, pool_height, pool_width, stride, fn)
     N, C, H, W = x.shape
     out = _buffers.empty((N, C, Ho, Wo), x.dtype)
-    idx = np.empty((N, C, Ho, Wo), np.uint8 if ph * pw <= 255 else np.int32)
+    idx = _buffers.empty((N, C, Ho, Wo), np.uint8 if ph * pw <= 255 else np.int32)
     _dispatch.kernels.pooling.max_pool_forward(x, out, idx, ph, pw, s, num_threads())
     return out, Cache("max_pool", idx=idx, x_shape=x.shape, dtype=x.dtype, pool=(ph, pw, s))
 
