@@ -27,8 +27,10 @@ from libc.string cimport memset, memcpy
 
 from fastnn._kernels.common cimport threads_for, omp_get_thread_num
 
-# Below this many elements moved, a kernel runs on one thread (waking the
-# OpenMP team costs ~ a few microseconds; these loops move ~1-4 elements/ns).
+# Below this many elements moved, a kernel runs on one thread.  Not measured
+# for this family: the value is the activations family's measured crossover for
+# cheap elementwise loops (README "Threading threshold"), which these
+# memory-bound copies resemble.
 PARALLEL_MIN = 32768
 cdef Py_ssize_t _MIN = PARALLEL_MIN
 

@@ -20,7 +20,10 @@ ctypedef fused index_t:
     uint8_t
     int32_t
 
-# Below this many input elements a kernel runs on one thread.
+# Below this many elements moved, a kernel runs on one thread.  Not measured
+# for this family: the value is the activations family's measured crossover for
+# cheap elementwise loops (README "Threading threshold"), which these
+# memory-bound copies resemble.
 PARALLEL_MIN = 32768
 cdef Py_ssize_t _MIN = PARALLEL_MIN
 
