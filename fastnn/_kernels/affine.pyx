@@ -1,12 +1,15 @@
 # Affine-layer kernels: the bias add after the forward GEMM and the db reduction.
 #
-# The GEMMs themselves go to BLAS (NumPy's matmul, see fastnn/ops/affine.py);
-# these are the memory-bound passes around them.  Compiled once per SIMD
-# target (see activations.pyx).
+# The GEMMs go to BLAS: `matmul` splits the rows of C among the threads of one
+# OpenMP loop, each calling a single-threaded BLAS GEMM (SciPy's, see
+# common.pxd) on its block, with the bias add fused in (C rows start as b,
+# then GEMM with beta = 1).  bias_add and column_sum are the memory-bound
+# passes of the fallback path (NumPy's threaded matmul) and db.  Compiled once
+# per SIMD target (see activations.pyx).
 from cython cimport floating
 from cython.parallel cimport prange
 
-from fastnn._kernels.common cimport threads_for
+from fastnn._kernels.common cimport threads_for, gemm_rm
 
 cdef extern from *:
     """
@@ -18,6 +21,60 @@ cdef extern from *:
 # activations' cheap-op threshold: one add per element).
 PARALLEL_MIN = 32768
 cdef Py_ssize_t _PARALLEL_MIN = PARALLEL_MIN
+# matmul runs on one thread below this many multiply-adds (M * N * K).
+GEMM_PARALLEL_MIN = 1 << 20
+cdef Py_ssize_t _GEMM_MIN = GEMM_PARALLEL_MIN
+
+
+def _set_tuning(Py_ssize_t parallel_min, Py_ssize_t gemm_parallel_min):
+    """Override the thresholds above for this process; returns the previous pair."""
+    global _PARALLEL_MIN, _GEMM_MIN
+    old = (_PARALLEL_MIN, _GEMM_MIN)
+    _PARALLEL_MIN, _GEMM_MIN = parallel_min, gemm_parallel_min
+    return old
+
+
+def matmul(const floating[:, ::1] A,     # IN  (M, K), or (K, M) when trans_a
+           bint trans_a,
+           const floating[:, ::1] B,     # IN  (K, N), or (N, K) when trans_b
+           bint trans_b,
+           floating[:, ::1] C,           # OUT (M, N)
+           const floating[::1] bias,     # IN  (N,) added to every row, or empty for none
+           size_t gemm, int n_threads):
+    """C = op(A) op(B) (+ bias), the rows of C split among threads, one BLAS call per block"""
+    cdef Py_ssize_t M = C.shape[0], N = C.shape[1], K = A.shape[0] if trans_a else A.shape[1]
+    cdef Py_ssize_t nb, blk, r0, r1, i, j
+    cdef int lda = <int>A.shape[1], ldb = <int>B.shape[1], ldc = <int>N
+    cdef bint has_bias = bias.shape[0] > 0
+    cdef floating beta
+    if M == 0 or N == 0:
+        return
+    if K == 0:
+        for i in range(M):
+            for j in range(N):
+                C[i, j] = bias[j] if has_bias else 0
+        return
+    cdef int nt = threads_for(M * N * K, _GEMM_MIN, n_threads)
+    nb = min(<Py_ssize_t>nt, M)
+    cdef const floating* a0 = &A[0, 0]
+    cdef const floating* b0 = &B[0, 0]
+    cdef floating* c0 = &C[0, 0]
+    for blk in prange(nb, schedule='static', nogil=True, num_threads=nt):
+        r0 = blk * M // nb
+        r1 = (blk + 1) * M // nb
+        beta = 0
+        if has_bias:
+            for i in range(r0, r1):
+                _copy_row(&bias[0], c0 + i * N, N)
+            beta = 1
+        gemm_rm(gemm, trans_a, trans_b, <int>(r1 - r0), <int>N, <int>K, 1,
+                a0 + (r0 if trans_a else r0 * lda), lda, b0, ldb, beta, c0 + r0 * N, ldc)
+
+
+cdef inline void _copy_row(const floating* src, floating* dst, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        dst[j] = src[j]
 
 
 def bias_add(floating[:, ::1] out,        # IN/OUT (N, M) x @ w, becomes x @ w + b

@@ -30,3 +30,29 @@ cdef extern from "fnn_stream.h" nogil:
     void fnn_stream_copy_f32(float *dst, const float *src, Py_ssize_t n)
     void fnn_stream_copy_f64(double *dst, const double *src, Py_ssize_t n)
     void fnn_stream_fence()
+
+
+# ---- single-threaded BLAS GEMM called from nogil code inside an OpenMP loop ----
+# The address is SciPy's Cython-exported sgemm/dgemm (scipy.linalg.cython_blas),
+# looked up at run time by fastnn.ops._common.scipy_gemm(), which also keeps
+# that BLAS on one thread during the call.  Row-major C = op(A) op(B) is the
+# column-major call gemm(tB, tA, N, M, K, B, A) on the same memory.
+
+from cython cimport floating
+
+ctypedef void (*sgemm_t)(char *ta, char *tb, int *m, int *n, int *k, float *alpha, float *a, int *lda,
+                         float *b, int *ldb, float *beta, float *c, int *ldc) noexcept nogil
+ctypedef void (*dgemm_t)(char *ta, char *tb, int *m, int *n, int *k, double *alpha, double *a, int *lda,
+                         double *b, int *ldb, double *beta, double *c, int *ldc) noexcept nogil
+
+
+cdef inline void gemm_rm(size_t fn, bint trans_a, bint trans_b, int M, int N, int K, floating alpha,
+                          const floating* A, int lda, const floating* B, int ldb,
+                          floating beta, floating* C, int ldc) noexcept nogil:
+    """row-major C (M, N) = alpha op(A) op(B) + beta C, op = transpose when trans_*"""
+    cdef char ta = 84 if trans_a else 78      # 'T' / 'N'
+    cdef char tb = 84 if trans_b else 78
+    if floating is float:
+        (<sgemm_t>fn)(&tb, &ta, &N, &M, &K, &alpha, <float*>B, &ldb, <float*>A, &lda, &beta, C, &ldc)
+    else:
+        (<dgemm_t>fn)(&tb, &ta, &N, &M, &K, &alpha, <double*>B, &ldb, <double*>A, &lda, &beta, C, &ldc)

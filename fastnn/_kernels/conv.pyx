@@ -25,7 +25,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memset, memcpy
 
-from fastnn._kernels.common cimport threads_for, omp_get_thread_num
+from fastnn._kernels.common cimport threads_for, omp_get_thread_num, gemm_rm
 
 # Below this many elements moved, a kernel runs on one thread.  Not measured
 # for this family: the value is the activations family's measured crossover for
@@ -249,24 +249,6 @@ def pack_dout(const floating[:, :, ::1] dout,  # IN  (N, F, P)
 # BLAS on one thread per call.  Row-major C = op(A) op(B) is the column-major
 # call gemm(tB, tA, N, M, K, B, A) on the same memory.
 
-ctypedef void (*sgemm_t)(char *ta, char *tb, int *m, int *n, int *k, float *alpha, float *a, int *lda,
-                         float *b, int *ldb, float *beta, float *c, int *ldc) noexcept nogil
-ctypedef void (*dgemm_t)(char *ta, char *tb, int *m, int *n, int *k, double *alpha, double *a, int *lda,
-                         double *b, int *ldb, double *beta, double *c, int *ldc) noexcept nogil
-
-
-cdef inline void _gemm_rm(size_t fn, bint trans_a, bint trans_b, int M, int N, int K, floating alpha,
-                          const floating* A, int lda, const floating* B, int ldb,
-                          floating beta, floating* C, int ldc) noexcept nogil:
-    """row-major C (M, N) = alpha op(A) op(B) + beta C, op = transpose when trans_*"""
-    cdef char ta = 84 if trans_a else 78      # 'T' / 'N'
-    cdef char tb = 84 if trans_b else 78
-    if floating is float:
-        (<sgemm_t>fn)(&tb, &ta, &N, &M, &K, &alpha, <float*>B, &ldb, <float*>A, &lda, &beta, C, &ldc)
-    else:
-        (<dgemm_t>fn)(&tb, &ta, &N, &M, &K, &alpha, <double*>B, &ldb, <double*>A, &lda, &beta, C, &ldc)
-
-
 def fused_forward(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
                   const floating[:, ::1] w2,        # IN  (F, C/groups*HH*WW)
                   const floating[::1] b,            # IN  (F,)
@@ -301,7 +283,7 @@ def fused_forward(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
                 _im2col_rows(x0 + (n * C + c) * H * W, cols + c * kk * pb, pb,
                              H, W, HH, WW, oh0, oh1, Wo, stride, pad, dil)
             for g in range(groups):
-                _gemm_rm(gemm, False, False, <int>Fg, <int>pb, <int>Kg, 1,
+                gemm_rm(gemm, False, False, <int>Fg, <int>pb, <int>Kg, 1,
                          w0 + g * Fg * Kg, <int>Kg, cols + g * Kg * pb, <int>pb,
                          0, on + g * Fg * P + oh0 * Wo, <int>P)
             oh0 = oh1
@@ -374,11 +356,11 @@ def fused_backward(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
                                  H, W, HH, WW, oh0, oh1, Wo, stride, pad, dil)
                 for g in range(groups):
                     # dw_g (Fg, Kg) += dout_g (Fg, pb) @ cols_g (Kg, pb)^T
-                    _gemm_rm(gemm, False, True, <int>Fg, <int>Kg, <int>pb, 1,
+                    gemm_rm(gemm, False, True, <int>Fg, <int>Kg, <int>pb, 1,
                              gn + g * Fg * P + oh0 * Wo, <int>P, cols + g * Kg * pb, <int>pb,
                              1, dwt + g * Fg * Kg, <int>Kg)
                     # dcols_g (Kg, pb) = w_g (Fg, Kg)^T @ dout_g (Fg, pb)
-                    _gemm_rm(gemm, True, False, <int>Kg, <int>pb, <int>Fg, 1,
+                    gemm_rm(gemm, True, False, <int>Kg, <int>pb, <int>Fg, 1,
                              w0 + g * Fg * Kg, <int>Kg, gn + g * Fg * P + oh0 * Wo, <int>P,
                              0, dcols + g * Kg * pb, <int>pb)
                 for c in range(C):

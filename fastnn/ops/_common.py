@@ -3,6 +3,7 @@
 Kernels trust their inputs; every check happens here, with messages that name
 the function, the argument and what was expected.
 """
+import ctypes
 import math
 import numbers
 
@@ -122,3 +123,44 @@ def check_dout(dout, shape, dtype, fn):
 
 def num_threads():
     return _runtime.get_max_threads()
+
+
+# ---------------------------------------------------------------- BLAS inside OpenMP loops
+
+class _ScipyGemm:
+    """Addresses of SciPy's Cython-exported sgemm/dgemm, and a way to keep that BLAS on one thread.
+
+    Looked up once, on first use.  ``None`` addresses when SciPy is missing.
+    """
+
+    def __init__(self):
+        self.addr = None
+        self.blas = None
+        try:
+            from scipy.linalg import cython_blas
+        except ImportError:
+            return
+        get_name = ctypes.pythonapi.PyCapsule_GetName
+        get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+        get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
+        get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+        caps = cython_blas.__pyx_capi__
+        self.addr = {np.dtype(np.float32): get_ptr(caps["sgemm"], get_name(caps["sgemm"])),
+                     np.dtype(np.float64): get_ptr(caps["dgemm"], get_name(caps["dgemm"]))}
+        from threadpoolctl import ThreadpoolController
+        self.blas = ThreadpoolController().select(user_api="blas")
+
+    def one_thread(self):
+        """Context: every BLAS library on 1 thread (each OpenMP thread runs its own GEMMs)."""
+        return self.blas.limit(limits=1)
+
+
+_GEMM = None
+
+
+def scipy_gemm():
+    """The process-wide :class:`_ScipyGemm` (looked up on first use)."""
+    global _GEMM
+    if _GEMM is None:
+        _GEMM = _ScipyGemm()
+    return _GEMM

@@ -1,25 +1,24 @@
 """Affine (fully connected) layer: out = x.reshape(N, D) @ w + b.
 
-The three GEMMs (forward, dx, dw) go to NumPy's BLAS through ``np.matmul``
-with preallocated outputs; transposes are views, so BLAS reads them in place.
-BLAS threads are BLAS's own pool (``threadpoolctl.threadpool_limits(n,
-user_api="blas")``).
-
-The bias add and the ``db`` column sum are Cython kernels run on ONE thread:
-right after a GEMM, OpenBLAS's worker threads are still spinning, and waking
-an OpenMP team beside them cost more than the whole pass (measured, 2 cores,
-256x3072 -> 1024 forward+backward: 42-56 ms with 2-thread passes, 31.7 ms
-with 1-thread passes, 27 ms for the three GEMMs alone).  Each pass touches
-N*M values, at most 1/D of the GEMM's work.
+The three GEMMs (forward, dx, dw) go to BLAS.  With SciPy installed (a
+dependency), each runs as ONE OpenMP loop over blocks of output rows, every
+thread calling SciPy's single-threaded BLAS GEMM on its block
+(``fastnn._kernels.affine.matmul``); the forward bias is fused in (rows start
+as b, then GEMM with beta = 1).  So affine uses fastnn's own thread team
+(``fastnn.set_num_threads``) like every other op, and no second thread pool
+is left spinning between ops: NumPy's threaded matmul followed by fastnn's
+OpenMP passes cost the next OpenMP region several milliseconds on 2 cores
+(measured: a dropout of 200x100 took 7-8 ms after a GEMM in a training step),
+and 256x3072 -> 1024 forward+backward took 42-56 ms against 27 ms for the
+bare GEMMs.  Without SciPy, NumPy's matmul is used with one-thread bias and db
+passes.  The ``db`` column sum is a Cython kernel.
 """
 import numpy as np
 
 from fastnn import _dispatch
 from fastnn._kernels import _buffers
-from fastnn.ops._common import Cache, cache_for, check_dout, float_array, param_array
-
-# threads of the bias-add and db passes (see the module docstring)
-PASS_THREADS = 1
+from fastnn.ops._common import (Cache, cache_for, check_dout, float_array, num_threads,
+                                param_array, scipy_gemm)
 
 __all__ = ["affine_forward", "affine_backward"]
 
@@ -63,9 +62,23 @@ def affine_forward(x, w, b):
         raise ValueError(f"{fn}: b must have shape ({M},) (w's columns), got {b.shape}")
     x2 = x.reshape(N, D)
     out = _buffers.empty((N, M), x.dtype)
-    np.matmul(x2, w, out=out)
-    _dispatch.kernels.affine.bias_add(out, b, PASS_THREADS)
+    _matmul(x2, False, w, False, out, b)
     return out, Cache("affine", x=x2, x_shape=x.shape, w=w)
+
+
+def _matmul(a, trans_a, b, trans_b, out, bias=None):
+    """out = op(a) @ op(b) (+ bias): fastnn's threads around single-threaded SciPy BLAS
+    calls, or NumPy's matmul (plus a one-thread bias pass) without SciPy."""
+    gemm = scipy_gemm()
+    k = _dispatch.kernels.affine
+    if gemm.addr is not None:
+        with gemm.one_thread():
+            k.matmul(a, trans_a, b, trans_b, out, bias if bias is not None else out.reshape(-1)[:0],
+                     gemm.addr[out.dtype], num_threads())
+        return
+    np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
+    if bias is not None:
+        k.bias_add(out, bias, 1)
 
 
 def affine_backward(dout, cache):
@@ -91,9 +104,9 @@ def affine_backward(dout, cache):
     x2, w = c.x, c.w
     g = check_dout(dout, (x2.shape[0], w.shape[1]), x2.dtype, fn)
     dx = _buffers.empty(x2.shape, x2.dtype)
-    np.matmul(g, w.T, out=dx)
+    _matmul(g, False, w, True, dx)
     dw = _buffers.empty(w.shape, x2.dtype)
-    np.matmul(x2.T, g, out=dw)
+    _matmul(x2, True, g, False, dw)
     db = np.empty(w.shape[1], x2.dtype)
-    _dispatch.kernels.affine.column_sum(g, db, PASS_THREADS)
+    _dispatch.kernels.affine.column_sum(g, db, num_threads())
     return dx.reshape(c.x_shape), dw, db

@@ -27,14 +27,14 @@ does not grow with the batch size.  ``cache.path``, ``cache.chunk`` and
 ``cache.workspace_bytes`` (``cache.backward_workspace_bytes`` after backward)
 report what a call used.
 """
-import ctypes
 import operator
 
 import numpy as np
 
 from fastnn import _dispatch
 from fastnn._kernels import _buffers
-from fastnn.ops._common import Cache, cache_for, check_dout, float_array, param_array, num_threads
+from fastnn.ops._common import (Cache, cache_for, check_dout, float_array, num_threads,
+                                param_array, scipy_gemm)
 
 __all__ = ["conv_forward", "conv_backward", "conv_output_shape", "conv_workspace_plan",
            "im2col", "col2im"]
@@ -54,45 +54,9 @@ BLOCK_COLUMNS = 256
 USE_FUSED = True
 
 
-class _ScipyGemm:
-    """Addresses of SciPy's Cython-exported sgemm/dgemm, and a way to keep that BLAS on one thread.
-
-    Looked up once, on first use.  ``None`` addresses when SciPy is missing.
-    """
-
-    def __init__(self):
-        self.addr = None
-        self.blas = None
-        try:
-            from scipy.linalg import cython_blas
-        except ImportError:
-            return
-        get_name = ctypes.pythonapi.PyCapsule_GetName
-        get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
-        get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
-        get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-        caps = cython_blas.__pyx_capi__
-        self.addr = {np.dtype(np.float32): get_ptr(caps["sgemm"], get_name(caps["sgemm"])),
-                     np.dtype(np.float64): get_ptr(caps["dgemm"], get_name(caps["dgemm"]))}
-        from threadpoolctl import ThreadpoolController
-        self.blas = ThreadpoolController().select(user_api="blas")
-
-    def one_thread(self):
-        """Context: every BLAS library on 1 thread (each OpenMP thread runs its own GEMMs)."""
-        return self.blas.limit(limits=1)
-
-
-_GEMM = None
 # backward sums dw over this many fixed slices of the batch (one partial each),
 # so results are identical for every thread count up to it
 _SLICES = 16
-
-
-def _scipy_gemm():
-    global _GEMM
-    if _GEMM is None:
-        _GEMM = _ScipyGemm()
-    return _GEMM
 
 
 def _int_param(v, name, fn, minimum):
@@ -218,7 +182,7 @@ def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1):
     N, C, H, W = x.shape
     F, Cg, HH, WW = w.shape
     out = _buffers.empty((N, F, Ho, Wo), x.dtype)
-    gemm = _scipy_gemm() if USE_FUSED else None
+    gemm = scipy_gemm() if USE_FUSED else None
     if gemm is not None and gemm.addr is not None:
         nt = max(1, min(num_threads(), N))
         rb, ws = _fused_plan(C, F, HH, WW, Ho, Wo, x.itemsize, nt, False, groups)
@@ -312,7 +276,7 @@ def conv_backward(dout, cache):
     nt = num_threads()
     dx = _buffers.empty_like(x)
     if c.path == "fused":
-        gemm = _scipy_gemm()
+        gemm = scipy_gemm()
         nt = max(1, min(num_threads(), N))
         rb, ws = _fused_plan(C, F, HH, WW, Ho, Wo, x.itemsize, nt, True, groups)
         c.backward_chunk, c.backward_workspace_bytes = nt, ws
