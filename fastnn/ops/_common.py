@@ -135,7 +135,7 @@ class _ScipyGemm:
 
     def __init__(self):
         self.addr = None
-        self.blas = None
+        self._controllers = []
         try:
             from scipy.linalg import cython_blas
         except ImportError:
@@ -148,11 +148,35 @@ class _ScipyGemm:
         self.addr = {np.dtype(np.float32): get_ptr(caps["sgemm"], get_name(caps["sgemm"])),
                      np.dtype(np.float64): get_ptr(caps["dgemm"], get_name(caps["dgemm"]))}
         from threadpoolctl import ThreadpoolController
-        self.blas = ThreadpoolController().select(user_api="blas")
+        blas = ThreadpoolController().select(user_api="blas").lib_controllers
+        # the BLAS library SciPy ships (whose gemm we call); all of them if it is not found
+        mine = [c for c in blas if "scipy.libs" in c.filepath or "/scipy/" in c.filepath]
+        self._controllers = mine or blas
 
     def one_thread(self):
-        """Context: every BLAS library on 1 thread (each OpenMP thread runs its own GEMMs)."""
-        return self.blas.limit(limits=1)
+        """Context: the BLAS we call on 1 thread (each OpenMP thread runs its own GEMMs).
+
+        SciPy's BLAS is set to one thread and LEFT there, not restored: setting
+        it back to n threads after every call wakes an OpenBLAS worker that then
+        spins beside fastnn's threads (measured, MLP 64-128-10 training step:
+        233 us restoring, 137 us leaving it at 1).  NumPy's BLAS (a separate
+        library) is never touched.  Raise SciPy's again with threadpoolctl if
+        you need it; fastnn then lowers it on its next GEMM.  ~1 us per call.
+        """
+        return _OneThread(self._controllers)
+
+
+class _OneThread:
+    def __init__(self, controllers):
+        self.controllers = controllers
+
+    def __enter__(self):
+        for c in self.controllers:
+            if c.get_num_threads() != 1:
+                c.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        return False
 
 
 _GEMM = None
