@@ -342,7 +342,7 @@ def test_dropconnect_threads_identical(rng, restore_threads):
     for t in (1, 2):
         fastnn.set_num_threads(t)
         out, cache = ops.dropconnect_forward(x, w, b, 0.5, seed=5)
-        res.append((cache.mask, cache.w_eff) + ops.dropconnect_backward(g, cache)[1:2])
+        res.append((cache.mask, cache.affine.w) + ops.dropconnect_backward(g, cache)[1:2])
     for a, e in zip(*res):
         np.testing.assert_array_equal(a, e)
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from fastnn import _dispatch
 from fastnn._kernels import _buffers
+from fastnn.ops.affine import matmul
 from fastnn.ops._common import (Cache, cache_for, check_dout, float_array, output_for,
                                 param_array, real_number, num_threads)
 
@@ -304,7 +305,8 @@ def maxout_forward(x, w, b):
         raise ValueError(f"{fn}: b must have shape (k, M) = {(k, M)}, got {b.shape}")
     x2 = x.reshape(N, D)
     w_cat = np.ascontiguousarray(w.transpose(1, 0, 2).reshape(D, k * M))  # (D, k*M)
-    z = x2 @ w_cat                                                       # (N, k*M), BLAS
+    z = _buffers.empty((N, k * M), x.dtype)
+    matmul(x2, False, w_cat, False, z)                                   # (N, k*M), BLAS
     out = np.empty((N, M), dtype=x.dtype)
     idx = np.empty((N, M), dtype=np.int32)
     _dispatch.kernels.activations.maxout_select(z, b, out, idx, num_threads())
@@ -328,7 +330,11 @@ def maxout_backward(dout, cache):
     D = c.w_cat.shape[0]
     dz = _buffers.empty((N, k * M), c.x.dtype)
     _dispatch.kernels.activations.maxout_scatter(g, c.idx, dz, num_threads())
-    dx = (dz @ c.w_cat.T).reshape(c.x.shape)
-    dw = np.ascontiguousarray((c.x.reshape(N, D).T @ dz).reshape(D, k, M).transpose(1, 0, 2))
+    dx = _buffers.empty((N, D), c.x.dtype)
+    matmul(dz, False, c.w_cat, True, dx)                                 # dz @ w_cat.T
+    dw_cat = _buffers.empty((D, k * M), c.x.dtype)
+    matmul(c.x.reshape(N, D), True, dz, False, dw_cat)                   # x.T @ dz
+    dx = dx.reshape(c.x.shape)
+    dw = np.ascontiguousarray(dw_cat.reshape(D, k, M).transpose(1, 0, 2))
     db = dz.reshape(N, k, M).sum(axis=0)
     return dx, dw, db

@@ -62,13 +62,15 @@ def affine_forward(x, w, b):
         raise ValueError(f"{fn}: b must have shape ({M},) (w's columns), got {b.shape}")
     x2 = x.reshape(N, D)
     out = _buffers.empty((N, M), x.dtype)
-    _matmul(x2, False, w, False, out, b)
+    matmul(x2, False, w, False, out, b)
     return out, Cache("affine", x=x2, x_shape=x.shape, w=w)
 
 
-def _matmul(a, trans_a, b, trans_b, out, bias=None):
-    """out = op(a) @ op(b) (+ bias): fastnn's threads around single-threaded SciPy BLAS
-    calls, or NumPy's matmul (plus a one-thread bias pass) without SciPy."""
+def matmul(a, trans_a, b, trans_b, out, bias=None):
+    """out = op(a) @ op(b) (+ bias) for C-contiguous 2-D arrays of one dtype (op = transpose
+    when trans_*): fastnn's threads around single-threaded SciPy BLAS calls, or NumPy's
+    matmul (plus a one-thread bias pass) without SciPy.  Shared by affine, maxout and
+    DropConnect; callers validate shapes."""
     gemm = scipy_gemm()
     k = _dispatch.kernels.affine
     if gemm.addr is not None:
@@ -104,9 +106,9 @@ def affine_backward(dout, cache):
     x2, w = c.x, c.w
     g = check_dout(dout, (x2.shape[0], w.shape[1]), x2.dtype, fn)
     dx = _buffers.empty(x2.shape, x2.dtype)
-    _matmul(g, False, w, True, dx)
+    matmul(g, False, w, True, dx)
     dw = _buffers.empty(w.shape, x2.dtype)
-    _matmul(x2, True, g, False, dw)
+    matmul(x2, True, g, False, dw)
     db = np.empty(w.shape[1], x2.dtype)
     _dispatch.kernels.affine.column_sum(g, db, num_threads())
     return dx.reshape(c.x_shape), dw, db

@@ -26,6 +26,7 @@ import numpy as np
 
 from fastnn import _dispatch
 from fastnn._kernels import _buffers
+from fastnn.ops.affine import affine_backward, affine_forward
 from fastnn.ops._common import (Cache, cache_for, check_dout, float_array, param_array,
                                 real_number, num_threads)
 
@@ -154,7 +155,7 @@ def dropconnect_forward(x, w, b, p=0.5, training=True, seed=None):
     :func:`dropout_forward`, element i of ``w.ravel()``); the bias is not
     dropped.  In evaluation mode the layer is the plain affine ``x @ w + b``
     (the "mean" approximation: the expected value of the masked, rescaled
-    weights is w).  The GEMM goes to BLAS through ``numpy.matmul``.
+    weights is w).  The GEMMs are :func:`fastnn.ops.affine_forward`'s on the masked weights.
 
     Parameters
     ----------
@@ -184,7 +185,6 @@ def dropconnect_forward(x, w, b, p=0.5, training=True, seed=None):
                          f"got shape {x.shape}")
     w = param_array(w, "w", x.dtype, fn)
     b = param_array(b, "b", x.dtype, fn)
-    N = x.shape[0]
     D = int(np.prod(x.shape[1:]))
     if w.ndim != 2 or w.shape[0] != D:
         raise ValueError(f"{fn}: w must have shape (D, M) with D = {D} (x's features per "
@@ -195,12 +195,10 @@ def dropconnect_forward(x, w, b, p=0.5, training=True, seed=None):
     p = _probability(p, fn)
     training = _training(training, fn)
     seed = _seed(seed, fn)
-    x2 = x.reshape(N, D)
     if not training:
-        out = x2 @ w
-        out += b
-        return out, Cache("dropconnect", x=x2, x_shape=x.shape, w_eff=w, mask=None, scale=1.0,
-                          seed=seed, p=p, training=False)
+        out, acache = affine_forward(x, w, b)
+        return out, Cache("dropconnect", affine=acache, mask=None, scale=1.0, seed=seed, p=p,
+                          training=False)
     if p == 1.0:
         mask = np.zeros(w.shape, dtype=np.uint8)
         w_eff = np.zeros_like(w)
@@ -212,10 +210,9 @@ def dropconnect_forward(x, w, b, p=0.5, training=True, seed=None):
         K = _dispatch.kernels.dropout
         K.dropout_forward(w.reshape(-1), w_eff.reshape(-1), mask.reshape(-1), K.mix64(seed),
                           _threshold(p), scale, num_threads())
-    out = x2 @ w_eff
-    out += b
-    return out, Cache("dropconnect", x=x2, x_shape=x.shape, w_eff=w_eff, mask=mask, scale=scale,
-                      seed=seed, p=p, training=True)
+    out, acache = affine_forward(x, w_eff, b)
+    return out, Cache("dropconnect", affine=acache, mask=mask, scale=scale, seed=seed, p=p,
+                      training=True)
 
 
 def dropconnect_backward(dout, cache):
@@ -237,13 +234,10 @@ def dropconnect_backward(dout, cache):
     """
     fn = "dropconnect_backward"
     c = cache_for(cache, "dropconnect", fn)
-    N, M = c.x.shape[0], c.w_eff.shape[1]
-    g = check_dout(dout, (N, M), c.x.dtype, fn)
-    dx = (g @ c.w_eff.T).reshape(c.x_shape)
-    dw = c.x.T @ g
+    a = c.affine
+    g = check_dout(dout, (a.x.shape[0], a.w.shape[1]), a.x.dtype, fn)
+    dx, dw, db = affine_backward(g, a)
     if c.training:
-        dw = np.ascontiguousarray(dw)
         _dispatch.kernels.dropout.dropout_backward(dw.reshape(-1), c.mask.reshape(-1),
                                                    dw.reshape(-1), c.scale, num_threads())
-    db = g.sum(axis=0)
     return dx, dw, db
