@@ -9,12 +9,12 @@
 # function whose inner loop is branch-free so the C compiler vectorises it.
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, expm1, tanh, erfc, log1p, fabs
+from libc.math cimport exp, expm1, tanh, erfc, fabs
 from libc.stdint cimport int32_t
 
 from fastnn._kernels.common cimport (
-    threads_for, fnn_expf, fnn_expm1f, fnn_tanhf, fnn_sigmoidf,
-    fnn_log1pf_pos, fnn_erfcf, fnn_gelu_gradf, fnn_stream_copy_f32, fnn_stream_copy_f64, fnn_stream_fence,
+    fexp, flog1p_pos, stream_copy, threads_for, fnn_expm1f, fnn_tanhf, fnn_sigmoidf, fnn_erfcf,
+    fnn_gelu_gradf, fnn_stream_fence,
 )
 
 cdef extern from *:
@@ -84,12 +84,6 @@ cdef inline Py_ssize_t _parallel_min(int op) noexcept nogil:
 
 # ---- scalar maths: float32 goes to fnn_math.h (vectorisable), float64 to libm ----
 
-cdef inline floating _exp(floating x) noexcept nogil:
-    if floating is float:
-        return fnn_expf(x)
-    else:
-        return exp(x)
-
 cdef inline floating _expm1(floating x) noexcept nogil:
     if floating is float:
         return fnn_expm1f(x)
@@ -111,12 +105,6 @@ cdef inline floating _sigmoid(floating x) noexcept nogil:
         e = exp(-fabs(x))
         return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
 
-cdef inline floating _log1p_pos(floating u) noexcept nogil:
-    if floating is float:
-        return fnn_log1pf_pos(u)
-    else:
-        return log1p(u)
-
 cdef inline floating _normal_cdf(floating x) noexcept nogil:
     """Phi(x) = erfc(-x / sqrt 2) / 2 (accurate in the left tail)"""
     if floating is float:
@@ -135,7 +123,7 @@ cdef inline floating _softplus(floating x, floating beta, floating threshold) no
     """x if beta x > threshold else log(1 + exp(beta x)) / beta"""
     cdef floating z = x * beta
     cdef floating zpos = z if z > 0 else 0
-    cdef floating r = (zpos + _log1p_pos(_exp(-(z if z >= 0 else -z)))) / beta
+    cdef floating r = (zpos + flog1p_pos(fexp(-(z if z >= 0 else -z)))) / beta
     return x if z > threshold else r
 
 cdef inline floating _gelu_tanh_inner(floating x) noexcept nogil:
@@ -192,7 +180,7 @@ cdef void _backward_block(int op, const floating* g, const floating* z, floating
             dx[i] = g[i] if z[i] > 0 else g[i] * a
     elif op == ELU:
         for i in range(n):
-            dx[i] = g[i] * ab * _exp(z[i]) if z[i] <= 0 else g[i] * b
+            dx[i] = g[i] * ab * fexp(z[i]) if z[i] <= 0 else g[i] * b
     elif op == SIGMOID:
         for i in range(n):
             dx[i] = g[i] * (1 - z[i]) * z[i]
@@ -219,19 +207,12 @@ cdef void _backward_block(int op, const floating* g, const floating* z, floating
             dx[i] = g[i] * s * (1 + z[i] * (1 - s))
 
 
-cdef inline void _stream_copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        fnn_stream_copy_f32(dst, src, n)
-    else:
-        fnn_stream_copy_f64(dst, src, n)
-
-
 cdef void _forward_block_streamed(int op, const floating* x, floating* y, Py_ssize_t n,
                                   floating a, floating b) noexcept nogil:
     """_forward_block into an L1 scratch, then streamed out to y"""
     cdef floating scratch[BLOCK]
     _forward_block(op, x, scratch, n, a, b)
-    _stream_copy(y, scratch, n)
+    stream_copy(y, scratch, n)
     fnn_stream_fence()
 
 
@@ -239,7 +220,7 @@ cdef void _backward_block_streamed(int op, const floating* g, const floating* z,
                                    Py_ssize_t n, floating a, floating b) noexcept nogil:
     cdef floating scratch[BLOCK]
     _backward_block(op, g, z, scratch, n, a, b)
-    _stream_copy(dx, scratch, n)
+    stream_copy(dx, scratch, n)
     fnn_stream_fence()
 
 

@@ -20,6 +20,27 @@ cdef extern from "fnn_math.h" nogil:
     float fnn_gelu_gradf(float x)
 
 
+# ---- scalar maths shared by the kernels: float32 goes to fnn_math.h (vectorisable), float64 to libm ----
+
+from cython cimport floating
+from libc.math cimport exp, log1p
+
+
+cdef inline floating fexp(floating x) noexcept nogil:
+    if floating is float:
+        return fnn_expf(x)
+    else:
+        return exp(x)
+
+
+cdef inline floating flog1p_pos(floating u) noexcept nogil:
+    """log1p(u) for u >= 0"""
+    if floating is float:
+        return fnn_log1pf_pos(u)
+    else:
+        return log1p(u)
+
+
 cdef inline int threads_for(Py_ssize_t work, Py_ssize_t threshold, int n_threads) noexcept nogil:
     """Threads to use for `work` elements: one below `threshold`, else n_threads (>= 1)."""
     if work < threshold or n_threads < 1:
@@ -32,13 +53,19 @@ cdef extern from "fnn_stream.h" nogil:
     void fnn_stream_fence()
 
 
+cdef inline void stream_copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    """dst[:n] = src[:n] with non-temporal stores (fnn_stream.h)"""
+    if floating is float:
+        fnn_stream_copy_f32(dst, src, n)
+    else:
+        fnn_stream_copy_f64(dst, src, n)
+
+
 # ---- single-threaded BLAS GEMM called from nogil code inside an OpenMP loop ----
 # The address is SciPy's Cython-exported sgemm/dgemm (scipy.linalg.cython_blas),
 # looked up at run time by fastnn.ops._common.scipy_gemm(), which also keeps
 # that BLAS on one thread during the call.  Row-major C = op(A) op(B) is the
 # column-major call gemm(tB, tA, N, M, K, B, A) on the same memory.
-
-from cython cimport floating
 
 ctypedef void (*sgemm_t)(char *ta, char *tb, int *m, int *n, int *k, float *alpha, float *a, int *lda,
                          float *b, int *ldb, float *beta, float *c, int *ldc) noexcept nogil

@@ -21,9 +21,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 
-from fastnn._kernels.common cimport (
-    threads_for, fnn_stream_copy_f32, fnn_stream_copy_f64, fnn_stream_fence,
-)
+from fastnn._kernels.common cimport stream_copy, threads_for, fnn_stream_fence
 
 cdef extern from *:
     """
@@ -99,18 +97,11 @@ cdef void _backward_block(const floating* g, const uint8_t* mask, floating* dx, 
         dx[i] = g[i] * (scale if mask[i] else 0)
 
 
-cdef inline void _stream_copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        fnn_stream_copy_f32(dst, src, n)
-    else:
-        fnn_stream_copy_f64(dst, src, n)
-
-
 cdef void _forward_block_streamed(const floating* x, floating* y, uint8_t* mask, Py_ssize_t n,
                                   uint64_t z0, uint32_t threshold, floating scale) noexcept nogil:
     cdef floating scratch[BLOCK]
     _forward_block(x, scratch, mask, n, z0, threshold, scale)
-    _stream_copy(y, scratch, n)
+    stream_copy(y, scratch, n)
     fnn_stream_fence()
 
 
@@ -118,7 +109,7 @@ cdef void _backward_block_streamed(const floating* g, const uint8_t* mask, float
                                    Py_ssize_t n, floating scale) noexcept nogil:
     cdef floating scratch[BLOCK]
     _backward_block(g, mask, scratch, n, scale)
-    _stream_copy(dx, scratch, n)
+    stream_copy(dx, scratch, n)
     fnn_stream_fence()
 
 

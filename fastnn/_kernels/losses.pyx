@@ -17,7 +17,7 @@ from libc.math cimport exp, log, log1p, NAN
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport int64_t
 
-from fastnn._kernels.common cimport threads_for, fnn_expf, fnn_log1pf_pos
+from fastnn._kernels.common cimport fexp, flog1p_pos, threads_for
 
 cdef extern from *:
     """
@@ -50,19 +50,6 @@ def _set_tuning(Py_ssize_t min_transcendental, Py_ssize_t min_cheap):
 
 
 # ---- scalar maths: float32 goes to fnn_math.h (vectorisable), float64 to libm ----
-
-cdef inline floating _exp(floating x) noexcept nogil:
-    if floating is float:
-        return fnn_expf(x)
-    else:
-        return exp(x)
-
-cdef inline floating _log1p_pos(floating u) noexcept nogil:
-    if floating is float:
-        return fnn_log1pf_pos(u)
-    else:
-        return log1p(u)
-
 
 cdef double _lane_sum(const floating* v, Py_ssize_t n) noexcept nogil:
     """sum of v[0:n] in 16 float64 lanes, combined in a fixed order (deterministic)"""
@@ -111,7 +98,7 @@ cdef double _softmax_row(const floating* s, floating* d, Py_ssize_t C, Py_ssize_
     cdef double total
     cdef Py_ssize_t j
     for j in range(C):                       # three short passes over an L1-resident row
-        d[j] = _exp(s[j] - m)
+        d[j] = fexp(s[j] - m)
     total = _lane_sum(d, C)
     scale = <floating>(inv_n / total)
     for j in range(C):
@@ -218,8 +205,8 @@ cdef double _bce_block(const floating* x, const floating* t, floating* d, Py_ssi
     for i in range(n):
         xi = x[i]
         ax = xi if xi >= 0 else -xi
-        e = _exp(-ax)
-        l[i] = (xi if xi > 0 else 0) - xi * t[i] + _log1p_pos(e)
+        e = fexp(-ax)
+        l[i] = (xi if xi > 0 else 0) - xi * t[i] + flog1p_pos(e)
         r = 1 / (1 + e)
         sg = r if xi >= 0 else e * r
         d[i] = (sg - t[i]) * inv_n

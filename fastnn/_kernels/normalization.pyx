@@ -22,7 +22,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport sqrt
 
-from fastnn._kernels.common cimport threads_for, fnn_stream_copy_f32, fnn_stream_copy_f64, fnn_stream_fence
+from fastnn._kernels.common cimport stream_copy, threads_for, fnn_stream_fence
 
 cdef extern from *:
     """
@@ -48,13 +48,6 @@ def _set_tuning(Py_ssize_t parallel_min, Py_ssize_t stream_min_bytes):
     old = (_PARALLEL_MIN, _STREAM_MIN)
     _PARALLEL_MIN, _STREAM_MIN = parallel_min, stream_min_bytes
     return old
-
-
-cdef inline void _stream_copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        fnn_stream_copy_f32(dst, src, n)
-    else:
-        fnn_stream_copy_f64(dst, src, n)
 
 
 # ---- contiguous-run helpers (the inner loops; the compiler vectorises them) ----
@@ -120,7 +113,7 @@ cdef void _affine_run_out(const floating* x, floating* y, Py_ssize_t n,
     while s < n:
         m = min(<Py_ssize_t>CHUNK, n - s)
         _affine_run(x + s, scratch, m, a, c)
-        _stream_copy(y + s, scratch, m)
+        stream_copy(y + s, scratch, m)
         s += m
     fnn_stream_fence()
 
@@ -136,7 +129,7 @@ cdef void _affine2_run_out(const floating* g, const floating* x, floating* y, Py
     while s < n:
         m = min(<Py_ssize_t>CHUNK, n - s)
         _affine2_run(g + s, x + s, scratch, m, a, b, c)
-        _stream_copy(y + s, scratch, m)
+        stream_copy(y + s, scratch, m)
         s += m
     fnn_stream_fence()
 
