@@ -83,6 +83,7 @@ cdef inline Py_ssize_t _parallel_min(int op) noexcept nogil:
 
 
 # ---- scalar maths: float32 goes to fnn_math.h (vectorisable), float64 to libm ----
+# (fexp and flog1p_pos are shared with other families in common.pxd)
 
 cdef inline floating _expm1(floating x) noexcept nogil:
     if floating is float:

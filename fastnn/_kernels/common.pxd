@@ -41,6 +41,25 @@ cdef inline floating flog1p_pos(floating u) noexcept nogil:
         return log1p(u)
 
 
+cdef inline double lane_sum(const floating* v, Py_ssize_t n) noexcept nogil:
+    """sum of v[0:n] in 16 float64 lanes, combined in a fixed order (vectorised without
+    reassociation, so the result does not depend on the thread count)"""
+    cdef double lane[16]
+    cdef double total = 0
+    cdef Py_ssize_t i = 0, k, n16 = n - n % 16
+    for k in range(16):
+        lane[k] = 0
+    while i < n16:
+        for k in range(16):
+            lane[k] += v[i + k]
+        i += 16
+    for i in range(n16, n):
+        total += v[i]
+    for k in range(16):
+        total += lane[k]
+    return total
+
+
 cdef inline int threads_for(Py_ssize_t work, Py_ssize_t threshold, int n_threads) noexcept nogil:
     """Threads to use for `work` elements: one below `threshold`, else n_threads (>= 1)."""
     if work < threshold or n_threads < 1:

@@ -25,7 +25,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memset, memcpy
 
-from fastnn._kernels.common cimport threads_for, omp_get_thread_num, gemm_rm
+from fastnn._kernels.common cimport lane_sum, threads_for, omp_get_thread_num, gemm_rm
 
 # Below this many elements moved, a kernel runs on one thread.  Not measured
 # for this family: the value is the activations family's measured crossover for
@@ -130,25 +130,6 @@ cdef void _col2im_rows(const floating* cp, Py_ssize_t ld, floating* xp,
                         xr[ow * s] += rr[ow]
 
 
-cdef double _row_sum(const floating* a, Py_ssize_t n) noexcept nogil:
-    """sum of a[0:n]: 16 fixed lanes (vectorised, deterministic), combined in double"""
-    cdef floating lane[16]
-    cdef Py_ssize_t i = 0, j
-    cdef double total = 0
-    for j in range(16):
-        lane[j] = 0
-    while i + 16 <= n:
-        for j in range(16):
-            lane[j] += a[i + j]
-        i += 16
-    while i < n:
-        total += a[i]
-        i += 1
-    for j in range(16):
-        total += lane[j]
-    return total
-
-
 def im2col(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
            floating[:, ::1] cols,            # OUT (C*HH*WW, >= nb*Ho*Wo): image n0+n in columns n*P .. (n+1)*P
            Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t Ho, Py_ssize_t Wo,
@@ -234,7 +215,7 @@ def pack_dout(const floating[:, :, ::1] dout,  # IN  (N, F, P)
             dst = d0 + f * L + n * P
             for p in range(P):
                 dst[p] = src[p]
-            acc = acc + _row_sum(src, P)
+            acc = acc + lane_sum(src, P)
         db[f] += acc
 
 
@@ -346,7 +327,7 @@ def fused_backward(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
             dxn = dx0 + n * C * H * W
             memset(dxn, 0, C * H * W * sizeof(floating))
             for f in range(F):
-                dbt[f] += _row_sum(gn + f * P, P)
+                dbt[f] += lane_sum(gn + f * P, P)
             oh0 = 0
             while oh0 < Ho:
                 oh1 = min(oh0 + rb, Ho)

@@ -17,7 +17,7 @@ from libc.math cimport exp, log, log1p, NAN
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport int64_t
 
-from fastnn._kernels.common cimport fexp, flog1p_pos, threads_for
+from fastnn._kernels.common cimport lane_sum, fexp, flog1p_pos, threads_for
 
 cdef extern from *:
     """
@@ -49,25 +49,7 @@ def _set_tuning(Py_ssize_t min_transcendental, Py_ssize_t min_cheap):
     return old
 
 
-# ---- scalar maths: float32 goes to fnn_math.h (vectorisable), float64 to libm ----
-
-cdef double _lane_sum(const floating* v, Py_ssize_t n) noexcept nogil:
-    """sum of v[0:n] in 16 float64 lanes, combined in a fixed order (deterministic)"""
-    cdef double lane[LANES]
-    cdef double total = 0
-    cdef Py_ssize_t i = 0, k, n16 = n - n % LANES
-    for k in range(LANES):
-        lane[k] = 0
-    while i < n16:
-        for k in range(LANES):
-            lane[k] += v[i + k]
-        i += LANES
-    for i in range(n16, n):
-        total += v[i]
-    for k in range(LANES):
-        total += lane[k]
-    return total
-
+# ---- row helpers (exp, log1p and the lane sum come from common.pxd) ----
 
 cdef floating _row_max(const floating* s, Py_ssize_t C) noexcept nogil:
     """max of s[0:C] (C >= 1), NaN skipped (it comes back through exp(NaN - m))"""
@@ -99,7 +81,7 @@ cdef double _softmax_row(const floating* s, floating* d, Py_ssize_t C, Py_ssize_
     cdef Py_ssize_t j
     for j in range(C):                       # three short passes over an L1-resident row
         d[j] = fexp(s[j] - m)
-    total = _lane_sum(d, C)
+    total = lane_sum(d, C)
     scale = <floating>(inv_n / total)
     for j in range(C):
         d[j] = d[j] * scale
@@ -150,8 +132,8 @@ cdef double _svm_row(const floating* s, floating* d, floating* h, Py_ssize_t C, 
         d[j] = 0 if v <= 0 else (inv_n if v == v else v)
     h[y] = 0                                                       # j = y is not a margin
     d[y] = 0
-    total = _lane_sum(h, C)
-    gtotal = _lane_sum(d, C)
+    total = lane_sum(h, C)
+    gtotal = lane_sum(d, C)
     d[y] = <floating>(-gtotal)
     return total
 
@@ -210,7 +192,7 @@ cdef double _bce_block(const floating* x, const floating* t, floating* d, Py_ssi
         r = 1 / (1 + e)
         sg = r if xi >= 0 else e * r
         d[i] = (sg - t[i]) * inv_n
-    return _lane_sum(l, n)
+    return lane_sum(l, n)
 
 
 cdef double _mse_block(const floating* p, const floating* t, floating* d, Py_ssize_t n,

@@ -14,7 +14,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport uint8_t, int32_t
 from libc.string cimport memset
 
-from fastnn._kernels.common cimport threads_for
+from fastnn._kernels.common cimport lane_sum, threads_for
 
 ctypedef fused index_t:
     uint8_t
@@ -248,25 +248,6 @@ def avg_pool_backward(const floating[:, :, :, ::1] dout,  # IN  (N, C, Ho, Wo)
                         win[i * W + j] += g
 
 
-cdef double _plane_sum(const floating* a, Py_ssize_t n) noexcept nogil:
-    """sum of a[0:n]: 16 fixed lanes (vectorised, deterministic), combined in double"""
-    cdef floating lane[16]
-    cdef Py_ssize_t i = 0, j
-    cdef double total = 0
-    for j in range(16):
-        lane[j] = 0
-    while i + 16 <= n:
-        for j in range(16):
-            lane[j] += a[i + j]
-        i += 16
-    while i < n:
-        total += a[i]
-        i += 1
-    for j in range(16):
-        total += lane[j]
-    return total
-
-
 def global_avg_pool_forward(const floating[:, :, ::1] x,  # IN  (N*C... viewed as (N, C, H*W))
                             floating[:, ::1] out,         # OUT (N, C)
                             int n_threads):
@@ -279,7 +260,7 @@ def global_avg_pool_forward(const floating[:, :, ::1] x,  # IN  (N*C... viewed a
     cdef double inv = 1.0 / <double>P
     cdef int nt = threads_for(N * C * P, _MIN, n_threads)
     for t in prange(N * C, schedule='static', nogil=True, num_threads=nt):
-        o0[t] = <floating>(_plane_sum(x0 + t * P, P) * inv)
+        o0[t] = <floating>(lane_sum(x0 + t * P, P) * inv)
 
 
 def global_avg_pool_backward(const floating[:, ::1] dout,  # IN  (N, C)
