@@ -226,12 +226,16 @@ class SmallVGG(Model):
     adds stochastic depth to those branches and ``zero_init_residual`` zeroes
     each branch's last BN gamma.
 
+    The convolutions get He init; the classifier gets N(0, classifier_std^2)
+    (default 1e-3), so the initial scores are near 0 and the initial loss is
+    about log(num_classes), the course's first sanity check.
+
     Shape: (N, C, H, W) -> (N, num_classes); H and W divisible by 4.
     """
 
     def __init__(self, input_dim=(3, 32, 32), channels=(64, 64, 128, 128), num_classes=10,
                  residual=False, drop_prob=0.0, zero_init_residual=False, reg=0.0,
-                 dtype=np.float32, seed=None):
+                 classifier_std=1e-3, dtype=np.float32, seed=None):
         C, H, W = input_dim
         c1, c2, c3, c4 = channels
         if residual and (c1 != c2 or c3 != c4):
@@ -251,6 +255,6 @@ class SmallVGG(Model):
             else:
                 layers += conv_bn(ca, cb) + [L.ReLU()]
             layers.append(L.MaxPool2d(2, 2))
-        layers += [L.Flatten(), L.Linear(c4 * (H // 4) * (W // 4), num_classes,
-                                          nonlinearity="linear", rng=rng, dtype=dtype)]
+        layers += [L.Flatten(), L.Linear(c4 * (H // 4) * (W // 4), num_classes, init="normal",
+                                          weight_scale=classifier_std, rng=rng, dtype=dtype)]
         super().__init__(L.Sequential(layers), reg=reg, dtype=dtype)

@@ -17,7 +17,9 @@ def _data(rng, N, shape, C):
 def test_initial_loss_is_log_num_classes(rng):
     X, y = _data(rng, 64, (3, 8, 8), 10)
     for model in (TwoLayerNet(192, 50, 10, seed=0), FullyConnectedNet([40, 30], 192, 10, seed=0),
-                  ThreeLayerConvNet((3, 8, 8), num_filters=4, filter_size=3, hidden_dim=20, seed=0)):
+                  ThreeLayerConvNet((3, 8, 8), num_filters=4, filter_size=3, hidden_dim=20, seed=0),
+                  SmallVGG((3, 8, 8), channels=(8, 8, 16, 16), seed=0),
+                  SmallVGG((3, 8, 8), channels=(8, 8, 16, 16), residual=True, seed=0)):
         loss, _ = model.loss(X, y)
         assert abs(loss - math.log(10)) < 0.05, type(model).__name__
 
@@ -30,8 +32,10 @@ def test_initial_loss_is_log_num_classes(rng):
                               dtype=np.float64, seed=0),
     lambda: ThreeLayerConvNet((3, 4, 4), num_filters=3, filter_size=3, hidden_dim=5, num_classes=4,
                               weight_scale=0.3, reg=0.02, dtype=np.float64, seed=0),
-    lambda: SmallVGG((2, 4, 4), channels=(3, 3, 4, 4), num_classes=4, dtype=np.float64, seed=0),
-    lambda: SmallVGG((2, 4, 4), channels=(3, 3, 4, 4), num_classes=4, residual=True, dtype=np.float64, seed=0),
+    lambda: SmallVGG((2, 4, 4), channels=(3, 3, 4, 4), num_classes=4, classifier_std=0.5,
+                     dtype=np.float64, seed=0),
+    lambda: SmallVGG((2, 4, 4), channels=(3, 3, 4, 4), num_classes=4, residual=True, classifier_std=0.5,
+                     dtype=np.float64, seed=0),
 ], ids=["two-layer", "fc-batchnorm", "fc-layernorm", "convnet", "vgg", "vgg-residual"])
 def test_model_gradients(make, rng):
     model = make()
