@@ -32,8 +32,10 @@ cdef extern from *:
     enum: TILE "FNN_NORM_TILE"
     enum: CHUNK "FNN_NORM_CHUNK"
 
-# Below this many elements a kernel runs on one thread (waking the team
-# costs more than it saves; same order as the activations' cheap-op threshold).
+# Below this many elements a kernel runs on one thread.  Measured fwd+bwd, 1 vs
+# 2 threads (float32, 2 cores): layer norm (rows of 256) 1.19x at 16K, 1.31x
+# at 32K, 1.68x at 64K; spatial batch norm 0.89x at 16K, 0.90x at 32K, 1.08x
+# at 64K, 1.35x at 256K.  32K is the break-even compromise for the family.
 PARALLEL_MIN = 32768
 cdef Py_ssize_t _PARALLEL_MIN = PARALLEL_MIN
 
