@@ -528,13 +528,12 @@ class Sequential(Layer):
     """Layers applied in order; ``params``/``grads``/``buffers`` hold every child's arrays under
     ``"<index>.<name>"`` (the same arrays, not copies).
 
-    ``loss(X, y=None)`` gives the course interface: scores when ``y`` is None,
-    else ``(loss, grads)`` for the softmax loss plus ``0.5 * reg * sum(w**2)``
-    over the weights (params named ``w``); ``grads`` are fresh copies of the
-    accumulators, which are cleared first.
+    For the course interface (``params`` under ``W1, b1, ...`` and
+    ``loss(X, y=None)`` with L2 regularisation), wrap it:
+    ``fastnn.models.Model(sequential, reg=...)``.
     """
 
-    def __init__(self, *layers, reg=0.0):
+    def __init__(self, *layers):
         super().__init__()
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
@@ -542,7 +541,6 @@ class Sequential(Layer):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a Layer")
         self.layers = list(layers)
-        self.reg = reg
         for i, layer in enumerate(self.layers):
             for k in layer.params:
                 self.params[f"{i}.{k}"] = layer.params[k]
@@ -575,26 +573,6 @@ class Sequential(Layer):
     def zero_grad(self):
         for layer in self.layers:
             layer.zero_grad()
-
-    def loss(self, X, y=None):
-        """Scores (y None, eval mode), or (loss, grads) with L2 regularisation ``reg``."""
-        if y is None:
-            mode = self.training
-            self.eval()
-            try:
-                return self.forward(X)
-            finally:
-                self.train(mode)
-        scores = self.forward(X)
-        loss, dscores = ops.softmax_loss(scores, y)
-        self.zero_grad()
-        self.backward(dscores)
-        if self.reg:
-            for k, w in self.params.items():
-                if k.rsplit(".", 1)[-1] == "w":
-                    loss += 0.5 * self.reg * float(np.sum(w.astype(np.float64) ** 2))
-                    self.grads[k] += self.reg * w
-        return loss, {k: g.copy() for k, g in self.grads.items()}
 
     def __repr__(self):
         inner = "\n".join(f"  ({i}) {layer!r}" for i, layer in enumerate(self.layers))
