@@ -34,7 +34,7 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 KERNEL_DIR = os.path.join("fastnn", "_kernels")
 
 # Compiled once per SIMD target.
-KERNEL_MODULES = ["activations", "affine", "normalization", "dropout", "losses", "conv", "pooling", "optim"]
+KERNEL_MODULES = ["activations", "affine", "normalization", "dropout", "losses", "conv", "pooling", "optim", "augment"]
 # Compiled once, baseline flags (must import on every CPU).
 RUNTIME_MODULES = ["_runtime", "_buffers"]
 

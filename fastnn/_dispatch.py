@@ -21,7 +21,7 @@ except ImportError as exc:  # pragma: no cover - depends on how fastnn was insta
         f"installed package). Original error: {exc}") from exc
 
 # Kernel module families, each compiled per target.
-FAMILIES = ("activations", "affine", "normalization", "dropout", "losses", "conv", "pooling", "optim")
+FAMILIES = ("activations", "affine", "normalization", "dropout", "losses", "conv", "pooling", "optim", "augment")
 # Preference order, best first.
 TARGETS = ("avx512", "avx2", "baseline")
 

@@ -1,99 +1,69 @@
-"""The ``fastnn`` command line.
+"""The ``fastnn`` command line (also ``python -m fastnn``).
 
-``fastnn demo``   the main job for now: the lecture's activation-statistics
-                  experiment (a 10-layer, 500-unit net at three initialisations)
-                  run on fastnn's kernels, then fastnn vs its NumPy reference.
-``fastnn config`` print the build and runtime configuration.
+    fastnn train       train a model on the built-in dataset (the main job)
+    fastnn diagnose    the lecture's initialisation / dead-ReLU / gradient-flow experiments
+    fastnn plot        plot a history.json written by ``fastnn train``
+    fastnn bench       fastnn vs its NumPy reference vs PyTorch, one side-by-side table
+    fastnn gradcheck   numerical gradient check of every layer
+    fastnn search      hyperparameter search (random, grid, coarse-to-fine)
+    fastnn demo        activation statistics + speed vs the NumPy reference
+    fastnn config      build and runtime configuration
+
+``fastnn <command> --help`` lists each command's options.  A bad argument, an
+unreadable path or an out-of-range value gets one line on stderr and a
+non-zero exit status, never a traceback.
 """
 import argparse
+import importlib
 import sys
-import time
 
-import numpy as np
+from fastnn.commands import COMMANDS, CommandError
 
-
-def _activation_stats(act, init, n_layers=10, width=500, n=1000, seed=0):
-    """Forward a batch through n_layers of affine+act, return (mean, std) per layer."""
-    from fastnn import ops
-    rng = np.random.default_rng(seed)
-    h = rng.standard_normal((n, width)).astype(np.float32)
-    forward = {"tanh": ops.tanh_forward, "relu": ops.relu_forward}[act]
-    stats = []
-    for _ in range(n_layers):
-        if init == "small":          # N(0, 0.01^2): activations collapse to zero
-            std = 0.01
-        elif init == "large":        # N(0, 1): tanh saturates at +-1
-            std = 1.0
-        elif init == "xavier":       # 1/sqrt(fan_in)
-            std = 1.0 / np.sqrt(width)
-        else:                        # he: sqrt(2/fan_in)
-            std = np.sqrt(2.0 / width)
-        w = (rng.standard_normal((width, width)) * std).astype(np.float32)
-        h, _ = forward(h @ w)
-        stats.append((float(h.mean()), float(h.std())))
-    return stats
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
-def _timeit(fn, reps=7):
-    fn()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts))
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line: ``fastnn train: error: ...``."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def demo(args):
-    import fastnn
-    from fastnn import ops, reference
-
-    fastnn.show_config()
-    print("\nActivation statistics of a 10-layer, 500-unit net (lecture: weight initialisation)")
-    print("layer-by-layer std of the activations; healthy inits keep it away from 0 and from saturation\n")
-    runs = [("tanh", "small"), ("tanh", "large"), ("tanh", "xavier"), ("relu", "xavier"), ("relu", "he")]
-    table = {f"{a}/{i}": _activation_stats(a, i) for a, i in runs}
-    print("layer " + "".join(f"{k:>14s}" for k in table))
-    for layer in range(10):
-        print(f"{layer + 1:5d} " + "".join(f"{table[k][layer][1]:14.4g}" for k in table))
-    sat = table["tanh/large"][-1][1]
-    print(f"\n  small init: std -> {table['tanh/small'][-1][1]:.2g} (activations vanish); "
-          f"large init: std {sat:.2f} (tanh saturated at +-1); "
-          f"Xavier: {table['tanh/xavier'][-1][1]:.2f}; ReLU+He: {table['relu/he'][-1][1]:.2f}")
-
-    print("\nfastnn vs its NumPy reference, forward+backward on float32 (16, 64, 32, 32):")
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((16, 64, 32, 32)).astype(np.float32)
-    g = rng.standard_normal(x.shape).astype(np.float32)
-    for name in args.ops.split(","):
-        f_fwd, f_bwd = getattr(ops, name + "_forward"), getattr(ops, name + "_backward")
-        r_fwd, r_bwd = getattr(reference, name + "_forward"), getattr(reference, name + "_backward")
-        y, c = f_fwd(x)
-        yr, cr = r_fwd(x)
-        err = float(np.max(np.abs(y - yr)))
-        tf = _timeit(lambda: f_bwd(g, f_fwd(x)[1]))
-        tr = _timeit(lambda: r_bwd(g, r_fwd(x)[1]), reps=3)
-        print(f"  {name:10s} fastnn {tf * 1e3:7.2f} ms   reference {tr * 1e3:8.2f} ms   "
-              f"speed-up {tr / tf:5.1f}x   max |diff| {err:.1e}")
-    return 0
+def build_parser():
+    parser = _Parser(prog="fastnn", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    modules = {}
+    for name, modname in COMMANDS.items():
+        mod = importlib.import_module(f"fastnn.commands.{modname}")
+        p = sub.add_parser(name, help=mod.HELP, description=mod.__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.add_arguments(p)
+        modules[name] = mod
+    return parser, modules
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="fastnn", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command")
-    p_demo = sub.add_parser("demo", help="activation statistics + speed vs the NumPy reference")
-    p_demo.add_argument("--ops", default="relu,tanh,sigmoid,gelu",
-                        help="comma list of activations to time (default: %(default)s)")
-    sub.add_parser("config", help="print the build and runtime configuration")
+    """Run the command line; returns the exit status."""
+    parser, modules = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "config":
-        import fastnn
-        fastnn.show_config()
-        return 0
     if args.command is None:
-        args = parser.parse_args(["demo"] + (argv or []))
-    return demo(args)
+        parser.print_help()
+        return EXIT_USAGE
+    prog = f"fastnn {args.command}"
+    try:
+        return int(modules[args.command].run(args) or 0)
+    except CommandError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (OSError, ValueError, TypeError, KeyError, FloatingPointError) as exc:
+        # a library error caused by the user's input (a file, a value): one line, no traceback
+        print(f"{prog}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,11 @@
+"""``fastnn diagnose``: placeholder, filled in by its issue."""
+HELP = "(not built yet)"
+
+
+def add_arguments(parser):
+    pass
+
+
+def run(args):
+    from fastnn.commands import CommandError
+    raise CommandError("fastnn diagnose is not built yet")
