@@ -30,6 +30,7 @@ import numpy as np
 
 from fastnn import checkpoint as _ckpt
 from fastnn import optim
+from fastnn.layers import generators
 
 __all__ = ["Solver"]
 
@@ -49,23 +50,6 @@ def _buffers(model):
     """The model's non-trained state (batch norm running statistics), name -> array."""
     buffers = getattr(model, "buffers", None)
     return dict(buffers) if isinstance(buffers, dict) else {}
-
-
-def _generators(obj, prefix=""):
-    """Every numpy Generator held by the model's layers (dropout masks, stochastic depth),
-    by attribute path, so a checkpoint can restore their streams."""
-    from fastnn.layers import Layer
-    found = {}
-    for name, v in sorted(vars(obj).items()):
-        if isinstance(v, np.random.Generator):
-            found[prefix + name] = v
-        elif isinstance(v, Layer):
-            found.update(_generators(v, f"{prefix}{name}."))
-        elif isinstance(v, (list, tuple)):
-            for i, item in enumerate(v):
-                if isinstance(item, Layer):
-                    found.update(_generators(item, f"{prefix}{name}.{i}."))
-    return found
 
 
 class Solver:
@@ -490,7 +474,7 @@ class Solver:
             "run_t": self._run_t, "run_iterations": self._run_iterations,
             "stopped_early": self.stopped_early,
             "rng": self.rng.bit_generator.state,
-            "layer_rngs": {k: g.bit_generator.state for k, g in _generators(self.model).items()},
+            "layer_rngs": {k: g.bit_generator.state for k, g in generators(self.model).items()},
             "monitor": list(self.monitor.history) if self.monitor is not None else None,
         }
         return arrays, meta
@@ -562,7 +546,7 @@ class Solver:
         try:
             if "rng" in meta:
                 self.rng.bit_generator.state = meta["rng"]
-            generators = _generators(self.model)
+            generators = generators(self.model)
             for k, state in (meta.get("layer_rngs") or {}).items():
                 if k in generators:
                     generators[k].bit_generator.state = state
