@@ -362,10 +362,16 @@ def _covariance(X, mean):
     return cov
 
 
-def _eig_desc(cov):
-    """Eigen-decomposition of a covariance: eigenvalues descending (>= 0), eigenvectors as
-    columns, each signed so that its largest-magnitude entry is positive (deterministic)."""
-    lam, U = np.linalg.eigh(cov)
+def _eig_desc(cov, k=None):
+    """The top ``k`` (default all) eigenpairs of a covariance: eigenvalues descending (>= 0),
+    eigenvectors as columns, each signed so that its largest-magnitude entry is positive
+    (deterministic).  Only the top k are computed when k < D (much faster for a small PCA)."""
+    d = cov.shape[0]
+    if k is None or k >= d:
+        lam, U = np.linalg.eigh(cov)
+    else:
+        import scipy.linalg         # lazily: only a truncated PCA needs it
+        lam, U = scipy.linalg.eigh(cov, subset_by_index=[d - k, d - 1], check_finite=False)
     lam, U = np.maximum(lam[::-1], 0.0), U[:, ::-1]
     big = np.argmax(np.abs(U), axis=0)
     U = U * np.sign(U[big, np.arange(U.shape[1])])
@@ -450,8 +456,8 @@ class PCA(Preprocessor):
             raise ValueError(f"PCA.fit: n_components={k} exceeds the {d} values of one sample "
                              f"(shape {X.shape[1:]})")
         mean = X.reshape(X.shape[0], -1).mean(axis=0, dtype=np.float64)
-        lam, U = _eig_desc(_covariance(X, mean))
-        return {"mean": mean, "components": np.ascontiguousarray(U[:, :k].T),
+        lam, U = _eig_desc(_covariance(X, mean), k)
+        return {"mean": mean, "components": np.ascontiguousarray(U.T),
                 "explained_variance": lam[:k]}
 
     def _array_shape(self, key):
