@@ -3,6 +3,7 @@ import gzip
 import os
 import pickle
 import re
+import struct
 
 import numpy as np
 import pytest
@@ -18,6 +19,24 @@ def cifar_batch(rng, n):
     labels = [int(v) for v in rng.integers(0, 10, size=n)]
     return {b"batch_label": b"testing batch", b"labels": labels, b"data": data,
             b"filenames": [b"img%d.png" % i for i in range(n)]}
+
+
+def _binstring(b):
+    return (b"U" + bytes([len(b)]) + b) if len(b) < 256 else (b"T" + struct.pack("<i", len(b)) + b)
+
+
+def py2_batch(data, labels):
+    """A batch pickled the way the real files are (Python 2 cPickle, protocol 2): str as
+    (SHORT_)BINSTRING, numpy 1.x's ``numpy.core.multiarray._reconstruct`` and a dtype state
+    tuple, assembled opcode by opcode."""
+    array = (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + _binstring(b"b")
+             + b"\x87R(K\x01J" + struct.pack("<i", len(data)) + b"M" + struct.pack("<H", 3072)
+             + b"\x86cnumpy\ndtype\n" + _binstring(b"u1") + b"K\x00K\x01\x87R(K\x03"
+             + _binstring(b"|") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89"
+             + _binstring(data.tobytes()) + b"tb")
+    labels = b"](" + b"".join(b"K" + bytes([v]) for v in labels) + b"e"
+    return (b"\x80\x02}(" + _binstring(b"batch_label") + _binstring(b"training batch 1 of 5")
+            + _binstring(b"data") + array + _binstring(b"labels") + labels + b"u.")
 
 
 def write_cifar(folder, rng, n=4, protocol=2, meta=True):
@@ -88,6 +107,21 @@ def test_cifar10_values_and_split(tmp_path, rng, dtype, protocol):
     np.testing.assert_array_equal(d["X_train"][1, 2, 31, 31] * 255, dtype(data[1, 3071]))
     assert 0.0 <= d["X_train"].min() and d["X_train"].max() <= 1.0
     assert d["classes"] == list("abcdefghij") and d["name"] == "cifar10"
+
+
+def test_cifar10_python2_pickles(tmp_path, rng):
+    """The files as distributed: written by Python 2, numpy.core spelling, str as bytes."""
+    write_cifar(tmp_path, rng, n=2)
+    data = rng.integers(0, 256, (3, 3072), dtype=np.uint8)
+    (tmp_path / "test_batch").write_bytes(py2_batch(data, [1, 2, 9]))
+    d = load_cifar10(tmp_path, val_size=0, scale=False)
+    np.testing.assert_array_equal(d["X_test"].reshape(3, -1), data)
+    np.testing.assert_array_equal(d["y_test"], [1, 2, 9])
+    # the same stream with another global in place of numpy's is refused
+    evil = py2_batch(data, [1, 2, 9]).replace(b"cnumpy\nndarray\n", b"cposix\nsystem\n")
+    (tmp_path / "test_batch").write_bytes(evil)
+    with pytest.raises(DatasetError, match=r"test_batch.*posix\.system.*refused"):
+        load_cifar10(tmp_path, val_size=0)
 
 
 def test_cifar10_unscaled_and_standard_classes(tmp_path, rng):

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from fastnn.data import DatasetError, load_cifar10, load_mnist  # noqa: E402
+from test_datasets import py2_batch  # noqa: E402  (tests/ is on the path)
 
 SETTINGS = settings(max_examples=200, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -20,7 +21,11 @@ MNIST_NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
 
 
 def _valid_cifar_batch(seed, protocol):
+    """protocol 2, 4, 5: written by this Python; "py2": as the real files (Python 2)."""
     rng = np.random.default_rng(seed)
+    if protocol == "py2":
+        return py2_batch(rng.integers(0, 256, (2, 3072), dtype=np.uint8),
+                         [int(v) for v in rng.integers(0, 10, 2)])
     return pickle.dumps({b"batch_label": b"fuzz", b"labels": [int(v) for v in
                                                               rng.integers(0, 10, 2)],
                          b"data": rng.integers(0, 256, (2, 3072), dtype=np.uint8),
@@ -87,7 +92,7 @@ mutations = st.tuples(st.lists(st.tuples(_position, st.integers(0, 255)), max_si
 
 
 @SETTINGS
-@given(which=st.sampled_from(CIFAR_NAMES), protocol=st.sampled_from([2, 4, 5]), m=mutations)
+@given(which=st.sampled_from(CIFAR_NAMES), protocol=st.sampled_from([2, 4, 5, "py2"]), m=mutations)
 def test_fuzz_cifar_mutations(folders, which, protocol, m):
     cifar, _ = folders
     path = cifar / which
