@@ -155,6 +155,11 @@ class Evil:
         return (os.system, (f"echo pwned > {self.target}",))
 
 
+class BigArray:
+    def __reduce__(self):
+        return (np.ndarray, ((10**6, 3072), "u1"))
+
+
 class EvalEvil:
     def __reduce__(self):
         return (eval, ("1 + 1",))
@@ -192,6 +197,12 @@ def test_cifar10_refuses_other_globals(tmp_path, rng):
     with open(tmp_path / "test_batch", "wb") as f:
         pickle.dump({b"data": np.zeros((1, 3072), np.uint8), b"labels": [np.int64(0)]}, f)
     with pytest.raises(DatasetError, match=r"test_batch.*numpy.*scalar"):
+        load_cifar10(tmp_path, val_size=0)
+    # numpy.ndarray only as numpy's pickles use it: a direct call (a large allocation the file
+    # does not hold) is refused
+    with open(tmp_path / "test_batch", "wb") as f:
+        pickle.dump({b"data": BigArray(), b"labels": [0]}, f, protocol=2)
+    with pytest.raises(DatasetError, match=r"test_batch.*numpy\.ndarray called directly"):
         load_cifar10(tmp_path, val_size=0)
     # _codecs.encode is only accepted with latin-1 (no other codec is ever looked up)
     raw = pickle.dumps({b"data": b"x", b"labels": []}, protocol=2).replace(b"latin1", b"cp1252")

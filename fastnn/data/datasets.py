@@ -128,7 +128,7 @@ def _check_folder(path, fn, what):
 
 
 def _images_to_float(images, dtype, scale):
-    """uint8 images -> ``dtype``, divided by 255 when ``scale`` (the division is exact-rounded)."""
+    """uint8 images -> ``dtype``, divided by 255 (correctly rounded) when ``scale``."""
     X = images.astype(dtype)
     if scale:
         np.divide(X, dtype.type(255), out=X)
@@ -164,9 +164,31 @@ def _latin1_encode(text, encoding):
     return text.encode("latin-1")
 
 
+class _PickledArrayType(np.ndarray):
+    """Stands for ``numpy.ndarray`` in a batch: numpy's pickles only pass the class to
+    ``_reconstruct``; calling it directly (an allocation of any size that the file does not
+    back with data) is refused."""
+
+    def __new__(cls, *args, **kwargs):
+        raise pickle.UnpicklingError("numpy.ndarray called directly; only numpy's own array "
+                                     "reconstruction is accepted")
+
+
+def _numpy_reconstruct(subtype, shape, dtype):
+    """``numpy._core.multiarray._reconstruct`` as numpy's pickles call it: an empty ndarray that
+    ``__setstate__`` then fills from bytes of the file (so its size is bounded by the file)."""
+    from numpy._core import multiarray
+    if subtype is not _PickledArrayType or shape != (0,):
+        raise pickle.UnpicklingError("_reconstruct is only accepted as (numpy.ndarray, (0,), "
+                                     "typecode), as numpy writes it")
+    return multiarray._reconstruct(np.ndarray, (0,), dtype)
+
+
 def _numpy_frombuffer(buf, dtype, shape, order, axis_order=None):
     """What ``numpy._core.numeric._frombuffer`` does in a protocol-5 pickle: a copy of the bytes
-    viewed as ``dtype`` with ``shape`` (no object dtypes)."""
+    (read from the file) viewed as ``dtype`` with ``shape`` (no object dtypes)."""
+    if not isinstance(buf, (bytes, bytearray, memoryview, pickle.PickleBuffer)):
+        raise pickle.UnpicklingError(f"_frombuffer needs a buffer, got {type(buf).__name__}")
     dtype = np.dtype(dtype)
     if dtype.hasobject:
         raise pickle.UnpicklingError("object arrays are not accepted")
@@ -176,17 +198,16 @@ def _numpy_frombuffer(buf, dtype, shape, order, axis_order=None):
     return a.reshape(shape, order=order)
 
 
-def _numpy_globals():
-    from numpy._core import multiarray
-    return {("numpy._core.multiarray", "_reconstruct"): multiarray._reconstruct,
-            ("numpy.core.multiarray", "_reconstruct"): multiarray._reconstruct,
-            ("numpy", "ndarray"): np.ndarray,
-            ("numpy", "dtype"): np.dtype,
-            # pure data shims (fastnn's own functions, not the named globals): bytes written
-            # by Python 3 at protocol 2, and numpy arrays written at protocol 5
-            ("_codecs", "encode"): _latin1_encode,
-            ("numpy._core.numeric", "_frombuffer"): _numpy_frombuffer,
-            ("numpy.core.numeric", "_frombuffer"): _numpy_frombuffer}
+# what the restricted unpickler resolves each allowed global to: numpy.dtype itself, and
+# fastnn's own stand-ins (no other code) for the rest
+_ALLOWED_GLOBALS = {("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
+                    ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
+                    ("numpy", "ndarray"): _PickledArrayType,
+                    ("numpy", "dtype"): np.dtype,
+                    # bytes written by Python 3 at protocol 2; numpy arrays at protocol 5
+                    ("_codecs", "encode"): _latin1_encode,
+                    ("numpy._core.numeric", "_frombuffer"): _numpy_frombuffer,
+                    ("numpy.core.numeric", "_frombuffer"): _numpy_frombuffer}
 
 
 class _BatchUnpickler(pickle.Unpickler):
@@ -195,11 +216,10 @@ class _BatchUnpickler(pickle.Unpickler):
     def __init__(self, file, filename):
         super().__init__(file, encoding="bytes")
         self._filename = filename
-        self._allowed = _numpy_globals()
 
     def find_class(self, module, name):
         try:
-            return self._allowed[(module, name)]
+            return _ALLOWED_GLOBALS[(module, name)]
         except (KeyError, TypeError):
             shown = f"{module}.{name}"
             shown = shown if len(shown) <= 80 and shown.isprintable() else repr(shown[:80])
@@ -328,17 +348,21 @@ def load_cifar10(path, val_size=1000, dtype=np.float32, scale=True):
     class names).  Nothing is downloaded.
 
     The batches are pickles, and unpickling runs code, so they are **never**
-    read with ``pickle.load``: a restricted unpickler resolves only the
-    globals that rebuild numpy arrays -- ``numpy._core.multiarray._reconstruct``
-    (also spelled ``numpy.core.multiarray._reconstruct``), ``numpy.ndarray``
-    and ``numpy.dtype`` -- plus two pure-data shims of fastnn's own standing
-    in for ``_codecs.encode`` (latin-1 str -> bytes only, as Python 3 writes
-    bytes at pickle protocol 2) and ``numpy._core.numeric._frombuffer``
-    (protocol 5 arrays).  Any other global (``os.system``, ``builtins.eval``,
-    any class), and persistent ids, are refused with :class:`DatasetError`
-    naming the file and the global, before anything is called.  Lists, dicts,
-    bytes, str and numbers need no global.  ``data`` may also be stored as
-    raw ``bytes`` or a list of ints in 0..255.
+    read with ``pickle.load``: a restricted unpickler (``encoding="bytes"``)
+    resolves only the globals that rebuild numpy arrays --
+    ``numpy._core.multiarray._reconstruct`` (also spelled
+    ``numpy.core.multiarray._reconstruct``, as in the distributed files),
+    ``numpy.ndarray`` and ``numpy.dtype`` -- and, for batches re-pickled by
+    Python 3, ``_codecs.encode`` (protocol 2 bytes; latin-1 only) and
+    ``numpy._core.numeric._frombuffer`` (protocol 5 arrays).  Every one of
+    them except ``numpy.dtype`` maps to a small stand-in of fastnn's that
+    only accepts the arguments numpy and Python write, so an array can only
+    be as large as the bytes the file holds (``numpy.ndarray`` cannot be
+    called directly).  Any other global (``os.system``, ``builtins.eval``,
+    any class, even numpy scalars) and persistent ids are refused with
+    :class:`DatasetError` naming the file and the global, before anything is
+    called.  Dicts, lists, tuples, bytes, str and numbers need no global.
+    ``data`` may also be stored as raw ``bytes`` or a list of ints in 0..255.
 
     Parameters
     ----------
