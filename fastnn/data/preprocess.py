@@ -172,13 +172,19 @@ class Preprocessor:
 
     def _set(self, shape, arrays):
         self.shape_ = tuple(int(d) for d in shape)
-        self._arrays = arrays
+        self._arrays = dict(arrays)
         self._cast = {}
+
+    def _derive(self):
+        """Arrays computed from the fitted ones (on first use), kept out of the saved state."""
+        return {}
 
     def _get(self, key, dtype):
         """A fitted array in ``dtype`` (converted once per dtype)."""
         cast = self._cast.setdefault(dtype, {})
         if key not in cast:
+            if key not in self._arrays:
+                self._arrays.update(self._derive())
             cast[key] = self._arrays[key].astype(dtype)
         return cast[key]
 
@@ -516,6 +522,8 @@ class ZCAWhitening(Preprocessor):
     Attributes
     ----------
     W_ : (D, D) symmetric, mean_ : (D,)
+        The saved state holds the eigen-decomposition (``eigenvectors`` (D, D),
+        ``eigenvalues`` (D,), ``mean``); W and its inverse are rebuilt from it.
 
     Shape
     -----
@@ -523,7 +531,7 @@ class ZCAWhitening(Preprocessor):
     """
 
     name = "whiten"
-    _ARRAYS = ("mean", "W", "W_inv")
+    _ARRAYS = ("mean", "eigenvectors", "eigenvalues")
 
     def __init__(self, eps=1e-2):
         super().__init__()
@@ -538,20 +546,26 @@ class ZCAWhitening(Preprocessor):
 
     @property
     def W_(self):
+        self._require_fitted("ZCAWhitening.W_")
+        if "W" not in self._arrays:
+            self._arrays.update(self._derive())
         return self._arrays["W"]
 
     def _fit(self, X):
         mean = X.reshape(X.shape[0], -1).mean(axis=0, dtype=np.float64)
         lam, U = _eig_desc(_covariance(X, mean))
+        return {"mean": mean, "eigenvectors": U, "eigenvalues": lam}
+
+    def _derive(self):
+        U, lam = self._arrays["eigenvectors"], self._arrays["eigenvalues"]
         s = np.sqrt(lam + self.eps)
-        W = (U / s) @ U.T
-        W_inv = (U * s) @ U.T
-        # exactly symmetric (the products are only symmetric up to rounding)
-        return {"mean": mean, "W": (W + W.T) / 2, "W_inv": (W_inv + W_inv.T) / 2}
+        W, W_inv = (U / s) @ U.T, (U * s) @ U.T
+        # exactly symmetric (the products are symmetric only up to rounding)
+        return {"W": (W + W.T) / 2, "W_inv": (W_inv + W_inv.T) / 2}
 
     def _array_shape(self, key):
         d = int(np.prod(self.shape_))
-        return (d,) if key == "mean" else (d, d)
+        return (d, d) if key == "eigenvectors" else (d,)
 
     def _transform(self, X, dtype):
         flat = X.reshape(X.shape[0], -1)
