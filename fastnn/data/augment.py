@@ -432,7 +432,8 @@ def mixup(X, y, alpha=0.2, seed=None):
     y = _labels(y, N, fn)
     lam, perm = _draw_mixup(_rng(seed, fn), N, alpha)
     out = _buffers.empty(x.shape, x.dtype)
-    _dispatch.kernels.augment.mixup(x.reshape(N, -1), out.reshape(N, -1), perm, lam, num_threads())
+    D = int(np.prod(x.shape[1:]))
+    _dispatch.kernels.augment.mixup(x.reshape(N, D), out.reshape(N, D), perm, lam, num_threads())
     return out, MixedLabels(y_a=y, y_b=y[perm], lam=lam)
 
 
