@@ -12,11 +12,10 @@
 # thread count.
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport floor
 from libc.stdint cimport int64_t, uint8_t
 from libc.string cimport memcpy, memset
 
-from fastnn._kernels.common cimport threads_for
+from fastnn._kernels.common cimport lane_sum, threads_for
 
 # Below this many output elements a kernel runs on one thread.  Measured on 2
 # cores (bench/threshold-style sweep of crop / flip / jitter, float32): the
@@ -85,19 +84,24 @@ def crop(const floating[:, :, :, ::1] x,         # IN  (N, C, H, W)
 
 def resized_crop(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
                  floating[:, :, :, ::1] out,       # OUT (N, C, OH, OW)
-                 const int64_t[::1] top,           # IN  (N,) box top row
-                 const int64_t[::1] left,          # IN  (N,) box left column
-                 const int64_t[::1] height,        # IN  (N,) box height (>= 1)
-                 const int64_t[::1] width,         # IN  (N,) box width (>= 1)
+                 const int64_t[:, ::1] r0,         # IN  (N, OH) upper source row of each output row
+                 const int64_t[:, ::1] r1,         # IN  (N, OH) lower source row
+                 const floating[:, ::1] wy,        # IN  (N, OH) weight of the lower row
+                 const int64_t[:, ::1] c0,         # IN  (N, OW) left source column of each output column
+                 const int64_t[:, ::1] c1,         # IN  (N, OW) right source column
+                 const floating[:, ::1] wx,        # IN  (N, OW) weight of the right column
                  int n_threads):
-    """out[n, c] = bilinear resize of x[n, c, box] to OH x OW (half-pixel centres, align_corners=False)"""
+    """out[n, c, i, j] = lerp(lerp(x[r0, c0], x[r0, c1], wx), lerp(x[r1, c0], x[r1, c1], wx), wy)
+    (bilinear resampling; the taps come from fastnn.data.augment)"""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1]
     cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3]
-    cdef Py_ssize_t p, n, c, i, j, y0, y1, x0, x1, bh, bw
-    cdef double sy, sx, fy, fx, scale_y, scale_x
-    cdef floating wy, wx, a, b
-    cdef const floating* r0
-    cdef const floating* r1
+    cdef Py_ssize_t p, n, c, i, j
+    cdef floating a, b, u, v
+    cdef const floating* s0
+    cdef const floating* s1
+    cdef const int64_t* cl
+    cdef const int64_t* cr
+    cdef const floating* w
     cdef floating* o
     cdef int nt = threads_for(N * C * OH * OW, _MIN, n_threads)
     if N * C == 0 or OH * OW == 0:
@@ -105,32 +109,19 @@ def resized_crop(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
     for p in prange(N * C, schedule='static', nogil=True, num_threads=nt):
         n = p // C
         c = p - n * C
-        bh = height[n]
-        bw = width[n]
-        scale_y = <double>bh / OH
-        scale_x = <double>bw / OW
+        cl = &c0[n, 0]
+        cr = &c1[n, 0]
+        w = &wx[n, 0]
         for i in range(OH):
-            sy = (i + 0.5) * scale_y - 0.5
-            if sy < 0:
-                sy = 0
-            fy = floor(sy)
-            y0 = <Py_ssize_t>fy
-            y1 = y0 + 1 if y0 < bh - 1 else y0
-            wy = <floating>(sy - fy)
-            r0 = &x[n, c, top[n] + y0, left[n]]
-            r1 = &x[n, c, top[n] + y1, left[n]]
+            s0 = &x[n, c, r0[n, i], 0]
+            s1 = &x[n, c, r1[n, i], 0]
+            v = wy[n, i]
             o = &out[n, c, i, 0]
             for j in range(OW):
-                sx = (j + 0.5) * scale_x - 0.5
-                if sx < 0:
-                    sx = 0
-                fx = floor(sx)
-                x0 = <Py_ssize_t>fx
-                x1 = x0 + 1 if x0 < bw - 1 else x0
-                wx = <floating>(sx - fx)
-                a = r0[x0] + wx * (r0[x1] - r0[x0])
-                b = r1[x0] + wx * (r1[x1] - r1[x0])
-                o[j] = a + wy * (b - a)
+                u = w[j]
+                a = s0[cl[j]] + u * (s0[cr[j]] - s0[cl[j]])
+                b = s1[cl[j]] + u * (s1[cr[j]] - s1[cl[j]])
+                o[j] = a + v * (b - a)
 
 
 def hflip(const floating[:, :, :, ::1] x,        # IN  (N, C, H, W)
@@ -192,15 +183,12 @@ def color_jitter(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W), C == 3 
             memcpy(d, s, size * sizeof(floating))
         # contrast: blend with the mean grey level of the image
         if do_contrast:
-            acc = 0
             if C == 3:
-                for k in range(plane):
-                    acc = acc + (0.299 * d[k] + 0.587 * d[plane + k] + 0.114 * d[2 * plane + k])
+                acc = (0.299 * lane_sum(d, plane) + 0.587 * lane_sum(d + plane, plane)
+                       + 0.114 * lane_sum(d + 2 * plane, plane))
                 m = <floating>(acc / plane)
             else:
-                for k in range(size):
-                    acc = acc + d[k]
-                m = <floating>(acc / size)
+                m = <floating>(lane_sum(d, size) / size)
             f = <floating>contrast[n]
             m = (1 - f) * m
             if clip:
@@ -212,14 +200,17 @@ def color_jitter(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W), C == 3 
         # saturation: blend each pixel with its grey level (C == 3 only)
         if do_sat and C == 3:
             f = <floating>sat[n]
-            for k in range(plane):
-                g = (1 - f) * (<floating>0.299 * d[k] + <floating>0.587 * d[plane + k]
-                               + <floating>0.114 * d[2 * plane + k])
-                if clip:
+            if clip:
+                for k in range(plane):
+                    g = (1 - f) * (<floating>0.299 * d[k] + <floating>0.587 * d[plane + k]
+                                   + <floating>0.114 * d[2 * plane + k])
                     d[k] = _clip(f * d[k] + g, flo, fhi)
                     d[plane + k] = _clip(f * d[plane + k] + g, flo, fhi)
                     d[2 * plane + k] = _clip(f * d[2 * plane + k] + g, flo, fhi)
-                else:
+            else:
+                for k in range(plane):
+                    g = (1 - f) * (<floating>0.299 * d[k] + <floating>0.587 * d[plane + k]
+                                   + <floating>0.114 * d[2 * plane + k])
                     d[k] = f * d[k] + g
                     d[plane + k] = f * d[plane + k] + g
                     d[2 * plane + k] = f * d[2 * plane + k] + g

@@ -261,9 +261,22 @@ def random_resized_crop(X, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), size=None, s
     if N and (H == 0 or W == 0):
         raise ValueError(f"{fn}: X has empty images ({H}x{W})")
     top, left, bh, bw = _draw_resized_crop(_rng(seed, fn), N, H, W, scale, ratio)
+    r0, r1, wy = _taps(top, bh, oh, x.dtype)
+    c0, c1, wx = _taps(left, bw, ow, x.dtype)
     out = _buffers.empty((N, C, oh, ow), x.dtype)
-    _dispatch.kernels.augment.resized_crop(x, out, top, left, bh, bw, num_threads())
+    _dispatch.kernels.augment.resized_crop(x, out, r0, r1, wy, c0, c1, wx, num_threads())
     return out
+
+
+def _taps(start, length, out_len, dtype):
+    """Bilinear taps of resizing [start, start + length) to out_len samples, per sample:
+    source index i0 and i1 = min(i0 + 1, last) and the weight of i1, with half-pixel centres
+    (s = (k + 0.5) * length / out_len - 0.5, clamped at 0), shapes (N, out_len)."""
+    s = (np.arange(out_len) + 0.5) * (length[:, None] / out_len) - 0.5
+    s = np.maximum(s, 0.0)
+    i0 = np.floor(s).astype(np.int64)
+    i1 = np.where(i0 < length[:, None] - 1, i0 + 1, i0)
+    return start[:, None] + i0, start[:, None] + i1, (s - i0).astype(dtype)
 
 
 def hflip(X, p=0.5, seed=None):
