@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import fastnn
+from fastnn import _dispatch
 from fastnn import reference as R
 from fastnn.data import augment as A
 
@@ -46,6 +47,17 @@ def test_agrees_with_reference(name, kw, shape, dtype, rng):
     np.testing.assert_allclose(out, ref, **tol(dtype))
     np.testing.assert_array_equal(X, X0)        # the input is never modified
     assert not np.shares_memory(out, X)
+
+
+@pytest.mark.parametrize("target", _dispatch.supported_targets())
+@pytest.mark.parametrize("name,kw", OPS, ids=OP_IDS)
+def test_every_simd_target(name, kw, target, dtype, rng):
+    X = batch(SHAPES[1], dtype, rng)
+    with _dispatch.use_target(target):
+        out = getattr(A, name)(X, seed=8, **kw)
+        mixed = A.mixup(X, np.arange(len(X)), seed=8)[0]
+    np.testing.assert_allclose(out, getattr(R, name)(X, seed=8, **kw), **tol(dtype))
+    np.testing.assert_allclose(mixed, R.mixup(X, np.arange(len(X)), seed=8)[0], **tol(dtype))
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=["small", "large"])
@@ -106,6 +118,19 @@ def test_empty_batch(name, kw, dtype):
     assert out.shape[0] == 0 and out.shape[1] == 3 and out.dtype == dtype
     out, lab = A.mixup(X, np.zeros(0, np.int64), seed=0)
     assert out.shape == X.shape and lab.y_b.shape == (0,)
+
+
+@pytest.mark.parametrize("name,kw", OPS, ids=OP_IDS)
+def test_empty_images(name, kw):
+    X = np.zeros((2, 3, 0, 0), np.float32)
+    if name == "random_resized_crop":
+        with pytest.raises(ValueError, match=r"random_resized_crop: X has empty images \(0x0\)"):
+            A.random_resized_crop(X, seed=0, **kw)
+        return
+    if name == "random_crop" and "size" in kw:
+        kw = {"padding": 3, "size": 4}
+    out = getattr(A, name)(X, seed=0, **kw)
+    assert out.shape[:2] == (2, 3) and not out.any()
 
 
 def test_non_contiguous_input(rng):

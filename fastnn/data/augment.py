@@ -168,8 +168,8 @@ def _draw_jitter(rng, n, brightness, contrast, saturation):
 
 def _draw_cutout(rng, n, H, W, size):
     """Square boxes (y0, y1, x0, x1) of side `size`, centre uniform over the image, clipped."""
-    cy = rng.integers(0, H, size=n, dtype=np.int64)
-    cx = rng.integers(0, W, size=n, dtype=np.int64)
+    cy = rng.integers(0, max(H, 1), size=n, dtype=np.int64)
+    cx = rng.integers(0, max(W, 1), size=n, dtype=np.int64)
     y0, x0 = cy - size // 2, cx - size // 2
     return (np.clip(y0, 0, H), np.clip(y0 + size, 0, H),
             np.clip(x0, 0, W), np.clip(x0 + size, 0, W))
