@@ -311,9 +311,12 @@ class Monitor:
                     if v.get("dead_fraction") is not None]
             if dead:
                 d, k = max(dead)
-                lines.append(f"  worst dead fraction {d:.1%} ({k})" if d > 0 else
-                             "  no dead units"
-                             + ("  <- many dead units: lower the learning rate?" if d > 0.5 else ""))
+                if d > 0:
+                    lines.append(f"  worst dead fraction {d:.1%} ({k})"
+                                 + ("  <- many dead units: learning rate too high?"
+                                    if d > 0.5 else ""))
+                else:
+                    lines.append("  no dead units")
             sat = [(v["saturation_fraction"], k) for k, v in acts.items()
                    if v.get("saturation_fraction") is not None]
             if sat:

@@ -39,7 +39,7 @@ def _save(fig, path):
 def _floats(seq):
     """A list of floats with None/garbage as NaN (JSON histories may hold null)."""
     out = []
-    for v in seq or []:
+    for v in [] if seq is None else seq:
         try:
             out.append(float(v))
         except (TypeError, ValueError):
@@ -48,7 +48,7 @@ def _floats(seq):
 
 
 def smooth(values, window=None):
-    """Moving average over a centred-left window (``window`` default: len/50, at least 1).
+    """Moving average over a trailing window (``window`` default: len/20, at least 1).
 
     NaNs are skipped (a window of only NaNs gives NaN).  Same length as ``values``.
     """
@@ -57,7 +57,7 @@ def smooth(values, window=None):
     if n == 0:
         return v
     if window is None:
-        window = max(1, n // 50)
+        window = max(1, n // 20)
     window = max(1, int(window))
     ok = np.isfinite(v)
     csum = np.concatenate([[0.0], np.cumsum(np.where(ok, v, 0.0))])
@@ -79,7 +79,7 @@ def plot_loss(loss_history, path):
     it = np.arange(1, len(loss) + 1)
     if len(loss):
         ax.plot(it, loss, lw=0.6, alpha=0.35, color="C0", label="loss per iteration")
-        window = max(1, len(loss) // 50)
+        window = max(1, len(loss) // 20)
         ax.plot(it, smooth(loss, window), lw=1.8, color="C0",
                 label=f"moving average ({window} it.)")
         finite = loss[np.isfinite(loss)]
