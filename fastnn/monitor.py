@@ -190,6 +190,10 @@ class Monitor:
         dict
             name -> ``{"grad_norm", "weight_norm", "update_ratio"}`` (floats or
             None), also kept in :attr:`updates`.
+
+        Shape
+        -----
+        Each ``grads[name]`` and ``before[name]`` has the shape of ``model.params[name]``.
         """
         stats = {}
         grads = grads or {}
@@ -224,8 +228,8 @@ class Monitor:
         X_probe : array (N, ...)
             The first ``probe_size`` rows are used (cast to ``model.dtype`` when
             the model has one).
-        epoch : int or float
-            Stored in the record.
+        epoch : int, float or None
+            Stored in the record (the x axis of :func:`fastnn.plots.plot_monitor`).
 
         Returns
         -------
@@ -235,6 +239,10 @@ class Monitor:
             :func:`iter_layers`) to :func:`activation_stats`' dict, in forward
             order; ``params`` is :attr:`updates` (a copy).  Appended to
             :attr:`history`.
+
+        Shape
+        -----
+        X_probe : (N, ...) whatever ``model`` takes, N >= 1.
         """
         net = getattr(model, "net", model)
         if not isinstance(net, L.Layer):
@@ -245,6 +253,8 @@ class Monitor:
             raise ValueError(f"Monitor.observe_epoch: X_probe must have at least one sample, "
                              f"got shape {X.shape}")
         dtype = getattr(model, "dtype", None)
+        if dtype is None:  # a bare layer: the dtype of its first parameter
+            dtype = next((p.dtype for p in net.params.values()), None)
         X = X[:self.probe_size]
         X = np.ascontiguousarray(X, dtype=dtype) if dtype is not None else X
         found = {}
@@ -282,7 +292,7 @@ class Monitor:
                         layer.__dict__.pop(k, None)
         params = getattr(model, "params", {})
         record = {
-            "epoch": epoch if isinstance(epoch, (int, float)) else float(epoch),
+            "epoch": epoch if epoch is None or isinstance(epoch, (int, float)) else float(epoch),
             "n_probe": int(X.shape[0]),
             "activations": {name: found[name] for name in order},
             "params": {k: dict(v) for k, v in self.updates.items() if k in params},

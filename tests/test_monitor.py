@@ -261,3 +261,20 @@ def test_errors(rng):
         Monitor().observe_epoch(object(), rng.standard_normal((2, 3)), 0)
     with pytest.raises(ValueError, match="at least one sample"):
         Monitor().observe_epoch(_mlp(L.ReLU()), np.zeros((0, 5)), 0)
+
+
+def test_state_restored_when_the_probe_fails(rng):
+    model = _mlp(L.ReLU())
+    model.net.train()
+    with pytest.raises(ValueError):
+        Monitor().observe_epoch(model, rng.standard_normal((4, 7)), 0)  # 7 != 5 features
+    assert all(layer.training for _, layer in iter_layers(model.net))
+    assert not any("forward" in vars(layer) for _, layer in iter_layers(model.net))
+
+
+def test_bare_sequential_float32(rng):
+    net = L.Sequential(L.Linear(5, 4, rng=0), L.ELU())  # float32 layers, float64 probe
+    mon = Monitor()
+    rec = mon.observe_epoch(net, rng.standard_normal((6, 5)), epoch=None)
+    assert rec["epoch"] is None and list(rec["activations"]) == ["1:ELU"]
+    assert rec["params"] == {}
