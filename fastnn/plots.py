@@ -29,6 +29,11 @@ def _figure(w, h):
     return fig
 
 
+def _integer_x(ax):
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _save(fig, path):
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
@@ -121,6 +126,7 @@ def plot_accuracy(train_acc, val_acc, path):
     ax.set_ylabel("accuracy")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
+    _integer_x(ax)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -162,6 +168,7 @@ def plot_monitor(records, path):
                 ys = np.where(ys > 0, ys, np.nan)
             ax.plot(xs, ys, style, marker="o", ms=3, label=name)
         ax.set_title(title)
+        _integer_x(ax)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         if log and any(np.any(np.asarray(ys) > 0) for _, ys in series.values()):
@@ -181,6 +188,7 @@ def plot_monitor(records, path):
     for name, (xs, ys) in sat.items():
         ax.plot(xs, ys, "--", marker="s", ms=3, label=f"{name} saturated")
     ax.set_title("Dead (ReLU family) / saturated (tanh, sigmoid) fraction")
+    _integer_x(ax)
     ax.set_xlabel("epoch")
     ax.set_ylabel("fraction")
     ax.set_ylim(-0.02, 1.02)

@@ -197,3 +197,24 @@ def test_cli_diagnose_bad_values(tmp_path, capsys):
     (tmp_path / "afile").write_text("x")
     status = cli.main(["diagnose", "--output-dir", str(tmp_path / "afile")])
     _one_line_error(capsys, status, "is not a directory")
+
+
+def test_solver_monitor_history_plots(tmp_path):
+    # the lead's Solver drives the Monitor; its history() goes through JSON into plot_history
+    from fastnn.data import load_builtin
+    from fastnn.models import TwoLayerNet
+    from fastnn.solver import Solver
+    d = load_builtin("digits")
+    data = {"X_train": d["X_train"][:200], "y_train": d["y_train"][:200],
+            "X_val": d["X_val"], "y_val": d["y_val"]}
+    model = TwoLayerNet(input_dim=64, hidden_dim=20, weight_scale=1e-1, seed=0)
+    solver = Solver(model, data, update_rule="adam", num_epochs=2, batch_size=50,
+                    monitor=True, verbose=False, seed=0)
+    solver.train()
+    history = json.loads(json.dumps(solver.history(), allow_nan=False))
+    assert [r["epoch"] for r in history["monitor"]] == [0, 1, 2]
+    assert history["monitor"][-1]["params"]["W1"]["update_ratio"] > 0
+    paths = plots.plot_history(history, str(tmp_path))
+    assert [os.path.basename(p) for p in paths] == ["loss.png", "accuracy.png", "monitor.png"]
+    for p in paths:
+        assert_png(p)
