@@ -1,4 +1,4 @@
-"""Augmentation workloads for bench/compare.py (group "augment"): fastnn's kernels vs the NumPy
+"""Augmentation workloads for ``fastnn bench`` / bench/compare.py (group "augment"): fastnn's kernels vs the NumPy
 reference, float32, the same seeds (so the same per-sample parameters: outputs are checked to
 agree).  No torch column: torchvision is not installed and torch has no batched equivalents.
 
@@ -9,7 +9,7 @@ op (a pipeline row counts each of its ops).
 """
 import numpy as np
 
-import harness
+from fastnn.benchmarks import harness
 from fastnn.data import augment as A
 from fastnn import reference as R
 
