@@ -204,6 +204,12 @@ def batchnorm_backward(dout, cache):
                               dx.reshape(N, C, L), sum_g, sum_gx, c.batch_stats, num_threads())
         dbeta[:] = sum_g
         dgamma[:] = sum_gx * c.invstd
+    if not c.batch_stats:
+        # Running statistics are constants: dx = dout * gamma * invstd, x not involved.  The
+        # kernels' general form adds 0 * x, which turns an inf/NaN in x into a NaN in dx
+        # (PyTorch gives dout * gamma * invstd there).
+        scale = (c.gamma * c.invstd).astype(x.dtype)
+        np.multiply(g, scale.reshape((1, C) + (1,) * (x.ndim - 2)), out=dx)
     return dx, dgamma, dbeta
 
 
