@@ -28,8 +28,10 @@ def _report_count(request):
     yield
     line = f"hypothesis examples run: {COUNT['examples']} ({len(OPS)} ops)"
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
+    capman = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capman is not None:
+        with capman.global_and_fixture_disabled():
+            reporter.write_line("\n" + line)
 
 
 # ----------------------------------------------------------------- value strategies
@@ -132,7 +134,8 @@ def groupnorm(draw, op, dtype):
 def class_loss(draw, op, dtype):
     N, C = draw(dims(1, 9)), draw(dims(1, 7))
     y = draw(hnp.arrays(np.int64, (N,), elements=st.integers(0, C - 1)))
-    kw = {"margin": draw(st.sampled_from([0.0, 0.5, 1.0, 1.75]))} if op.name == "svm_loss" else {}
+    kw = {"margin": draw(st.sampled_from([0.0, 0.5, 1.0, 1.75]))} if op.name == "svm_loss" \
+        else {}
     return Sample((draw(values((N, C), dtype)), y), kw)
 
 
@@ -193,6 +196,32 @@ def optimiser(draw, op, dtype):
     return Sample((w, draw(values(shape, dtype))), kw)
 
 
+@st.composite
+def augmentation(draw, op, dtype):
+    N, C, H, W = draw(dims(1, 4)), draw(st.sampled_from([1, 3])), draw(dims(1, 9)), draw(dims(1, 9))
+    X = draw(values((N, C, H, W), dtype, -1, 1, positive=True))
+    kw = {"seed": draw(st.integers(0, 2**32))}
+    args = (X,)
+    if op.name == "random_crop":
+        pad = draw(dims(0, 3))
+        kw.update(padding=pad, size=(draw(dims(1, H + 2 * pad)), draw(dims(1, W + 2 * pad))))
+    elif op.name == "random_resized_crop":
+        kw.update(scale=(draw(st.sampled_from([0.05, 0.3, 1.0])), 1.0),
+                  size=(draw(dims(1, 9)), draw(dims(1, 9))))
+    elif op.name == "hflip":
+        kw["p"] = draw(st.sampled_from([0.0, 0.5, 1.0]))
+    elif op.name == "color_jitter":
+        for k in ("brightness", "contrast", "saturation"):
+            kw[k] = draw(st.sampled_from([0.0, 0.2, 0.8]))
+        kw["clip"] = draw(st.sampled_from([None, (0.0, 1.0)]))
+    elif op.name == "cutout":
+        kw["size"] = draw(dims(0, max(H, W)))
+    elif op.name == "mixup":
+        kw["alpha"] = draw(st.sampled_from([0.2, 1.0]))
+        args = (X, draw(hnp.arrays(np.int64, (N,), elements=st.integers(0, 9))))
+    return Sample(args, kw)
+
+
 STRATEGIES = {
     "prelu": prelu, "maxout": maxout, "affine": affine, "dropconnect": affine,
     "layernorm": layernorm, "groupnorm": groupnorm,
@@ -200,6 +229,8 @@ STRATEGIES = {
     "bce_with_logits_loss": target_loss, "mse_loss": target_loss,
     "conv": conv, "im2col": im2col, "col2im": im2col,
     "max_pool": pool, "avg_pool": pool, "global_avg_pool": pool,
+    **{n: augmentation for n in ("random_crop", "random_resized_crop", "hflip", "color_jitter",
+                                 "cutout", "mixup")},
 }
 
 
