@@ -146,7 +146,7 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, training=True,
     else:
         mean = np.array(running_mean, np.float64)
         var = np.array(running_var, np.float64)
-    invstd = np.empty(C, np.float64)
+    invstd = np.zeros(C, np.float64)         # stays 0 for an empty batch (the kernels return early)
     out = _buffers.empty_like(x)
     k = _dispatch.kernels.normalization
     if x.ndim == 2:
