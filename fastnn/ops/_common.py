@@ -118,7 +118,8 @@ def check_dout(dout, shape, dtype, fn):
     if g.shape != shape:
         raise ValueError(f"{fn}: dout has shape {g.shape}, expected {shape} "
                          "(the forward output's)")
-    return np.ascontiguousarray(g, dtype=dtype)
+    # reshape: np.ascontiguousarray makes a 0-d dout 1-d
+    return np.ascontiguousarray(g, dtype=dtype).reshape(shape)
 
 
 def num_threads():

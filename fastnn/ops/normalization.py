@@ -146,7 +146,7 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, training=True,
     else:
         mean = np.array(running_mean, np.float64)
         var = np.array(running_var, np.float64)
-    invstd = np.empty(C, np.float64)
+    invstd = np.zeros(C, np.float64)         # stays 0 for an empty batch (the kernels return early)
     out = _buffers.empty_like(x)
     k = _dispatch.kernels.normalization
     if x.ndim == 2:
@@ -204,6 +204,12 @@ def batchnorm_backward(dout, cache):
                               dx.reshape(N, C, L), sum_g, sum_gx, c.batch_stats, num_threads())
         dbeta[:] = sum_g
         dgamma[:] = sum_gx * c.invstd
+    if not c.batch_stats:
+        # Running statistics are constants: dx = dout * gamma * invstd, x not involved.  The
+        # kernels' general form adds 0 * x, which turns an inf/NaN in x into a NaN in dx
+        # (PyTorch gives dout * gamma * invstd there).
+        scale = (c.gamma * c.invstd).astype(x.dtype)
+        np.multiply(g, scale.reshape((1, C) + (1,) * (x.ndim - 2)), out=dx)
     return dx, dgamma, dbeta
 
 
