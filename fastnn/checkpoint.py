@@ -94,6 +94,83 @@ def save_params(path, params, meta=None):
     return path
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _read_member(zf, info, path):
+    """One ``.npy`` member of the zip, parsed by hand: header checked, the declared size checked
+    against the member's real size *before* anything is allocated, numeric dtypes only (and the
+    0-d unicode string of the meta).  Never unpickles."""
+    name = info.filename
+    if not name.endswith(".npy"):
+        raise CheckpointError(f"load_params: member {name!r} of {path!r} is not an .npy array")
+    key = name[:-len(".npy")]
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise CheckpointError(f"load_params: array {key!r} in {path!r} has .npy format "
+                                  f"version {version}, expected 1.0 or 2.0")
+        if dtype.hasobject or dtype.kind not in ("biufc" + ("U" if key == META_KEY else "")):
+            raise CheckpointError(
+                f"load_params: array {key!r} in {path!r} has dtype {dtype}, which a fastnn "
+                "checkpoint never holds (object arrays would need pickle; loading a checkpoint "
+                "never executes code)")
+        count = 1
+        for n in shape:
+            count *= int(n)
+        nbytes = count * dtype.itemsize
+        if info.file_size != f.tell() + nbytes:
+            raise CheckpointError(
+                f"load_params: array {key!r} in {path!r} declares shape {shape} of {dtype} "
+                f"({nbytes} bytes) but the member holds {info.file_size - f.tell()} bytes")
+        data = bytearray(nbytes)
+        if nbytes and f.readinto(data) != nbytes:
+            raise CheckpointError(f"load_params: array {key!r} in {path!r} is truncated")
+        a = np.frombuffer(data, dtype=dtype, count=count)
+        return key, a.reshape(shape, order="F" if fortran else "C")
+
+
+def _read_checkpoint(path):
+    """(arrays, meta) of a checkpoint file; any defect is a CheckpointError naming the file."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_NPY_MAGIC))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise CheckpointError(f"load_params: cannot read {path!r}: {exc}") from None
+    if head == _NPY_MAGIC:
+        raise CheckpointError(f"load_params: {path!r} holds a single array, not a checkpoint "
+                              "(.npz) of named arrays")
+    arrays, meta = {}, None
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                key, a = _read_member(zf, info, path)
+                if key in arrays or (key == META_KEY and meta is not None):
+                    raise CheckpointError(f"load_params: {path!r} holds {key!r} twice")
+                if key == META_KEY:
+                    if a.dtype.kind != "U" or a.ndim != 0:
+                        raise CheckpointError(f"load_params: {META_KEY!r} in {path!r} is not a "
+                                              "JSON string")
+                    meta = json.loads(str(a[()]))
+                    if not isinstance(meta, dict):
+                        raise CheckpointError(f"load_params: the meta of {path!r} is a "
+                                              f"{type(meta).__name__}, expected a JSON object")
+                else:
+                    arrays[key] = a
+    except CheckpointError:
+        raise
+    except Exception as exc:       # untrusted bytes: any parsing failure means a corrupt file
+        raise CheckpointError(f"load_params: {path!r} is not a readable fastnn checkpoint "
+                              f"(.npz): {type(exc).__name__}: {exc}") from None
+    return arrays, meta
+
+
 def load_params(path, into=None):
     """Read a checkpoint written by :func:`save_params` (never unpickles anything).
 
@@ -117,39 +194,7 @@ def load_params(path, into=None):
         dtype); names, shapes or dtypes not matching ``into``.
     """
     path = os.fspath(path)
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise CheckpointError(f"load_params: {path!r} is not a readable fastnn checkpoint "
-                              f"(.npz): {exc}") from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise CheckpointError(f"load_params: {path!r} holds a single array, not a checkpoint "
-                              "(.npz) of named arrays")
-    arrays = {}
-    meta = None
-    with npz:
-        for name in npz.files:
-            try:
-                a = npz[name]
-            except ValueError as exc:
-                raise CheckpointError(
-                    f"load_params: array {name!r} in {path!r} cannot be loaded without pickle "
-                    f"(refused: loading a checkpoint never executes code): {exc}") from None
-            except (OSError, zipfile.BadZipFile, EOFError) as exc:
-                raise CheckpointError(f"load_params: array {name!r} in {path!r} is corrupt: "
-                                      f"{exc}") from None
-            if name == META_KEY:
-                if a.dtype.kind != "U" or a.ndim != 0:
-                    raise CheckpointError(f"load_params: {META_KEY!r} in {path!r} is not a JSON "
-                                          "string")
-                try:
-                    meta = json.loads(str(a))
-                except ValueError as exc:
-                    raise CheckpointError(f"load_params: bad meta JSON in {path!r}: {exc}") from None
-            else:
-                arrays[name] = a
+    arrays, meta = _read_checkpoint(path)
     if into is None:
         return arrays, meta
     if not isinstance(into, dict):

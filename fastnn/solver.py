@@ -52,6 +52,43 @@ def _buffers(model):
     return dict(buffers) if isinstance(buffers, dict) else {}
 
 
+def _check_meta(meta, path):
+    """Refuse Solver metadata of the wrong shape before anything is restored (an untrusted
+    file must give CheckpointError, never a KeyError halfway through the restore)."""
+    def bad(msg):
+        raise _ckpt.CheckpointError(f"Solver.load: {path!r}: {msg}")
+
+    number = (int, float)
+    for key, kind in (("epoch", int), ("best_val_acc", number), ("loss_history", list),
+                      ("train_acc_history", list), ("val_acc_history", list),
+                      ("optim_configs", dict)):
+        if key not in meta:
+            bad(f"the Solver metadata lacks {key!r}")
+        if not isinstance(meta[key], kind) or isinstance(meta[key], bool):
+            bad(f"{key!r} is a {type(meta[key]).__name__}")
+    for key in ("loss_history", "train_acc_history", "val_acc_history"):
+        if not all(isinstance(v, number) and not isinstance(v, bool) for v in meta[key]):
+            bad(f"{key!r} holds non-numbers")
+    if not all(isinstance(c, dict) for c in meta["optim_configs"].values()):
+        bad("'optim_configs' must map each parameter to a dict")
+    for key in ("run_t", "run_iterations", "epochs_without_best"):
+        if not isinstance(meta.get(key, 0), int) or meta.get(key, 0) < 0:
+            bad(f"{key!r} must be a non-negative integer")
+    states = [meta["rng"]] if "rng" in meta else []
+    layer_rngs = meta.get("layer_rngs") or {}
+    if not isinstance(layer_rngs, dict):
+        bad("'layer_rngs' must be a dict")
+    states += list(layer_rngs.values())
+    for state in states:                       # try each on a scratch generator first
+        try:
+            np.random.default_rng().bit_generator.state = state
+        except (TypeError, ValueError, KeyError) as exc:
+            bad(f"invalid generator state: {exc}")
+    monitor = meta.get("monitor")
+    if monitor is not None and not isinstance(monitor, list):
+        bad("'monitor' must be a list")
+
+
 class Solver:
     """Mini-batch training of a classification model, with history, checkpoints and best-model keeping.
 
@@ -500,6 +537,7 @@ class Solver:
         if not meta or meta.get("format") != "fastnn.Solver/1":
             raise _ckpt.CheckpointError(f"Solver.load: {os.fspath(path)!r} is not a Solver "
                                         "checkpoint (no Solver metadata)")
+        _check_meta(meta, os.fspath(path))
         params = {k[len("params/"):]: v for k, v in arrays.items() if k.startswith("params/")}
         model_params = self.model.params
         missing = sorted(set(model_params) - set(params))
@@ -543,16 +581,12 @@ class Solver:
         self._run_t = int(meta.get("run_t", 0))
         self._run_iterations = int(meta.get("run_iterations", 0))
         self.stopped_early = bool(meta.get("stopped_early", False))
-        try:
-            if "rng" in meta:
-                self.rng.bit_generator.state = meta["rng"]
-            streams = generators(self.model)
-            for k, state in (meta.get("layer_rngs") or {}).items():
-                if k in streams:
-                    streams[k].bit_generator.state = state
-        except (TypeError, ValueError, KeyError) as exc:
-            raise _ckpt.CheckpointError(f"Solver.load: {os.fspath(path)!r} holds an invalid "
-                                        f"generator state: {exc}") from None
+        if "rng" in meta:
+            self.rng.bit_generator.state = meta["rng"]
+        streams = generators(self.model)
+        for k, state in (meta.get("layer_rngs") or {}).items():
+            if k in streams:
+                streams[k].bit_generator.state = state
         if self.monitor is not None and meta.get("monitor") is not None:
             self.monitor.history = list(meta["monitor"])
         return self

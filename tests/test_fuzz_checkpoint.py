@@ -6,9 +6,10 @@ Random bytes, valid .npz files with flipped bytes or truncated, and crafted file
 crash, or code execution: a planted ``os.system`` pickle must not create its
 side-effect file.
 
-Known gaps found by this fuzzer (not fixed here, fastnn/checkpoint.py and
-fastnn/solver.py are outside this change) are marked xfail(strict=True) at the
-bottom, so they flip to failures once fixed.
+The defects this fuzzer found (a non-.npy member returned as bytes, a garbled
+.npy header escaping as SyntaxError/TokenError, meta that is not a dict, Solver
+meta with missing keys, a header declaring 2**50 elements) are fixed; their
+regression tests are at the bottom.
 """
 import io
 import os
@@ -194,23 +195,11 @@ def _crafted(sentinel):
 CRAFTED = list(_crafted("/nonexistent"))
 # an empty checkpoint is a valid (empty) dict of parameters for load_params
 MAY_LOAD = {("load_params", "empty zip")}
-KNOWN_GAPS = {
-    # NumPy's NpzFile returns the raw bytes of a member that is not an .npy; load_params passes
-    # them on as if they were an array (load_model / Solver.load then fail with AttributeError)
-    ("members not .npy", "load_params"): "a non-.npy member is returned as bytes, not refused",
-    ("members not .npy", "load_model"): "a non-.npy member is returned as bytes, not refused",
-    # np.load parses the .npy header with ast/tokenize: a garbled header raises SyntaxError or
-    # tokenize.TokenError, which load_params does not catch
-    **{("member with a bad header", k): "tokenize.TokenError/SyntaxError escape load_params"
-       for k in LOADERS},
-}
 
 
 @pytest.mark.parametrize("kind", LOADERS)
 @pytest.mark.parametrize("desc", CRAFTED)
-def test_crafted_files_refused(kind, desc, tmp_path, request):
-    if (desc, kind) in KNOWN_GAPS:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[desc, kind]))
+def test_crafted_files_refused(kind, desc, tmp_path):
     sentinel = tmp_path / "PWNED"
     p = tmp_path / "crafted.npz"
     p.write_bytes(_crafted(sentinel)[desc])
@@ -257,10 +246,8 @@ def test_planted_pickle_mutated(kind, tmp_path):
     prop()
 
 
-# ----------------------------------------------------------------- known gaps
+# ------------------------------------------------- defects this fuzzer found (fixed)
 
-@pytest.mark.xfail(strict=True, reason="load_params returns a JSON list/number as meta; "
-                   "Solver.load then fails with AttributeError, not CheckpointError")
 def test_meta_not_a_dict(tmp_path):
     p = tmp_path / "m.npz"
     p.write_bytes(_npz_with({"__meta__.npy": _npy_bytes(np.array("[1, 2]"))}))
@@ -268,8 +255,6 @@ def test_meta_not_a_dict(tmp_path):
         _solver().load(p)
 
 
-@pytest.mark.xfail(strict=True, reason="Solver.load trusts the Solver metadata: a file with "
-                   "format fastnn.Solver/1 but no optim_configs raises KeyError")
 def test_solver_meta_missing_keys(tmp_path):
     p = tmp_path / "m.npz"
     save_params(p, {"params/W": np.ones((4, 3)), "params/b": np.zeros(3)},
@@ -278,9 +263,6 @@ def test_solver_meta_missing_keys(tmp_path):
         _solver().load(p)
 
 
-@pytest.mark.xfail(strict=True, reason="a 100-byte member whose .npy header declares 2**50 "
-                   "elements makes NumPy allocate before reading: MemoryError/ValueError "
-                   "escapes instead of CheckpointError")
 def test_huge_declared_shape(tmp_path):
     hdr = _npy_bytes(np.ones(1)).replace(b"(1,)", b"(1125899906842624,)")
     p = tmp_path / "h.npz"
