@@ -325,6 +325,8 @@ class Optimizer:
             w, g = self._arrays(slot, grads, fn)
             bufs = self._state_buffers(slot, w, self.state[slot.name])
             groups.setdefault(w.dtype, []).append((slot, w, g, bufs))
+        for slot in self._slots:        # every argument checked: only now does the state advance
+            self._advance(self.state[slot.name])
         for dtype, items in groups.items():
             ptrs, sizes, first_block = self._table(dtype, [(w, g, *bufs) for _, w, g, bufs in items])
             self._launch(items[0][1].reshape(-1), ptrs, sizes, first_block, items, nt)
@@ -405,6 +407,10 @@ class Optimizer:
             state[name][buf] = np.array(v, copy=True)
         self.lr = float(arrays["lr"])
         self.state = state
+
+    def _advance(self, state):
+        """Advance a parameter's per-step state (Adam's step count); a step that raises on a
+        bad argument never gets here, so it leaves the state as it was."""
 
     def _state_buffers(self, slot, w, state):  # pragma: no cover - abstract
         """The state arrays of one parameter, in kernel order (created on first use)."""
@@ -524,9 +530,10 @@ class Adam(Optimizer):
             raise ValueError(f"Adam: eps must be >= 0, got {self.eps}")
 
     def _state_buffers(self, slot, w, state):
-        bufs = [self._buffer(state, "m", w, slot), self._buffer(state, "v", w, slot)]
+        return [self._buffer(state, "m", w, slot), self._buffer(state, "v", w, slot)]
+
+    def _advance(self, state):
         state["t"] = state.get("t", 0) + 1
-        return bufs
 
     def _launch(self, probe, ptrs, sizes, first_block, items, nt):
         steps = np.array([self.state[slot.name]["t"] for slot, _, _, _ in items], np.float64)

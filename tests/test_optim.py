@@ -473,3 +473,18 @@ def test_new_state_arrays_are_picked_up(rng):
     opt.step()
     np.testing.assert_allclose(w, w0 - 0.1 * g, rtol=1e-15)
     np.testing.assert_allclose(opt.state["0"]["velocity"], -0.1 * g, rtol=1e-15)
+
+
+def test_adam_step_that_raises_leaves_the_step_count():
+    """A bad gradient anywhere in the step: no parameter's state advances (t stays)."""
+    import fastnn.optim as O
+    w1, w2 = np.ones(4, np.float32), np.ones(3, np.float32)
+    opt = O.Adam({"a": w1, "b": w2}, lr=0.1)
+    opt.step({"a": np.ones(4, np.float32), "b": np.ones(3, np.float32)})
+    assert opt.state["a"]["t"] == opt.state["b"]["t"] == 1
+    before = (w1.copy(), w2.copy())
+    with pytest.raises(ValueError):
+        opt.step({"a": np.ones(4, np.float32), "b": np.ones(5, np.float32)})
+    assert opt.state["a"]["t"] == opt.state["b"]["t"] == 1
+    np.testing.assert_array_equal(w1, before[0])
+    np.testing.assert_array_equal(w2, before[1])
