@@ -744,6 +744,27 @@ def _dask_threads(client):
             for addr, w in info.items()}
 
 
+class _Shipped:
+    """A trial function sent to Dask workers with cloudpickle: by value when it lives in
+    ``__main__`` or in a module registered with ``cloudpickle.register_pickle_by_value``,
+    by reference (the workers import it) otherwise."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __reduce__(self):
+        import cloudpickle
+        return _unship, (cloudpickle.dumps(self.fn),)
+
+    def __call__(self, config, seed):
+        return self.fn(config, seed)
+
+
+def _unship(payload):
+    import pickle
+    return _Shipped(pickle.loads(payload))
+
+
 class _Runner:
     """Runs batches of trial tasks with the chosen execution and writes results as they finish."""
 
@@ -792,10 +813,17 @@ class _Runner:
         if self.client is not None:
             from distributed import as_completed
             threads = self.threads if self.threads is not None else _dask_threads(self.client)
-            futures = self.client.map(_execute, tasks, fn=self.fn, n_threads=threads,
+            futures = self.client.map(_execute, tasks, fn=_Shipped(self.fn), n_threads=threads,
                                       diverge_factor=self.diverge_factor, pure=False)
+            task_of = {f.key: t for f, t in zip(futures, tasks)}
             for fut in as_completed(futures):
-                yield fut.result()
+                try:
+                    yield fut.result()
+                except Exception as exc:  # noqa: BLE001  (e.g. KilledWorker: the trial crashed it)
+                    stage, index, config, seed = task_of[fut.key]
+                    yield {"stage": stage, "trial": index, "config": dict(config), "seed": seed,
+                           "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                           "metrics": {}, "duration": 0.0}
             return
         n = min(self.n_jobs, len(tasks))
         threads = self.threads if self.threads is not None else max(1, _cores() // self.n_jobs)
@@ -1113,7 +1141,7 @@ class TrainFn:
     ==================  ============================================================
     ``lr``              learning rate (``optim_config["learning_rate"]``), default 1e-3
     ``reg``             L2 strength of the model, default 0
-    ``weight_scale``    std of the weight init, default 1e-2 (mlp) / 1e-3 (convnet)
+    ``weight_scale``    std of the N(0, s^2) weight init, default 5e-2
     ``hidden_dim``      hidden units (each of the mlp's 2 layers; the convnet's one), 64
     ``num_filters``     convnet filters (3x3), default 16
     ``batch_size``      default: the TrainFn's
@@ -1166,10 +1194,10 @@ class TrainFn:
             return models.ThreeLayerConvNet(
                 input_dim=(C, H, W), num_filters=int(config.get("num_filters", 16)),
                 filter_size=3, hidden_dim=hidden, num_classes=n_classes,
-                weight_scale=float(config.get("weight_scale", 1e-3)), reg=reg, seed=seed)
+                weight_scale=float(config.get("weight_scale", 5e-2)), reg=reg, seed=seed)
         return models.FullyConnectedNet(
             [hidden, hidden], input_dim=C * H * W, num_classes=n_classes,
-            weight_scale=float(config.get("weight_scale", 1e-2)), reg=reg, seed=seed)
+            weight_scale=float(config.get("weight_scale", 5e-2)), reg=reg, seed=seed)
 
     def __call__(self, config, seed):
         from fastnn import Solver
