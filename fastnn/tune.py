@@ -653,8 +653,6 @@ class SearchResult:
         numeric = []
         for p in self.param_names():
             xs = [t["config"].get(p) for t in ok]
-            if len({repr(x) for x in xs}) <= 1 and p not in self.space:
-                continue
             if len({repr(t["config"].get(p)) for t in self.trials}) <= 1:
                 continue                    # a constant: nothing to see
             is_num = all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in xs)
