@@ -46,6 +46,11 @@ limited to ``max(1, cores // concurrent trials on that machine)`` (set with
 restored afterwards), so trials never oversubscribe the cores;
 ``threads_per_trial`` overrides it.
 
+A trial that kills its worker process is a failed trial on Dask (the
+scheduler reports it); with joblib processes it stops the search (joblib's
+``TerminatedWorkerError``), the trials finished so far being in the results
+file for a resume.
+
 Resume: with ``results_path=`` the search writes its results file (JSON)
 after every finished trial; when the file exists at the start, trials it
 holds with the same stage, index, config and seed (finished, ``ok`` or
@@ -779,13 +784,14 @@ class _Runner:
         self.threads = threads_per_trial
         self.diverge_factor = diverge_factor
         self.progress, self.callback = progress, callback
+        self.metric, self.mode = "val_acc", "max"      # for the progress bar's "best"
 
     def close(self):
         if self._owned:
             self.client.close()
 
     def run(self, tasks, on_done):
-        bar = None
+        bar, best, failed = None, None, 0
         if self.progress and tasks:
             from tqdm.auto import tqdm
             bar = tqdm(total=len(tasks), unit="trial", desc="search", dynamic_ncols=True)
@@ -794,10 +800,13 @@ class _Runner:
                 on_done(rec)
                 if bar is not None:
                     bar.update(1)
-                    if rec["status"] == "ok":
-                        bar.set_postfix_str(", ".join(
-                            f"{k}={v:.3g}" for k, v in rec["metrics"].items()
-                            if isinstance(v, float))[:60])
+                    failed += rec["status"] != "ok"
+                    v = rec["metrics"].get(self.metric) if rec["status"] == "ok" else None
+                    if isinstance(v, (int, float)) and math.isfinite(v) and (
+                            best is None or (v > best if self.mode == "max" else v < best)):
+                        best = v
+                    bar.set_postfix_str(f"best {self.metric}={'-' if best is None else f'{best:.4g}'}"
+                                        f", failed={failed}")
                 if self.callback is not None:
                     self.callback(rec)
         finally:
@@ -903,11 +912,13 @@ _RUN_DOC = """
 """
 
 
-def _runner(train_fn, kw):
-    return _Runner(train_fn, kw.pop("n_jobs", 1), kw.pop("backend", None), kw.pop("client", None),
-                   kw.pop("scheduler", None), kw.pop("threads_per_trial", None),
-                   kw.pop("diverge_factor", 3.0), kw.pop("progress", False),
-                   kw.pop("callback", None))
+def _runner(train_fn, kw, metric="val_acc", mode="max"):
+    r = _Runner(train_fn, kw.pop("n_jobs", 1), kw.pop("backend", None), kw.pop("client", None),
+                kw.pop("scheduler", None), kw.pop("threads_per_trial", None),
+                kw.pop("diverge_factor", 3.0), kw.pop("progress", False),
+                kw.pop("callback", None))
+    r.metric, r.mode = metric, mode
+    return r
 
 
 _RUN_KEYS = {"n_jobs", "backend", "client", "scheduler", "threads_per_trial", "diverge_factor",
@@ -944,7 +955,7 @@ def random_search(train_fn, space, n_trials, seed=0, *, results_path=None, metri
         raise ValueError(f"random_search: n_trials must be an integer >= 1, got {n_trials!r}")
     seed = _check_seed("random_search", seed)
     search = _Search(metric, mode, space, results_path)
-    runner = _runner(train_fn, kw)
+    runner = _runner(train_fn, kw, metric, mode)
     try:
         tasks = [_sample_config(space, ss) for ss in _trial_seeds(seed, 0, int(n_trials))]
         search.run_stage(runner, 0, tasks, space)
@@ -982,7 +993,7 @@ def grid_search(train_fn, space, seed=0, *, results_path=None, metric="val_acc",
               for vals in itertools.product(*[vs for _, vs in axes])]
     seeds = [int(ss.spawn(2)[1].generate_state(1)[0]) for ss in _trial_seeds(seed, 0, len(combos))]
     search = _Search(metric, mode, space, results_path)
-    runner = _runner(train_fn, kw)
+    runner = _runner(train_fn, kw, metric, mode)
     try:
         search.run_stage(runner, 0, list(zip(combos, seeds)), space)
     finally:
@@ -1087,7 +1098,7 @@ def coarse_to_fine(train_fn, space, stages=((30, 1), (15, 3)), shrink=0.5, top_k
     if not plan:
         raise ValueError("coarse_to_fine: stages must not be empty")
     search = _Search(metric, mode, space, results_path)
-    runner = _runner(train_fn, kw)
+    runner = _runner(train_fn, kw, metric, mode)
     current = dict(space)
     try:
         for s, (n, epochs) in enumerate(plan):

@@ -127,6 +127,16 @@ def test_random_search_seeds_depend_only_on_index():
     assert r9.best_trial is best and r9.best_config == best["config"]
 
 
+def test_metric_min_progress_callback(capsys):
+    seen = []
+    r = tune.random_search(lambda c, s: {"loss": c["x"]}, {"x": tune.uniform(0, 1)}, 10,
+                           metric="loss", mode="min", progress=True, callback=seen.append)
+    assert r.best_config["x"] == min(t["config"]["x"] for t in r.trials)
+    assert sorted(t["trial"] for t in seen) == list(range(10))
+    err = capsys.readouterr().err
+    assert f"best loss={r.best_trial['metrics']['loss']:.4g}, failed=0" in err and "10/10" in err
+
+
 def test_grid_search():
     calls = []
 
