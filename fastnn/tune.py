@@ -22,9 +22,11 @@ picklable to run in worker processes: a module-level function or a small
 class such as the one :func:`make_train_fn` returns.
 
 Seeding: trial ``i`` of a search gets ``numpy.random.SeedSequence(seed)``'s
-``i``-th spawned child; its configuration is sampled from that child and its
-integer ``seed`` is drawn from it, so a trial's config and seed depend only on
-``(seed, stage, i)``, never on scheduling order or on ``n_jobs``.
+``i``-th spawned child (``SeedSequence([seed, s])``'s for stage s of a
+coarse-to-fine search); the child spawns two: its configuration is sampled
+from the first, its integer ``seed`` (passed to ``train_fn``) drawn from the
+second, so a trial's config and seed depend only on ``(seed, stage, i)``, never
+on scheduling order, ``n_jobs`` or the number of trials.
 
 Failure isolation: a trial whose function raises, or whose metrics' loss
 history holds a non-finite value or a loss above ``diverge_factor`` (3) times
@@ -323,7 +325,9 @@ def parse_space(specs):
 
 def _trial_seeds(seed, stage, n):
     """The SeedSequence children of trials 0..n-1 of a stage: child i depends only on (seed, stage, i)."""
-    root = np.random.SeedSequence(seed, spawn_key=(stage,)) if stage else np.random.SeedSequence(seed)
+    # stage 0: SeedSequence(seed); a later stage s: SeedSequence([seed, s]), another entropy
+    # pool, so no stage's streams are a sub-stream of another's
+    root = np.random.SeedSequence([seed, stage]) if stage else np.random.SeedSequence(seed)
     return root.spawn(n)
 
 
@@ -1056,8 +1060,8 @@ def _edge_warnings(stage_space, original, best, stage, edge):
             warnings.warn(
                 f"coarse_to_fine: the best {k} ({best[k]:.4g}) sits at the {side} edge of its "
                 f"range [{orig.low:.4g}, {orig.high:.4g}] after stage {stage} (within "
-                f"{edge:.0%} of the {scale}width of {bound:.4g}); the optimum may lie {direction} "
-                f"it: widen the range and search again", UserWarning, stacklevel=3)
+                f"{edge:.0%} of the {scale}range width from {bound:.4g}); the optimum may lie "
+                f"{direction} it: widen the range and search again", UserWarning, stacklevel=3)
 
 
 def coarse_to_fine(train_fn, space, stages=((30, 1), (15, 3)), shrink=0.5, top_k=None, seed=0,
@@ -1070,8 +1074,8 @@ def coarse_to_fine(train_fn, space, stages=((30, 1), (15, 3)), shrink=0.5, top_k
     stages : list of (n_trials, epochs) or of n_trials
         One random search per stage.  A stage's ``epochs`` (when not None) is
         passed to ``train_fn`` as the config key ``"epochs"`` (what
-        :func:`make_train_fn`'s function reads); stage s's seeds come from
-        ``SeedSequence(seed, spawn_key=(s,))``.
+        :func:`make_train_fn`'s function reads); stage 0's seeds come from
+        ``SeedSequence(seed).spawn(n)``, stage s's from ``SeedSequence([seed, s]).spawn(n)``.
     shrink : float in (0, 1], default 0.5
         Each range's width (in log10 for log-uniform) is multiplied by it
         per stage, centred on the mean of the ``top_k`` best trials (moved to

@@ -218,6 +218,7 @@ def test_failure_isolation():
     assert r3.best_trial is None and r3.best_config is None and len(r3) == 2
 
 
+@pytest.mark.filterwarnings("ignore:coarse_to_fine. the best")
 def test_resume_does_not_rerun_finished_trials(tmp_path):
     calls = []
 
