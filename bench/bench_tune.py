@@ -1,10 +1,10 @@
 """Hyperparameter search wall time: 20 short trials with n_jobs=1, n_jobs=2 and a Dask LocalCluster.
 
-    cd /tmp && python /work/wt-tune/bench/bench_tune.py [--trials 20] [--rounds 3] [--epochs 5]
+    cd /tmp && python /work/wt-tune/bench/bench_tune.py [--trials 20] [--rounds 3] [--epochs 12]
 
-Each trial is a real fastnn training run (``tune.make_train_fn("convnet", epochs=5)``:
+Each trial is a real fastnn training run (``tune.make_train_fn("convnet", epochs=12)``:
 ThreeLayerConvNet 16 filters 3x3, hidden 64, Adam, on the built-in digits),
-about half a second to a second on one core.  The three ways run the same 20
+about 0.3-0.8 s on one core of this machine (depending on its load).  The three ways run the same 20
 configs and seeds (their result tables are checked identical, durations
 aside); they are interleaved round by round (order rotated) so machine noise
 falls on all alike.  Worker processes (loky's and the cluster's) are started
@@ -37,7 +37,7 @@ def main(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--batch-size", type=int, default=50)
     ap.add_argument("--model", default="convnet", choices=["convnet", "mlp"])
     ap.add_argument("--no-dask", action="store_true")
