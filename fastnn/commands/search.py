@@ -1,11 +1,151 @@
-"""``fastnn search``: placeholder, filled in by its issue."""
-HELP = "(not built yet)"
+"""``fastnn search``: hyperparameter search on the built-in dataset.
+
+    fastnn search --model convnet --trials 50 --epochs 2 \\
+        --space lr=loguniform:1e-5:1e-1 --space reg=loguniform:1e-5:1e-1 --jobs 2
+
+Random search by default; ``--stages S`` runs coarse-to-fine (S stages of
+``--trials`` trials; stages after the first train ``--fine-epochs`` epochs and
+narrow every range around the previous stage's best trials); a space made only
+of ``grid:`` dimensions (and constants) runs a grid search.
+
+``--space NAME=KIND:ARGS``: ``loguniform:LOW:HIGH``, ``uniform:LOW:HIGH``,
+``randint:LOW:HIGH`` (HIGH excluded), ``choice:A,B,...``, ``grid:A,B,...``, or
+``NAME=VALUE`` for a constant.  Names: lr, reg, weight_scale, hidden_dim,
+num_filters, batch_size, lr_decay, update_rule, momentum, beta1, beta2,
+decay_rate (default space: lr and reg log-uniform on [1e-5, 1e-1]).
+
+``--jobs N`` runs N trials at once in worker processes; ``--scheduler
+ADDRESS`` runs them on a Dask cluster (``pip install fastnn[distributed]``).
+Writes results.json (rewritten after every trial; ``--resume`` continues it
+without re-running finished trials), results.csv and the plots into
+``--output-dir``, and prints the best trials and the best config.
+"""
+import os
+
+HELP = "hyperparameter search (random, grid, coarse-to-fine)"
+
+DEFAULT_SPACE = ["lr=loguniform:1e-5:1e-1", "reg=loguniform:1e-5:1e-1"]
 
 
 def add_arguments(parser):
-    pass
+    parser.add_argument("--model", choices=["convnet", "mlp"], default="convnet",
+                        help="the trial's model (default: convnet)")
+    parser.add_argument("--dataset", default="digits", help="built-in dataset (default: digits)")
+    parser.add_argument("--trials", type=int, default=20, metavar="N",
+                        help="trials per stage (default: 20; ignored by a grid search)")
+    parser.add_argument("--epochs", type=int, default=1, metavar="E",
+                        help="epochs per trial (default: 1)")
+    parser.add_argument("--fine-epochs", type=int, default=None, metavar="E",
+                        help="epochs per trial in stages after the first (default: --epochs)")
+    parser.add_argument("--batch-size", type=int, default=50, metavar="B",
+                        help="mini-batch size (default: 50)")
+    parser.add_argument("--update-rule", default="adam",
+                        help="optimiser (default: adam)")
+    parser.add_argument("--space", action="append", default=None, metavar="NAME=KIND:ARGS",
+                        help="a search dimension, repeatable (default: "
+                             + " ".join(DEFAULT_SPACE) + ")")
+    parser.add_argument("--stages", type=int, default=1, metavar="S",
+                        help="coarse-to-fine stages (default: 1, plain random search)")
+    parser.add_argument("--shrink", type=float, default=0.5,
+                        help="range width kept per coarse-to-fine stage (default: 0.5)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="trials at once in worker processes (default: 1; -1: one per core)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="run the trials on this Dask scheduler (tcp://host:8786)")
+    parser.add_argument("--output-dir", default="search", metavar="DIR",
+                        help="where results.json, results.csv and the plots go (default: search)")
+    parser.add_argument("--seed", type=int, default=0, help="search seed (default: 0)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue DIR/results.json: finished trials are not re-run")
+    parser.add_argument("--top", type=int, default=10, metavar="K",
+                        help="rows of the printed table (default: 10)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args):
+    from fastnn import tune
     from fastnn.commands import CommandError
-    raise CommandError("fastnn search is not built yet")
+
+    for name in ("trials", "epochs", "batch_size", "stages", "top"):
+        v = getattr(args, name)
+        if v < 1:
+            raise CommandError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    if args.fine_epochs is not None and args.fine_epochs < 1:
+        raise CommandError(f"--fine-epochs must be >= 1, got {args.fine_epochs}")
+    if args.jobs < 1 and args.jobs != -1:
+        raise CommandError(f"--jobs must be >= 1 or -1, got {args.jobs}")
+    if not 0 < args.shrink <= 1:
+        raise CommandError(f"--shrink must be in (0, 1], got {args.shrink}")
+    if args.seed < 0:
+        raise CommandError(f"--seed must be >= 0, got {args.seed}")
+    try:
+        space = tune.parse_space(args.space or DEFAULT_SPACE)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        train_fn = tune.make_train_fn(args.model, args.dataset, epochs=args.epochs,
+                                      batch_size=args.batch_size, update_rule=args.update_rule)
+        train_fn.check_space(space)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+
+    out = args.output_dir
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise CommandError(f"--output-dir {out!r} exists and is not a directory")
+    os.makedirs(out, exist_ok=True)
+    results_path = os.path.join(out, "results.json")
+    if os.path.exists(results_path) and not args.resume:
+        raise CommandError(f"{results_path} exists: pass --resume to continue it, or choose "
+                           f"another --output-dir")
+    if args.resume and os.path.exists(results_path):
+        try:
+            tune.SearchResult.from_json(results_path)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+
+    run_kw = dict(n_jobs=args.jobs, scheduler=args.scheduler, results_path=results_path,
+                  progress=not args.no_progress)
+    all_grid = all(not isinstance(v, tune.Space) or v.kind == "grid" for v in space.values())
+    if args.stages > 1:
+        fine = args.fine_epochs or args.epochs
+        stages = [(args.trials, args.epochs)] + [(args.trials, fine)] * (args.stages - 1)
+        kind = f"coarse-to-fine, {args.stages} stages of {args.trials} trials"
+        search = lambda: tune.coarse_to_fine(train_fn, space, stages=stages,  # noqa: E731
+                                             shrink=args.shrink, seed=args.seed, **run_kw)
+    elif all_grid and any(isinstance(v, tune.Space) for v in space.values()):
+        kind = "grid search"
+        search = lambda: tune.grid_search(train_fn, space, seed=args.seed, **run_kw)  # noqa: E731
+    else:
+        kind = f"random search, {args.trials} trials"
+        search = lambda: tune.random_search(train_fn, space, args.trials,  # noqa: E731
+                                            seed=args.seed, **run_kw)
+    where = (f"Dask scheduler {args.scheduler}" if args.scheduler else
+             f"{args.jobs} worker processes" if args.jobs != 1 else "this process")
+    print(f"fastnn search: {kind}, {args.model} on {args.dataset}, {args.epochs} epoch(s), "
+          f"in {where}")
+    for k, v in space.items():
+        print(f"  {k} = {v!r}")
+    try:
+        result = search()
+    except OSError as exc:
+        if args.scheduler:
+            raise CommandError(f"cannot reach the Dask scheduler {args.scheduler!r}: {exc}") \
+                from None
+        raise
+
+    n_ok = sum(t["status"] == "ok" for t in result.trials)
+    print(f"\n{len(result)} trials, {n_ok} ok, {len(result) - n_ok} failed; "
+          f"best {args.top} by {result.metric}:")
+    print(result.table(top=args.top))
+    csv_path = result.to_csv(os.path.join(out, "results.csv"))
+    plots = result.plot(out)
+    if result.best_trial is None:
+        print("\nno trial succeeded: see the errors in", csv_path)
+        return 1
+    best = result.best_trial
+    print(f"\nbest config ({result.metric} = {best['metrics'][result.metric]:.4f}, stage "
+          f"{best['stage']}, trial {best['trial']}):")
+    for k, v in best["config"].items():
+        print(f"  {k} = {v:.4g}" if isinstance(v, float) else f"  {k} = {v}")
+    print(f"\nwrote {results_path}, {csv_path} and {len(plots)} plot(s) in {out}")
+    return 0
