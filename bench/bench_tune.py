@@ -1,6 +1,6 @@
 """Hyperparameter search wall time: 20 short trials with n_jobs=1, n_jobs=2 and a Dask LocalCluster.
 
-    cd /tmp && python /work/wt-tune/bench/bench_tune.py [--trials 20] [--rounds 3] [--epochs 12]
+    cd /tmp && python <repo>/bench/bench_tune.py [--trials 20] [--rounds 3] [--epochs 12]
 
 Each trial is a real fastnn training run (``tune.make_train_fn("convnet", epochs=12)``:
 ThreeLayerConvNet 16 filters 3x3, hidden 64, Adam, on the built-in digits),
@@ -14,13 +14,11 @@ Issue 7's targets: n_jobs=2 <= 0.6x n_jobs=1; LocalCluster(2 workers) <= 0.7x n_
 """
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import harness  # noqa: E402
+from fastnn.benchmarks import harness  # noqa: E402
 
 from fastnn import tune  # noqa: E402
 
