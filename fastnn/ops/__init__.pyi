@@ -1,3 +1,4 @@
+# ruff: noqa: F405  (__all__ lists the names the star imports bring)
 from fastnn.ops.activations import *  # noqa: F403
 from fastnn.ops.affine import *  # noqa: F403
 from fastnn.ops.conv import *  # noqa: F403

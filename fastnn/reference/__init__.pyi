@@ -1,3 +1,4 @@
+# ruff: noqa: F405  (__all__ lists the names the star imports bring)
 from fastnn.reference.activations import *  # noqa: F403
 from fastnn.reference.affine import *  # noqa: F403
 from fastnn.reference.conv import *  # noqa: F403
