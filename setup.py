@@ -241,4 +241,18 @@ def extensions():
     return out
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})
+# Commands that need only metadata or the source list (an sdist ships .pyx sources, never
+# generated C) skip the Cython pass; every other command (bdist_wheel, build_ext, install,
+# editable_wheel, a bare `setup.py`) cythonizes as before.
+_METADATA_ONLY = {"egg_info", "dist_info", "sdist", "clean", "--version", "--name"}
+_BUILDING = {"build", "build_ext", "build_clib", "bdist_wheel", "bdist", "install", "develop",
+             "editable_wheel"}
+
+
+def _needs_extensions(argv):
+    args = set(argv[1:])
+    return not (args & _METADATA_ONLY) or bool(args & _BUILDING)
+
+
+setup(ext_modules=extensions() if _needs_extensions(sys.argv) else [],
+      cmdclass={"build_ext": BuildExt})
