@@ -6,6 +6,9 @@
 * :func:`rel_error` -- ``max |a - b| / max(1e-8, |a| + |b|)``.
 * :func:`check_model_gradients` -- relative error per parameter of a whole
   model's analytic gradients.
+* :func:`check_layer_gradients` -- relative error of a layer's ``dx`` and of
+  each parameter gradient (random layers are rewound to the same stream
+  before every forward, so dropout masks stay fixed).
 
 Each perturbs ``x`` in place (``x[i] += h``), evaluates, and restores it, so
 ``f`` must read the array it is given (not a copy made earlier).  Use float64:
@@ -14,7 +17,7 @@ in float32 the rounding error of ``f`` divided by ``2h`` swamps the result.
 import numpy as np
 
 __all__ = ["eval_numerical_gradient", "eval_numerical_gradient_array", "rel_error",
-           "check_model_gradients"]
+           "check_model_gradients", "check_layer_gradients"]
 
 
 def _array(x, fn):
@@ -195,3 +198,42 @@ def check_model_gradients(model, X, y, h=1e-5, num_checks=None, seed=0, cast_flo
             params[k] = v
         if had_dtype:
             model.dtype = old_dtype
+
+
+def check_layer_gradients(layer, x, dout=None, h=1e-5, seed=0):
+    """Relative errors of a layer's backward pass against centred differences.
+
+    The layer is run in training mode; ``sum(forward(x) * dout)`` is the
+    scalar checked, so ``dx`` and every parameter gradient are compared with
+    their numerical values.  Build the layer in float64 (its parameters) and
+    pass a float64 ``x``.  Generators inside the layer (dropout, stochastic
+    depth) are rewound before every forward, so each evaluation sees the same
+    random masks.
+
+    Returns
+    -------
+    dict
+        ``"x"`` and each parameter name -> ``rel_error``.
+    """
+    from fastnn.layers import generators
+    x = _array(x, "check_layer_gradients")
+    streams = {k: g.bit_generator.state for k, g in generators(layer).items()}
+    gens = generators(layer)
+
+    def forward(_=None):
+        for k, state in streams.items():
+            gens[k].bit_generator.state = state
+        return layer.forward(x)
+
+    layer.train()
+    out = forward()
+    if dout is None:
+        dout = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)
+    layer.zero_grad()
+    dx = layer.backward(dout)
+    errors = {"x": rel_error(eval_numerical_gradient_array(forward, x, dout, h=h), dx)}
+    analytic = {k: np.array(g, np.float64) for k, g in layer.grads.items()}
+    for name, p in layer.params.items():
+        num = eval_numerical_gradient_array(forward, p, dout, h=h)
+        errors[name] = rel_error(num, analytic[name])
+    return errors

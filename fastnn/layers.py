@@ -34,7 +34,7 @@ __all__ = [
     "Layer", "ParamDict", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "Dropout", "DropConnect",
     "ReLU", "LeakyReLU", "PReLU", "ELU", "SELU", "Sigmoid", "Tanh", "GELU", "Softplus", "SiLU",
-    "Maxout", "Flatten", "Sequential", "Residual",
+    "Maxout", "Flatten", "Sequential", "Residual", "generators",
 ]
 
 
@@ -625,3 +625,20 @@ class Residual(Layer):
 
     def __repr__(self):
         return f"Residual(drop_prob={self.drop_prob}, {self.block!r})"
+
+
+def generators(obj, prefix=""):
+    """Every numpy Generator held by a layer or model and the layers inside it (dropout
+    masks, stochastic depth), by attribute path: what a checkpoint saves to resume their
+    streams, and what a gradient check rewinds to make a random layer deterministic."""
+    found = {}
+    for name, v in sorted(vars(obj).items()):
+        if isinstance(v, np.random.Generator):
+            found[prefix + name] = v
+        elif isinstance(v, Layer):
+            found.update(generators(v, f"{prefix}{name}."))
+        elif isinstance(v, (list, tuple)):
+            for i, item in enumerate(v):
+                if isinstance(item, Layer):
+                    found.update(generators(item, f"{prefix}{name}.{i}."))
+    return found

@@ -21,7 +21,8 @@ import numpy as np
 from fastnn import checkpoint, layers as L
 from fastnn import ops
 
-__all__ = ["Model", "TwoLayerNet", "FullyConnectedNet", "ThreeLayerConvNet", "SmallVGG"]
+__all__ = ["Model", "TwoLayerNet", "FullyConnectedNet", "ThreeLayerConvNet", "SmallVGG", "make_model",
+           "MODEL_NAMES", "ACTIVATIONS"]
 
 _WEIGHT_LAYERS = (L.Linear, L.Conv2d, L.Maxout)
 _NORM_LAYERS = (L.BatchNorm1d, L.LayerNorm, L.GroupNorm)
@@ -111,7 +112,11 @@ class Model:
         return checkpoint.load_model(path, self)
 
     def loss(self, X, y=None):
-        """Scores (eval mode) when y is None, else (loss, grads) from a training step."""
+        """Scores (eval mode) when y is None, else (loss, grads) from a training step.
+
+        ``y`` holds integer labels (N,), or a ``fastnn.data.MixedLabels(y_a, y_b, lam)``
+        from mixup: the loss is then ``lam * L(y_a) + (1 - lam) * L(y_b)``.
+        """
         X = np.asarray(X, dtype=self.dtype)
         if y is None:
             mode = self.net.training
@@ -122,7 +127,14 @@ class Model:
                 self.net.train(mode)
         self.net.train()
         scores = self.net.forward(X)
-        loss, dscores = ops.softmax_loss(scores, y)
+        if hasattr(y, "lam"):      # mixup's MixedLabels(y_a, y_b, lam): a convex mix of two losses
+            loss_a, d_a = ops.softmax_loss(scores, y.y_a)
+            loss_b, d_b = ops.softmax_loss(scores, y.y_b)
+            lam = float(y.lam)
+            loss = lam * loss_a + (1.0 - lam) * loss_b
+            dscores = d_a * d_a.dtype.type(lam) + d_b * d_b.dtype.type(1.0 - lam)
+        else:
+            loss, dscores = ops.softmax_loss(scores, y)
         self.net.zero_grad()
         self.net.backward(dscores)
         if self.reg:
@@ -258,3 +270,99 @@ class SmallVGG(Model):
         layers += [L.Flatten(), L.Linear(c4 * (H // 4) * (W // 4), num_classes, init="normal",
                                           weight_scale=classifier_std, rng=rng, dtype=dtype)]
         super().__init__(L.Sequential(layers), reg=reg, dtype=dtype)
+
+
+# ----------------------------------------------------------------- by name
+
+MODEL_NAMES = ("mlp", "convnet", "vgg")
+ACTIVATIONS = {"relu": L.ReLU, "leaky_relu": L.LeakyReLU, "elu": L.ELU, "selu": L.SELU,
+               "gelu": L.GELU, "silu": L.SiLU, "tanh": L.Tanh, "sigmoid": L.Sigmoid}
+_INITS = ("kaiming", "xavier", "lecun", "normal")
+_NORMS = (None, "batchnorm", "layernorm")
+
+
+def make_model(name, input_dim, num_classes, *, hidden_dims=None, num_filters=32,
+               activation="relu", normalization=None, dropout=0.0, init="kaiming",
+               weight_scale=1e-2, reg=0.0, dtype=np.float32, seed=None):
+    """Build one of the command line's models by name (what ``fastnn train --model`` trains).
+
+    Parameters
+    ----------
+    name : {"mlp", "convnet", "vgg"}
+        ``mlp``: flatten - {affine - [norm] - act - [dropout]} x len(hidden_dims) - affine.
+        ``convnet``: conv3x3(num_filters) - [norm] - act - 2x2 max pool - affine(hidden) - [norm] -
+        act - [dropout] - affine (the course's three-layer convnet with 3x3 filters).
+        ``vgg``: {conv3x3 - [norm] - act} x 2 - pool, twice (num_filters, then 2 * num_filters),
+        then [dropout] - affine; H and W divisible by 4.
+    input_dim : (C, H, W)
+    num_classes : int
+    hidden_dims : tuple of int, optional
+        Hidden widths: mlp default (256, 128); convnet uses its first entry (default 128).
+    activation : str
+        A key of :data:`ACTIVATIONS`.
+    normalization : None, "batchnorm" or "layernorm"
+        Layer norm is for the affine layers; convolutions get batch norm with either choice.
+    dropout : float in [0, 1)
+        Drop probability before the last affine layer(s).
+    init : {"kaiming", "xavier", "lecun", "normal"}
+        Weight initialiser (``normal``: N(0, weight_scale^2)); Kaiming's gain follows ``activation``.
+    reg : float
+        L2 strength (see :class:`Model`).
+    seed : int, optional
+        Seeds weights and dropout masks.
+    """
+    if name not in MODEL_NAMES:
+        raise ValueError(f"make_model: model must be one of {list(MODEL_NAMES)}, got {name!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"make_model: activation must be one of {sorted(ACTIVATIONS)}, "
+                         f"got {activation!r}")
+    if init not in _INITS:
+        raise ValueError(f"make_model: init must be one of {list(_INITS)}, got {init!r}")
+    if normalization not in _NORMS:
+        raise ValueError(f"make_model: normalization must be None, 'batchnorm' or 'layernorm', "
+                         f"got {normalization!r}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"make_model: dropout must be in [0, 1), got {dropout}")
+    try:
+        C, H, W = (int(v) for v in input_dim)
+    except (TypeError, ValueError):
+        raise ValueError(f"make_model: input_dim must be (C, H, W), got {input_dim!r}") from None
+    rng = np.random.default_rng(seed)
+    gain = {"leaky_relu": "leaky_relu", "tanh": "tanh", "sigmoid": "sigmoid", "selu": "selu"}.get(
+        activation, "relu")
+    kw = dict(init=init, weight_scale=weight_scale, nonlinearity=gain, rng=rng, dtype=dtype)
+
+    def act():
+        return ACTIVATIONS[activation]()
+
+    def norm1d(d):
+        if normalization == "batchnorm":
+            return [L.BatchNorm1d(d, dtype=dtype)]
+        return [L.LayerNorm(d, dtype=dtype)] if normalization == "layernorm" else []
+
+    def conv_block(cin, cout):
+        bn = [L.BatchNorm2d(cout, dtype=dtype)] if normalization else []
+        return [L.Conv2d(cin, cout, 3, pad=1, **kw)] + bn + [act()]
+
+    def drop():
+        return [L.Dropout(dropout, seed=int(rng.integers(2**63)))] if dropout else []
+
+    if name == "mlp":
+        dims = [C * H * W] + list(hidden_dims or (256, 128))
+        layers = [L.Flatten()]
+        for din, dout in zip(dims[:-1], dims[1:]):
+            layers += [L.Linear(din, dout, **kw)] + norm1d(dout) + [act()] + drop()
+        layers.append(L.Linear(dims[-1], num_classes, **kw))
+    elif name == "convnet":
+        hidden = (hidden_dims or (128,))[0]
+        layers = conv_block(C, num_filters) + [L.MaxPool2d(2, 2), L.Flatten(),
+                                               L.Linear(num_filters * (H // 2) * (W // 2), hidden, **kw)]
+        layers += norm1d(hidden) + [act()] + drop() + [L.Linear(hidden, num_classes, **kw)]
+    else:
+        if H % 4 or W % 4:
+            raise ValueError(f"make_model: the vgg model needs H and W divisible by 4, got {H}x{W}")
+        f1, f2 = num_filters, 2 * num_filters
+        layers = (conv_block(C, f1) + conv_block(f1, f1) + [L.MaxPool2d(2, 2)]
+                  + conv_block(f1, f2) + conv_block(f2, f2) + [L.MaxPool2d(2, 2), L.Flatten()]
+                  + drop() + [L.Linear(f2 * (H // 4) * (W // 4), num_classes, **kw)])
+    return Model(L.Sequential(layers), reg=reg, dtype=dtype)

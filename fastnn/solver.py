@@ -30,6 +30,7 @@ import numpy as np
 
 from fastnn import checkpoint as _ckpt
 from fastnn import optim
+from fastnn.layers import generators
 
 __all__ = ["Solver"]
 
@@ -43,6 +44,12 @@ def _int(v, name, minimum=1, allow_none=False):
         raise ValueError(f"Solver: {name} must be an integer >= {minimum}"
                          f"{' or None' if allow_none else ''}, got {v!r}")
     return int(v)
+
+
+def _buffers(model):
+    """The model's non-trained state (batch norm running statistics), name -> array."""
+    buffers = getattr(model, "buffers", None)
+    return dict(buffers) if isinstance(buffers, dict) else {}
 
 
 class Solver:
@@ -84,6 +91,22 @@ class Solver:
     patience : int, optional
         Early stopping: stop after this many epochs without a new best
         validation accuracy (None: never).
+    augment : list, optional
+        Batch augmentations (e.g. ``fastnn.data.from_spec("crop,flip")``), each
+        called as ``aug(X, y, seed=int) -> (X, y)`` on every training batch with
+        a seed drawn from the Solver's generator (so a seeded run is
+        reproducible).  ``y`` may come back as mixup's ``MixedLabels``.
+    monitor : fastnn.monitor.Monitor or True, optional
+        Records the lecture's diagnostics (per-layer activation statistics,
+        dead-ReLU and saturation fractions, update/weight ratios, gradient
+        norms) after the first iteration and after every epoch, on a probe
+        batch of training images; see :meth:`history`.
+    interrupt_checkpoint : str, optional
+        Where to save a resumable checkpoint when training is interrupted
+        (SIGINT / Ctrl-C).  The interrupt is handled between two iterations:
+        the checkpoint is written, then ``KeyboardInterrupt`` is raised.
+        :meth:`load` of that file followed by :meth:`train` finishes the run
+        exactly as an uninterrupted run with the same seed would have.
 
     Attributes
     ----------
@@ -92,7 +115,8 @@ class Solver:
         after the first iteration and after every epoch, ``num_epochs + 1``
         entries for a full run (``num_epochs`` when an epoch is one iteration)
     best_val_acc : float; best_params : dict (copied into ``model.params`` at the end)
-    epoch : int; stopped_early : bool
+    epoch : int; stopped_early : bool; interrupted : bool
+    monitor : the Monitor, or None
     """
 
     def __init__(self, model, data, **kwargs):
@@ -128,11 +152,29 @@ class Solver:
         self.verbose = bool(kwargs.pop("verbose", True))
         self.seed = kwargs.pop("seed", None)
         self.patience = _int(kwargs.pop("patience", None), "patience", allow_none=True)
+        self.augment = list(kwargs.pop("augment", None) or [])
+        self.monitor = kwargs.pop("monitor", None)
+        self.interrupt_checkpoint = kwargs.pop("interrupt_checkpoint", None)
         if kwargs:
             raise TypeError(f"Solver: unexpected keyword argument(s) {sorted(kwargs)}; "
                             "accepted: update_rule, optim_config, lr_decay, batch_size, "
                             "num_epochs, num_train_samples, num_val_samples, checkpoint_name, "
-                            "print_every, verbose, seed, patience")
+                            "print_every, verbose, seed, patience, augment, monitor, "
+                            "interrupt_checkpoint")
+        for aug in self.augment:
+            if not callable(aug):
+                raise TypeError(f"Solver: every augment entry must be callable as "
+                                f"aug(X, y, seed=...), got {type(aug).__name__}")
+        if self.monitor is True:
+            from fastnn.monitor import Monitor
+            self.monitor = Monitor()
+        elif self.monitor is False:
+            self.monitor = None
+        if self.monitor is not None and not (callable(getattr(self.monitor, "observe_update", None))
+                                             and callable(getattr(self.monitor, "observe_epoch",
+                                                                  None))):
+            raise TypeError(f"Solver: monitor must be a fastnn.monitor.Monitor or True, "
+                            f"got {type(self.monitor).__name__}")
 
         if isinstance(self.update_rule, str):
             if self.update_rule not in optim.RULES:
@@ -166,7 +208,11 @@ class Solver:
         self.train_acc_history = []
         self.val_acc_history = []
         self.stopped_early = False
+        self.interrupted = False
         self._epochs_without_best = 0
+        self._run_t = 0                 # iterations done in the current run
+        self._run_iterations = 0        # iterations of the current run (0: no run started)
+        self._interrupt_requested = False
         self.optim_configs = {p: copy.deepcopy(self.optim_config) for p in self.model.params}
 
     def _mode(self, name):
@@ -177,24 +223,33 @@ class Solver:
 
     # ------------------------------------------------------------ the loop
 
-    def _step(self, it):
+    def _step(self, it, observe=False):
         num_train = len(self.X_train)
         idx = self.rng.choice(num_train, self.batch_size, replace=num_train < self.batch_size)
         X_batch, y_batch = self.X_train[idx], self.y_train[idx]
+        for aug in self.augment:
+            X_batch, y_batch = aug(X_batch, y_batch, seed=int(self.rng.integers(2**63)))
         self._mode("train")
         loss, grads = self.model.loss(X_batch, y_batch)
         loss = float(loss)
         if not math.isfinite(loss):
             raise FloatingPointError(
                 f"Solver: the loss is {loss} at epoch {self.epoch + 1}, iteration {it + 1} "
-                f"(overall); lower the learning rate or check the model/inputs")
+                f"of this run; training stopped before the update, so the parameters and "
+                f"the last checkpoint hold the last finite state; lower the learning rate "
+                f"or check the model/inputs")
         self.loss_history.append(loss)
+        missing = [p for p in self.model.params if p not in grads]
+        if missing:
+            raise KeyError(f"Solver: model.loss returned no gradient for parameter(s) {missing}")
+        before = ({k: np.array(v, copy=True) for k, v in self.model.params.items()}
+                  if observe else None)
         for p, w in self.model.params.items():
-            if p not in grads:
-                raise KeyError(f"Solver: model.loss returned no gradient for parameter {p!r}")
             next_w, next_config = self._rule(w, grads[p], self.optim_configs[p])
             self._assign(p, next_w)
             self.optim_configs[p] = next_config
+        if observe:
+            self.monitor.observe_update(self.model, grads, before)
 
     def check_accuracy(self, X, y, num_samples=None, batch_size=100):
         """Fraction of ``X`` classified as ``y`` (argmax of ``model.loss(X)``).
@@ -217,43 +272,118 @@ class Solver:
         return float(np.mean(np.hstack(preds) == y))
 
     def train(self):
-        """Run the optimisation; swaps the best parameters into the model at the end."""
+        """Run the optimisation; swaps the best parameters into the model at the end.
+
+        A fresh Solver (or one whose last run finished) runs ``num_epochs``
+        epochs.  A Solver restored by :meth:`load` from a checkpoint written in
+        the middle of a run (an epoch checkpoint or an interrupt checkpoint)
+        finishes that run instead.
+        """
         num_train = len(self.X_train)
         per_epoch = max(num_train // self.batch_size, 1)
-        num_iterations = self.num_epochs * per_epoch
+        if self._run_t >= self._run_iterations:          # start a new run
+            self._run_t, self._run_iterations = 0, self.num_epochs * per_epoch
+        num_iterations = self._run_iterations
+        self.interrupted = False
         bar = self._progress_bar(num_iterations)
+        if bar is not None and self._run_t:
+            bar.update(self._run_t)
+        restore_sigint = self._catch_sigint()
         try:
-            for t in range(num_iterations):
-                self._step(t)
+            while self._run_t < num_iterations:
+                t = self._run_t
+                epoch_end = (t + 1) % per_epoch == 0
+                record = t == 0 or t == num_iterations - 1 or epoch_end
+                self._step(t, observe=record and self.monitor is not None)
+                self._run_t += 1
                 if bar is not None:
                     bar.update(1)
                     if t % self.print_every == 0:
+                        acc = ({"train_acc": f"{self.train_acc_history[-1]:.3f}",
+                                "val_acc": f"{self.val_acc_history[-1]:.3f}"}
+                               if self.val_acc_history else {})
                         bar.set_postfix(loss=f"{self.loss_history[-1]:.4f}",
-                                        epoch=self.epoch + 1)
+                                        epoch=self.epoch + 1, **acc)
                 elif self.verbose and t % self.print_every == 0:
                     print(f"(Iteration {t + 1} / {num_iterations}) loss: "
                           f"{self.loss_history[-1]:f}")
-                epoch_end = (t + 1) % per_epoch == 0
                 if epoch_end:
                     self.epoch += 1
                     for c in self.optim_configs.values():
                         if "learning_rate" in c:
                             c["learning_rate"] *= self.lr_decay
-                if t == 0 or t == num_iterations - 1 or epoch_end:
+                if record:
                     self._record(bar, epoch_end)
                     if self.patience is not None and self._epochs_without_best >= self.patience:
                         self.stopped_early = True
+                        self._run_t = num_iterations
                         if self.verbose:
                             self._write(bar, f"Early stop after epoch {self.epoch}: no better "
                                         f"val accuracy in {self.patience} epochs")
                         break
+                if self._interrupt_requested and self._run_t < num_iterations:
+                    self.interrupted = True
+                    path = None
+                    if self.interrupt_checkpoint is not None:
+                        path = self.save(self.interrupt_checkpoint)
+                    if self.verbose:
+                        self._write(bar, f"Interrupted at epoch {self.epoch + 1}, iteration "
+                                    f"{self._run_t} of {num_iterations}"
+                                    + (f"; resumable checkpoint: {path}" if path else ""))
+                    raise KeyboardInterrupt
         finally:
+            restore_sigint()
+            self._interrupt_requested = False
             if bar is not None:
                 bar.close()
             self._mode("train")
         for k, v in self.best_params.items():
             self._assign(k, v)
         return self
+
+    def _catch_sigint(self):
+        """Turn the first SIGINT into a request to stop between two iterations.
+
+        Only in the main thread (where Python delivers signals); a second
+        SIGINT interrupts at once.  Returns a function restoring the old handler.
+        """
+        import signal
+        import threading
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = signal.getsignal(signal.SIGINT)
+
+        def handler(signum, frame):
+            if self._interrupt_requested:
+                raise KeyboardInterrupt
+            self._interrupt_requested = True
+
+        try:
+            signal.signal(signal.SIGINT, handler)
+        except ValueError:                       # not allowed here (embedded interpreters)
+            return lambda: None
+        return lambda: signal.signal(signal.SIGINT, previous)
+
+    def history(self):
+        """A JSON-serialisable dict of the run: what ``fastnn train`` writes to history.json.
+
+        Keys: ``loss_history`` (per iteration), ``train_acc_history`` and
+        ``val_acc_history`` (per accuracy check), ``best_val_acc``, ``epoch``,
+        ``stopped_early``, ``update_rule``, ``batch_size``, ``num_epochs`` and
+        ``monitor`` (the Monitor's records, one per accuracy check; empty without one).
+        """
+        return {
+            "loss_history": [float(v) for v in self.loss_history],
+            "train_acc_history": [float(v) for v in self.train_acc_history],
+            "val_acc_history": [float(v) for v in self.val_acc_history],
+            "best_val_acc": float(self.best_val_acc),
+            "epoch": int(self.epoch),
+            "stopped_early": bool(self.stopped_early),
+            "update_rule": self.update_rule if isinstance(self.update_rule, str) else None,
+            "batch_size": self.batch_size,
+            "num_epochs": self.num_epochs,
+            "monitor": list(self.monitor.history) if self.monitor is not None else [],
+        }
 
     def _assign(self, name, value):
         """Put a new value of a parameter into the model: into its array, in place, when it can.
@@ -284,6 +414,11 @@ class Solver:
         if improved or not self.best_params:
             self.best_val_acc = max(val_acc, self.best_val_acc)
             self.best_params = {k: np.array(v, copy=True) for k, v in self.model.params.items()}
+        if self.monitor is not None:
+            probe = self.X_train[:getattr(self.monitor, "probe_size", 256)]
+            rec = self.monitor.observe_epoch(self.model, probe, self.epoch)
+            if self.verbose and callable(getattr(self.monitor, "summary", None)):
+                self._write(bar, self.monitor.summary(rec))
         if epoch_end:
             self._epochs_without_best = 0 if improved else self._epochs_without_best + 1
             if self.checkpoint_name is not None:
@@ -316,6 +451,7 @@ class Solver:
     def _state(self):
         arrays = {f"params/{k}": v for k, v in self.model.params.items()}
         arrays.update({f"best/{k}": v for k, v in self.best_params.items()})
+        arrays.update({f"buffers/{k}": v for k, v in _buffers(self.model).items()})
         configs = {}
         for p, c in self.optim_configs.items():
             configs[p] = {}
@@ -335,6 +471,11 @@ class Solver:
             "best_val_acc": self.best_val_acc, "loss_history": self.loss_history,
             "train_acc_history": self.train_acc_history, "val_acc_history": self.val_acc_history,
             "optim_configs": configs, "epochs_without_best": self._epochs_without_best,
+            "run_t": self._run_t, "run_iterations": self._run_iterations,
+            "stopped_early": self.stopped_early,
+            "rng": self.rng.bit_generator.state,
+            "layer_rngs": {k: g.bit_generator.state for k, g in generators(self.model).items()},
+            "monitor": list(self.monitor.history) if self.monitor is not None else None,
         }
         return arrays, meta
 
@@ -371,8 +512,19 @@ class Solver:
                 raise _ckpt.CheckpointError(
                     f"Solver.load: {k!r} is {v.dtype} {v.shape} in the checkpoint, the model "
                     f"has {np.asarray(model_params[k]).dtype} {np.shape(model_params[k])}")
+        buffers = {k[len("buffers/"):]: v for k, v in arrays.items() if k.startswith("buffers/")}
+        model_buffers = _buffers(self.model)
+        if buffers and sorted(buffers) != sorted(model_buffers):
+            raise _ckpt.CheckpointError(f"Solver.load: checkpoint buffers {sorted(buffers)} do not "
+                                        f"match the model's {sorted(model_buffers)}")
+        for k, v in buffers.items():
+            if v.shape != np.shape(model_buffers[k]):
+                raise _ckpt.CheckpointError(f"Solver.load: buffer {k!r} is {v.shape} in the "
+                                            f"checkpoint, the model has {np.shape(model_buffers[k])}")
         for k, v in params.items():
             model_params[k][...] = v
+        for k, v in buffers.items():
+            model_buffers[k][...] = v
         self.best_params = {k[len("best/"):]: v for k, v in arrays.items()
                             if k.startswith("best/")}
         configs = {p: dict(c) for p, c in meta["optim_configs"].items()}
@@ -387,4 +539,20 @@ class Solver:
         self.train_acc_history = list(meta["train_acc_history"])
         self.val_acc_history = list(meta["val_acc_history"])
         self._epochs_without_best = meta.get("epochs_without_best", 0)
+        # where the run stands (older checkpoints: a finished run)
+        self._run_t = int(meta.get("run_t", 0))
+        self._run_iterations = int(meta.get("run_iterations", 0))
+        self.stopped_early = bool(meta.get("stopped_early", False))
+        try:
+            if "rng" in meta:
+                self.rng.bit_generator.state = meta["rng"]
+            generators = generators(self.model)
+            for k, state in (meta.get("layer_rngs") or {}).items():
+                if k in generators:
+                    generators[k].bit_generator.state = state
+        except (TypeError, ValueError, KeyError) as exc:
+            raise _ckpt.CheckpointError(f"Solver.load: {os.fspath(path)!r} holds an invalid "
+                                        f"generator state: {exc}") from None
+        if self.monitor is not None and meta.get("monitor") is not None:
+            self.monitor.history = list(meta["monitor"])
         return self

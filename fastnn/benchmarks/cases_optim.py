@@ -18,7 +18,7 @@ nothing (the check needs no copies inside the timed loop).
 """
 import numpy as np
 
-import harness
+from fastnn.benchmarks import harness
 from fastnn import optim
 
 SHAPES = [(1024, 1024), (1024,), (1024, 1024), (1024,), (1024, 1024), (1024, 512), (512,),

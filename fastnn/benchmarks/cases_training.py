@@ -3,7 +3,7 @@ float32, the same architecture, batch and optimiser in fastnn and PyTorch eager.
 issue 5.  (No NumPy-reference column: the reference is per op, not per network.)"""
 import numpy as np
 
-import harness
+from fastnn.benchmarks import harness
 from fastnn import layers as L
 from fastnn import ops, optim
 

@@ -7,7 +7,7 @@ fraction is 1 - p within 4 standard deviations.
 """
 import numpy as np
 
-import harness
+from fastnn.benchmarks import harness
 from fastnn import ops, reference
 
 N_DROPOUT = 4 << 20          # 4M elements (the issue's workload)

@@ -8,7 +8,7 @@ stride tricks + one batched matmul), not the loop oracle.  GFLOP/s counts
 """
 import numpy as np
 
-import harness
+from fastnn.benchmarks import harness
 from fastnn import ops, reference
 
 # (label, N, C, F, HH, WW, H, W, stride, pad, target fwd+bwd, target fwd)

@@ -5,7 +5,7 @@ svm: ``F.multi_margin_loss`` (which divides by C) times C, the same value.
 """
 import numpy as np
 
-import harness
+from fastnn.benchmarks import harness
 from fastnn import ops, reference
 
 ROWS = (1024, 1000)          # N, C of the issue's softmax workload

@@ -5,7 +5,7 @@ uint8 argmax indices, written and read, for max pool).
 """
 import numpy as np
 
-import harness
+from fastnn.benchmarks import harness
 from fastnn import ops, reference
 
 SHAPE = (64, 64, 32, 32)

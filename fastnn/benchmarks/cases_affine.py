@@ -1,7 +1,7 @@
 """Bench row: affine forward + backward (three GEMMs, bias add, db), float32.  Target from issue 3."""
 import numpy as np
 
-import harness
+from fastnn.benchmarks import harness
 from fastnn import ops, reference
 
 

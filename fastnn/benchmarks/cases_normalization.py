@@ -2,7 +2,7 @@
 forward + backward, float32.  Targets from issue 3."""
 import numpy as np
 
-import harness
+from fastnn.benchmarks import harness
 from fastnn import ops, reference
 
 

@@ -1,0 +1,1 @@
+"""The side-by-side benchmark workloads behind ``fastnn bench`` and ``bench/compare.py``."""
