@@ -8,7 +8,7 @@ from typing_extensions import Self
 __all__ = ["ParamDict", "Layer", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",
            "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "Dropout", "DropConnect", "ReLU",
            "LeakyReLU", "ELU", "SELU", "Sigmoid", "Tanh", "GELU", "Softplus", "SiLU", "PReLU",
-           "Maxout", "Flatten", "Sequential", "Residual"]
+           "Maxout", "Flatten", "Sequential", "Residual", "generators"]
 
 _Rng = np.random.Generator | int | None
 
@@ -108,3 +108,5 @@ class Sequential(Layer):
 class Residual(Layer):
     def __init__(self, block: Layer, drop_prob: float = 0.0, zero_init: bool = False,
                  seed: int | None = None) -> None: ...
+
+def generators(obj: Any, prefix: str = "") -> dict[str, np.random.Generator]: ...

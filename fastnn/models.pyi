@@ -8,7 +8,8 @@ from typing_extensions import Self
 
 from fastnn.layers import Layer, ParamDict
 
-__all__ = ["Model", "TwoLayerNet", "FullyConnectedNet", "ThreeLayerConvNet", "SmallVGG"]
+__all__ = ["Model", "TwoLayerNet", "FullyConnectedNet", "ThreeLayerConvNet", "SmallVGG", "make_model",
+           "MODEL_NAMES", "ACTIVATIONS"]
 
 class Model:
     net: Layer
@@ -30,7 +31,7 @@ class Model:
     @overload
     def loss(self, X: ArrayLike, y: None = None) -> NDArray[Any]: ...
     @overload
-    def loss(self, X: ArrayLike, y: ArrayLike) -> tuple[float, dict[str, NDArray[Any]]]: ...
+    def loss(self, X: ArrayLike, y: Any) -> tuple[float, dict[str, NDArray[Any]]]: ...  # labels or MixedLabels
 
 class TwoLayerNet(Model):
     def __init__(self, input_dim: int = ..., hidden_dim: int = 100, num_classes: int = 10,
@@ -56,3 +57,12 @@ class SmallVGG(Model):
                  residual: bool = False, drop_prob: float = 0.0, zero_init_residual: bool = False,
                  reg: float = 0.0, classifier_std: float = 0.001, dtype: DTypeLike = ...,
                  seed: int | None = None) -> None: ...
+
+MODEL_NAMES: tuple[str, ...]
+ACTIVATIONS: dict[str, type[Layer]]
+
+def make_model(name: str, input_dim: Sequence[int], num_classes: int, *,
+               hidden_dims: Sequence[int] | None = None, num_filters: int = 32,
+               activation: str = "relu", normalization: str | None = None, dropout: float = 0.0,
+               init: str = "kaiming", weight_scale: float = 0.01, reg: float = 0.0,
+               dtype: DTypeLike = ..., seed: int | None = None) -> Model: ...

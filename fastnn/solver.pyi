@@ -1,5 +1,5 @@
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from numpy.typing import ArrayLike, NDArray
@@ -27,6 +27,10 @@ class Solver:
     verbose: bool
     seed: int | None
     patience: int | None
+    augment: list[Any]
+    monitor: Any
+    interrupt_checkpoint: str | None
+    interrupted: bool
     stopped_early: bool
     epoch: int
     best_val_acc: float
@@ -40,9 +44,11 @@ class Solver:
                  batch_size: int = 100, num_epochs: int = 10, num_train_samples: int | None = 1000,
                  num_val_samples: int | None = None, checkpoint_name: str | None = None,
                  print_every: int = 10, verbose: bool = True, seed: int | None = None,
-                 patience: int | None = None) -> None: ...
+                 patience: int | None = None, augment: Sequence[Any] | None = None,
+                 monitor: Any = None, interrupt_checkpoint: str | None = None) -> None: ...
     def check_accuracy(self, X: ArrayLike, y: ArrayLike, num_samples: int | None = None,
                        batch_size: int = 100) -> float: ...
     def train(self) -> None: ...
+    def history(self) -> dict[str, Any]: ...
     def save(self, path: str | os.PathLike[str]) -> str: ...
     def load(self, path: str | os.PathLike[str]) -> Self: ...

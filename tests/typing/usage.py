@@ -15,6 +15,7 @@ from fastnn import checkpoint, gradcheck, init, ops, optim, reference
 from fastnn import layers as L
 from fastnn.data import datasets
 from fastnn.models import FullyConnectedNet, Model, SmallVGG, ThreeLayerConvNet, TwoLayerNet
+from fastnn.models import make_model as models_make
 from fastnn.ops import Cache
 
 rng = np.random.default_rng(0)
@@ -111,6 +112,11 @@ num = gradcheck.eval_numerical_gradient_array(lambda v: ops.relu_forward(v)[0], 
 err: float = gradcheck.rel_error(num, dx)
 errors: dict[str, float] = gradcheck.check_model_gradients(TwoLayerNet(), xi[:2], y[:2])
 digits = datasets.load_builtin("digits", seed=0)
+mlp: Model = models_make("mlp", (1, 8, 8), 10, hidden_dims=(32,), normalization="batchnorm", seed=0)
+layer_errors: dict[str, float] = gradcheck.check_layer_gradients(L.Linear(4, 3, dtype=np.float64),
+                                                                 rng.standard_normal((2, 4)))
+streams: dict[str, np.random.Generator] = L.generators(net)
+run: dict[str, Any] = solver.history()
 try:
     checkpoint.load_params("missing.npz")
 except checkpoint.CheckpointError as exc:
