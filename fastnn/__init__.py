@@ -6,7 +6,24 @@ pairs) and ``fastnn.reference`` (their plain NumPy twins).
 """
 __version__ = "0.1.0"
 
-from fastnn import _dispatch  # noqa: F401  (fails early, with a clear message, if not built)
+import os as _os
+
+# OpenMP wait policy.  libgomp reads it once, when the first kernel module loads it (just
+# below).  Its default lets an idle worker spin for a while at every barrier; on a machine
+# whose cores are busy with other processes, a spinning thread keeps its core while the
+# thread it waits for is not scheduled, and each parallel region can stall for a time slice
+# (measured: 2-thread `fastnn train` 50 s spinning vs 2.9 s passive on a loaded 2-core VM).
+# Unless the user chose (OMP_WAIT_POLICY or GOMP_SPINCOUNT set), fastnn's runtime starts
+# passive; the variable is removed again afterwards, so other libraries and child processes
+# see the environment unchanged.  See README, "Threads".
+_PASSIVE_BY_FASTNN = not ({"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(_os.environ))
+if _PASSIVE_BY_FASTNN:
+    _os.environ["OMP_WAIT_POLICY"] = "passive"
+try:
+    from fastnn import _dispatch  # noqa: F401  (fails early, with a clear message, if not built)
+finally:
+    if _PASSIVE_BY_FASTNN:
+        _os.environ.pop("OMP_WAIT_POLICY", None)
 from fastnn._config import (buffer_cache_info, config, get_num_threads, set_buffer_cache,
                             set_num_threads, show_config)
 from fastnn import ops, reference

@@ -88,6 +88,11 @@ def config():
         "platform": f"{platform.system()} {platform.machine()}",
         "cpu_count": os.cpu_count(),
         "openmp": _runtime.openmp_enabled(),
+        "omp_wait_policy": ("passive (fastnn's default)"
+                            if __import__("fastnn")._PASSIVE_BY_FASTNN else
+                            f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')!r}, "
+                            f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', '')!r} "
+                            "(set by the user)"),
         "num_threads": get_num_threads(),
         "simd_compiled": _dispatch.compiled_targets(),
         "simd_supported": _dispatch.supported_targets(),
@@ -109,6 +114,7 @@ def show_config(file=None):
         f"  SIMD target active    : {c['simd_active']}"
         + ("  (forced by FASTNN_SIMD)" if c["simd_forced"] else ""),
         f"  OpenMP                : {'on' if c['openmp'] else 'OFF (serial build)'}",
+        f"  OpenMP wait policy    : {c['omp_wait_policy']}",
         f"  threads               : {c['num_threads']} (of {c['cpu_count']} CPUs)",
         f"  buffer cache          : {c['buffer_cache']['limit_bytes'] >> 20} MiB limit, "
         f"{c['buffer_cache']['cached_bytes'] >> 20} MiB held",

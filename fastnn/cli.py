@@ -11,10 +11,11 @@
 
 ``fastnn <command> --help`` lists each command's options.  A bad argument, an
 unreadable path or an out-of-range value gets one line on stderr and a
-non-zero exit status, never a traceback.
+non-zero exit status, never a traceback (``FASTNN_TRACEBACK=1`` shows it).
 """
 import argparse
 import importlib
+import os
 import sys
 
 from fastnn.commands import COMMANDS, CommandError
@@ -61,7 +62,10 @@ def main(argv=None):
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (OSError, ValueError, TypeError, KeyError, FloatingPointError) as exc:
-        # a library error caused by the user's input (a file, a value): one line, no traceback
+        # a library error caused by the user's input (a file, a value): one line, no
+        # traceback (FASTNN_TRACEBACK=1 shows it, for debugging fastnn itself)
+        if os.environ.get("FASTNN_TRACEBACK", "") not in ("", "0"):
+            raise
         print(f"{prog}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
 

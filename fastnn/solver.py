@@ -546,10 +546,10 @@ class Solver:
         try:
             if "rng" in meta:
                 self.rng.bit_generator.state = meta["rng"]
-            generators = generators(self.model)
+            streams = generators(self.model)
             for k, state in (meta.get("layer_rngs") or {}).items():
-                if k in generators:
-                    generators[k].bit_generator.state = state
+                if k in streams:
+                    streams[k].bit_generator.state = state
         except (TypeError, ValueError, KeyError) as exc:
             raise _ckpt.CheckpointError(f"Solver.load: {os.fspath(path)!r} holds an invalid "
                                         f"generator state: {exc}") from None

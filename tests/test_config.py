@@ -124,3 +124,20 @@ def test_cli_demo_runs():
                        capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(np.__file__)))
     assert r.returncode == 0, r.stderr
     assert "tanh/xavier" in r.stdout and "speed-up" in r.stdout
+
+
+def test_passive_wait_policy_default_and_environment_untouched(tmp_path):
+    """fastnn starts its OpenMP runtime passive unless the user chose, and leaves os.environ as
+    it found it (other libraries and child processes see no change)."""
+    import subprocess
+    import sys
+    code = ("import os, fastnn; c = fastnn.config(); "
+            "print(c['omp_wait_policy']); print(os.environ.get('OMP_WAIT_POLICY'))")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True, cwd=tmp_path).stdout.splitlines()
+    assert out == ["passive (fastnn's default)", "None"]
+    env["OMP_WAIT_POLICY"] = "active"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True, cwd=tmp_path).stdout.splitlines()
+    assert out[0].startswith("OMP_WAIT_POLICY='active'") and out[1] == "active"

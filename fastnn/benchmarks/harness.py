@@ -46,10 +46,14 @@ def _spread(count, total):
 
 
 def time_steps(steps, reps=21, ref_reps=5, warmup=2):
-    """Median ms per library, and the first warm-up results (for checks)."""
+    """Median ms per library, and the first warm-up results (for checks).
+
+    At least one warm-up round runs (even with ``warmup=0``): its results are
+    what the workload's check compares, so a table never shows an unchecked row.
+    """
     libs = [k for k, s in steps.items() if s is not None]
     first = {}
-    for w in range(warmup):
+    for w in range(max(warmup, 1)):
         for lib in libs[w % len(libs):] + libs[:w % len(libs)]:
             r = steps[lib]()
             if w == 0:

@@ -4,13 +4,25 @@
 8x8 handwritten digits of the UCI optical-recognition set (the copy
 scikit-learn bundles; CC BY 4.0, see ``DIGITS-LICENSE.txt`` beside this file),
 shipped inside the package as a plain ``.npz`` read with ``allow_pickle=False``.
+
+``load_cifar10(path)`` and ``load_mnist(path)`` read the standard files of
+those datasets from a local folder (fastnn downloads nothing).  Both treat the
+files as untrusted input: CIFAR-10's pickled batches go through a restricted
+unpickler that builds numpy arrays and plain containers only, MNIST's IDX
+headers are checked against the exact file sizes, and anything missing,
+truncated, corrupt or unexpected raises :class:`DatasetError` naming the file.
 """
+import gzip
+import io
 import os
+import pickle
+import zlib
 from importlib import resources
 
 import numpy as np
 
-__all__ = ["DatasetError", "BUILTIN", "load_builtin"]
+__all__ = ["DatasetError", "BUILTIN", "CIFAR10_CLASSES", "load_builtin", "load_cifar10",
+           "load_mnist"]
 
 
 class DatasetError(ValueError):
@@ -88,3 +100,449 @@ def load_builtin(name="digits", val_fraction=0.1, test_fraction=0.2, dtype=np.fl
     return {"X_train": X[train], "y_train": y[train], "X_val": X[val], "y_val": y[val],
             "X_test": X[test], "y_test": y[test],
             "classes": [str(c) for c in range(n_classes)], "name": name}
+
+
+# ------------------------------------------------------------------ shared helpers
+
+def _check_dtype(dtype, fn):
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"{fn}: dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def _check_val_size(val_size, fn):
+    if isinstance(val_size, bool) or not isinstance(val_size, (int, np.integer)) or val_size < 0:
+        raise ValueError(f"{fn}: val_size must be an int >= 0, got {val_size!r}")
+    return int(val_size)
+
+
+def _check_folder(path, fn, what):
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        hint = ""
+        if os.path.isfile(path):
+            hint = f" (it is a file: extract the {what} archive and pass the folder it creates)"
+        raise DatasetError(f"{fn}: {path!r} is not a folder holding the {what} files{hint}")
+    return path
+
+
+def _images_to_float(images, dtype, scale):
+    """uint8 images -> ``dtype``, divided by 255 (correctly rounded) when ``scale``."""
+    X = images.astype(dtype)
+    if scale:
+        np.divide(X, dtype.type(255), out=X)
+    return X
+
+
+def _split_off_val(X, y, val_size, fn, where):
+    n = len(y)
+    if val_size >= n:
+        raise DatasetError(f"{fn}: val_size={val_size} leaves no training images: {where} holds "
+                           f"{n} training images")
+    cut = n - val_size
+    return X[:cut], y[:cut], X[cut:], y[cut:]
+
+
+# ------------------------------------------------------------------ CIFAR-10
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck"]
+
+_CIFAR_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
+_CIFAR_TEST = "test_batch"
+_CIFAR_META = "batches.meta"
+_CIFAR_ROW = 3 * 32 * 32
+
+
+def _latin1_encode(text, encoding):
+    """What ``_codecs.encode`` does in a protocol-2 pickle written by Python 3: str -> bytes,
+    latin-1 only (no other codec is ever looked up)."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"_codecs.encode only accepted as (str, 'latin1'), got "
+                                     f"({type(text).__name__}, {encoding!r})")
+    return text.encode("latin-1")
+
+
+class _PickledArrayType(np.ndarray):
+    """Stands for ``numpy.ndarray`` in a batch: numpy's pickles only pass the class to
+    ``_reconstruct``; calling it directly (an allocation of any size that the file does not
+    back with data) is refused."""
+
+    def __new__(cls, *args, **kwargs):
+        raise pickle.UnpicklingError("numpy.ndarray called directly; only numpy's own array "
+                                     "reconstruction is accepted")
+
+
+def _numpy_reconstruct(subtype, shape, dtype):
+    """``numpy._core.multiarray._reconstruct`` as numpy's pickles call it: an empty ndarray that
+    ``__setstate__`` then fills from bytes of the file (so its size is bounded by the file)."""
+    from numpy._core import multiarray
+    if subtype is not _PickledArrayType or shape != (0,):
+        raise pickle.UnpicklingError("_reconstruct is only accepted as (numpy.ndarray, (0,), "
+                                     "typecode), as numpy writes it")
+    return multiarray._reconstruct(np.ndarray, (0,), dtype)
+
+
+def _numpy_frombuffer(buf, dtype, shape, order, axis_order=None):
+    """What ``numpy._core.numeric._frombuffer`` does in a protocol-5 pickle: a copy of the bytes
+    (read from the file) viewed as ``dtype`` with ``shape`` (no object dtypes)."""
+    if not isinstance(buf, (bytes, bytearray, memoryview, pickle.PickleBuffer)):
+        raise pickle.UnpicklingError(f"_frombuffer needs a buffer, got {type(buf).__name__}")
+    dtype = np.dtype(dtype)
+    if dtype.hasobject:
+        raise pickle.UnpicklingError("object arrays are not accepted")
+    a = np.frombuffer(bytes(buf), dtype=dtype)
+    if order == "K" and axis_order is not None:
+        return a.reshape(shape, order="C").transpose(axis_order)
+    return a.reshape(shape, order=order)
+
+
+# what the restricted unpickler resolves each allowed global to: numpy.dtype itself, and
+# fastnn's own stand-ins (no other code) for the rest
+_ALLOWED_GLOBALS = {("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
+                    ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
+                    ("numpy", "ndarray"): _PickledArrayType,
+                    ("numpy", "dtype"): np.dtype,
+                    # bytes written by Python 3 at protocol 2; numpy arrays at protocol 5
+                    ("_codecs", "encode"): _latin1_encode,
+                    ("numpy._core.numeric", "_frombuffer"): _numpy_frombuffer,
+                    ("numpy.core.numeric", "_frombuffer"): _numpy_frombuffer}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """A pickle reader that can only rebuild numpy arrays and plain containers."""
+
+    def __init__(self, file, filename):
+        super().__init__(file, encoding="bytes")
+        self._filename = filename
+
+    def find_class(self, module, name):
+        try:
+            return _ALLOWED_GLOBALS[(module, name)]
+        except (KeyError, TypeError):
+            shown = f"{module}.{name}"
+            shown = shown if len(shown) <= 80 and shown.isprintable() else repr(shown[:80])
+            raise DatasetError(f"load_cifar10: {self._filename!r} refers to the global "
+                               f"{shown}, which a CIFAR-10 batch never needs; refused "
+                               "(only numpy array reconstruction is allowed)") from None
+
+    def persistent_load(self, pid):
+        raise DatasetError(f"load_cifar10: {self._filename!r} uses a persistent id; refused")
+
+
+def _unpickle(filename):
+    try:
+        with open(filename, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise DatasetError(f"load_cifar10: missing file {filename!r}") from None
+    except OSError as exc:
+        raise DatasetError(f"load_cifar10: cannot read {filename!r}: {exc}") from None
+    try:
+        # from memory: a length field in the stream can never make the reader allocate more
+        # than the file holds
+        return _BatchUnpickler(io.BytesIO(raw), filename).load()
+    except DatasetError:
+        raise
+    except Exception as exc:   # any failure inside a corrupt pickle is a corrupt file
+        raise DatasetError(f"load_cifar10: {filename!r} is not a readable CIFAR-10 batch "
+                           f"(corrupt pickle: {type(exc).__name__}: {exc})") from None
+
+
+def _get(d, key):
+    """d[b"key"] or d["key"] (batches pickled by Python 2 have bytes keys); None when absent."""
+    for k, v in d.items():
+        if type(k) in (bytes, str) and k in (key, key.encode()):
+            return v
+    return None
+
+
+def _int_array(v, filename, key):
+    if isinstance(v, np.ndarray):
+        a = v
+    elif isinstance(v, (list, tuple)):
+        if not all(isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in v):
+            raise DatasetError(f"load_cifar10: {key!r} in {filename!r} must hold integers only")
+        try:
+            a = np.array(v, dtype=np.int64)
+        except OverflowError:
+            raise DatasetError(f"load_cifar10: {key!r} in {filename!r} holds integers out of "
+                               "range") from None
+    else:
+        raise DatasetError(f"load_cifar10: {key!r} in {filename!r} must be an array or a list, "
+                           f"got {type(v).__name__}")
+    if a.dtype.kind not in "iu":
+        raise DatasetError(f"load_cifar10: {key!r} in {filename!r} must be integers, got dtype "
+                           f"{a.dtype}")
+    return a
+
+
+def _read_cifar_batch(filename):
+    """One batch file -> (data (N, 3072) uint8, labels (N,) int64)."""
+    d = _unpickle(filename)
+    if not isinstance(d, dict):
+        raise DatasetError(f"load_cifar10: {filename!r} holds a {type(d).__name__}, not a "
+                           "CIFAR-10 batch dict")
+    data, labels = _get(d, "data"), _get(d, "labels")
+    if data is None or labels is None:
+        raise DatasetError(f"load_cifar10: {filename!r} has no 'data' and 'labels' entries "
+                           "(not a CIFAR-10 batch; CIFAR-100 uses 'fine_labels')")
+    if isinstance(data, (bytes, bytearray)):
+        if len(data) % _CIFAR_ROW:
+            raise DatasetError(f"load_cifar10: 'data' in {filename!r} holds {len(data)} bytes, "
+                               f"not a multiple of {_CIFAR_ROW} (one 3x32x32 image)")
+        data = np.frombuffer(bytes(data), np.uint8).reshape(-1, _CIFAR_ROW)
+    elif isinstance(data, (list, tuple)):
+        try:
+            data = np.array(data)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise DatasetError(f"load_cifar10: 'data' in {filename!r} is not a rectangular "
+                               f"array: {exc}") from None
+        if data.dtype.kind not in "iu" or data.size and (data.min() < 0 or data.max() > 255):
+            raise DatasetError(f"load_cifar10: 'data' in {filename!r} must hold integers in "
+                               "0..255")
+        data = data.astype(np.uint8)
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8:
+        what = (f"dtype {data.dtype}" if isinstance(data, np.ndarray)
+                else type(data).__name__)
+        raise DatasetError(f"load_cifar10: 'data' in {filename!r} must be a uint8 array, got "
+                           f"{what}")
+    if data.ndim != 2 or data.shape[1] != _CIFAR_ROW:
+        raise DatasetError(f"load_cifar10: 'data' in {filename!r} has shape {data.shape}, "
+                           f"expected (N, {_CIFAR_ROW})")
+    labels = _int_array(labels, filename, "labels")
+    if labels.ndim != 1 or len(labels) != len(data):
+        raise DatasetError(f"load_cifar10: 'labels' in {filename!r} has shape {labels.shape}, "
+                           f"expected ({len(data)},) (one per image)")
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise DatasetError(f"load_cifar10: 'labels' in {filename!r} must be in 0..9, found "
+                           f"{labels.min()}..{labels.max()}")
+    return data, labels.astype(np.int64)
+
+
+def _read_cifar_meta(filename):
+    d = _unpickle(filename)
+    names = _get(d, "label_names") if isinstance(d, dict) else None
+    if not isinstance(names, (list, tuple)) or len(names) != 10:
+        raise DatasetError(f"load_cifar10: {filename!r} has no list of 10 'label_names'")
+    classes = []
+    for n in names:
+        if isinstance(n, bytes):
+            try:
+                n = n.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DatasetError(f"load_cifar10: a label name in {filename!r} is not "
+                                   "UTF-8") from None
+        if not isinstance(n, str):
+            raise DatasetError(f"load_cifar10: label names in {filename!r} must be strings")
+        classes.append(n)
+    return classes
+
+
+def load_cifar10(path, val_size=1000, dtype=np.float32, scale=True):
+    """Load CIFAR-10 from its local "python version" folder (``cifar-10-batches-py``).
+
+    The folder holds ``data_batch_1`` .. ``data_batch_5`` (50000 training
+    images), ``test_batch`` (10000) and, optionally, ``batches.meta`` (the
+    class names).  Nothing is downloaded.
+
+    The batches are pickles, and unpickling runs code, so they are **never**
+    read with ``pickle.load``: a restricted unpickler (``encoding="bytes"``)
+    resolves only the globals that rebuild numpy arrays --
+    ``numpy._core.multiarray._reconstruct`` (also spelled
+    ``numpy.core.multiarray._reconstruct``, as in the distributed files),
+    ``numpy.ndarray`` and ``numpy.dtype`` -- and, for batches re-pickled by
+    Python 3, ``_codecs.encode`` (protocol 2 bytes; latin-1 only) and
+    ``numpy._core.numeric._frombuffer`` (protocol 5 arrays).  Every one of
+    them except ``numpy.dtype`` maps to a small stand-in of fastnn's that
+    only accepts the arguments numpy and Python write, so an array can only
+    be as large as the bytes the file holds (``numpy.ndarray`` cannot be
+    called directly).  Any other global (``os.system``, ``builtins.eval``,
+    any class, even numpy scalars) and persistent ids are refused with
+    :class:`DatasetError` naming the file and the global, before anything is
+    called.  Dicts, lists, tuples, bytes, str and numbers need no global.
+    ``data`` may also be stored as raw ``bytes`` or a list of ints in 0..255.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder (the extracted ``cifar-10-python.tar.gz``).
+    val_size : int, default 1000
+        Validation images, taken from the **end** of the training batches
+        (the last ``val_size`` images of ``data_batch_5``); the rest is train.
+    dtype : float32 or float64
+    scale : bool, default True
+        Divide the pixels by 255 (values in [0, 1]); else keep 0..255.
+
+    Returns
+    -------
+    dict
+        ``X_train, y_train, X_val, y_val, X_test, y_test`` (X float
+        ``dtype``, y int64 in 0..9), ``classes`` (from ``batches.meta`` when
+        present, else :data:`CIFAR10_CLASSES`) and ``name`` (``"cifar10"``).
+
+    Raises
+    ------
+    DatasetError
+        Missing folder or file; a corrupt, truncated or unsafe pickle; a batch
+        that is not a dict with ``data`` (N, 3072) uint8 and ``labels`` (N,)
+        integers in 0..9; ``val_size`` not leaving any training image.
+
+    Shape
+    -----
+    X: (N, 3, 32, 32), channels R, G, B, rows top to bottom (the file's
+    3072-byte rows are 1024 red, 1024 green, 1024 blue values, row-major).
+    """
+    fn = "load_cifar10"
+    dtype = _check_dtype(dtype, fn)
+    val_size = _check_val_size(val_size, fn)
+    path = _check_folder(path, fn, "CIFAR-10 python-version")
+    batches = [_read_cifar_batch(os.path.join(path, name)) for name in _CIFAR_TRAIN]
+    test_data, y_test = _read_cifar_batch(os.path.join(path, _CIFAR_TEST))
+    meta = os.path.join(path, _CIFAR_META)
+    classes = _read_cifar_meta(meta) if os.path.exists(meta) else list(CIFAR10_CLASSES)
+    data = np.concatenate([b[0] for b in batches])
+    y = np.concatenate([b[1] for b in batches])
+    X = _images_to_float(data, dtype, scale).reshape(-1, 3, 32, 32)
+    X_test = _images_to_float(test_data, dtype, scale).reshape(-1, 3, 32, 32)
+    X_train, y_train, X_val, y_val = _split_off_val(X, y, val_size, fn, repr(path))
+    return {"X_train": X_train, "y_train": y_train, "X_val": X_val, "y_val": y_val,
+            "X_test": X_test, "y_test": y_test, "classes": classes, "name": "cifar10"}
+
+
+# ------------------------------------------------------------------ MNIST (IDX files)
+
+_IDX_IMAGES = 0x00000803    # unsigned byte, 3 dimensions (N, rows, cols)
+_IDX_LABELS = 0x00000801    # unsigned byte, 1 dimension (N,)
+_READ_CHUNK = 1 << 24
+
+
+def _idx_candidates(folder, stem, kind):
+    """The accepted spellings of one MNIST file: ``stem-kind`` and ``stem.kind``, raw or .gz."""
+    names = [f"{stem}-{kind}", f"{stem}.{kind}"]
+    return [os.path.join(folder, n + gz) for n in names for gz in ("", ".gz")]
+
+
+def _read_exact(f, n, filename):
+    """Read n bytes, in chunks (so a lying header cannot make us allocate more than the file
+    holds), then check that nothing follows."""
+    parts, got = [], 0
+    while got < n:
+        chunk = f.read(min(_READ_CHUNK, n - got))
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    if got < n:
+        raise DatasetError(f"load_mnist: {filename!r} is truncated: its header announces {n} "
+                           f"bytes of data, the file holds {got}")
+    if f.read(1):
+        raise DatasetError(f"load_mnist: {filename!r} has bytes after the {n} its header "
+                           "announces (corrupt or not this file)")
+    return b"".join(parts)
+
+
+def _read_idx(filename, magic, ndim):
+    """One IDX file -> uint8 array of ``ndim`` dimensions, header and size checked exactly."""
+    opener = gzip.open if filename.endswith(".gz") else open
+    try:
+        with opener(filename, "rb") as f:
+            header = f.read(4 + 4 * ndim)
+            if len(header) < 4 + 4 * ndim:
+                raise DatasetError(f"load_mnist: {filename!r} is truncated: {len(header)} bytes, "
+                                   f"shorter than the {4 + 4 * ndim}-byte IDX header")
+            found = int.from_bytes(header[:4], "big")
+            if found != magic:
+                raise DatasetError(f"load_mnist: {filename!r} has magic number 0x{found:08x}, "
+                                   f"expected 0x{magic:08x} (IDX unsigned bytes, {ndim} "
+                                   "dimension(s))")
+            dims = tuple(int(d) for d in np.frombuffer(header[4:], ">u4"))
+            body = _read_exact(f, int(np.prod(dims, dtype=object)), filename)
+    except DatasetError:
+        raise
+    except FileNotFoundError:
+        raise DatasetError(f"load_mnist: missing file {filename!r}") from None
+    except (OSError, EOFError, zlib.error) as exc:   # gzip.BadGzipFile is an OSError
+        raise DatasetError(f"load_mnist: cannot read {filename!r} (bad gzip or unreadable): "
+                           f"{exc}") from None
+    return np.frombuffer(body, np.uint8).reshape(dims)
+
+
+def _find_idx(folder, stem, kind):
+    candidates = _idx_candidates(folder, stem, kind)
+    for c in candidates:
+        if os.path.isfile(c):
+            return c
+    raise DatasetError(f"load_mnist: missing file {candidates[0]!r} (also looked for "
+                       f"{', '.join(os.path.basename(c) for c in candidates[1:])})")
+
+
+def _read_mnist_split(folder, stem):
+    images_file = _find_idx(folder, stem + "-images", "idx3-ubyte")
+    labels_file = _find_idx(folder, stem + "-labels", "idx1-ubyte")
+    images = _read_idx(images_file, _IDX_IMAGES, 3)
+    labels = _read_idx(labels_file, _IDX_LABELS, 1)
+    if len(images) != len(labels):
+        raise DatasetError(f"load_mnist: {images_file!r} holds {len(images)} images but "
+                           f"{labels_file!r} holds {len(labels)} labels")
+    if labels.size and labels.max() > 9:
+        raise DatasetError(f"load_mnist: {labels_file!r} has label {labels.max()}, expected "
+                           "digits 0..9")
+    return images, labels.astype(np.int64), images_file
+
+
+def load_mnist(path, val_size=5000, dtype=np.float32, scale=True):
+    """Load MNIST (or a drop-in such as Fashion-MNIST) from its local IDX files.
+
+    The folder holds ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+    ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``, each raw or
+    gzipped (``.gz``); the ``train-images.idx3-ubyte`` spelling is accepted
+    too.  Nothing is downloaded and nothing is unpickled: each header (magic
+    ``0x00000803`` for images, ``0x00000801`` for labels, then big-endian
+    uint32 sizes) is parsed and the data size checked exactly against it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder.
+    val_size : int, default 5000
+        Validation images, taken from the **end** of the training file.
+    dtype : float32 or float64
+    scale : bool, default True
+        Divide the pixels by 255 (values in [0, 1]); else keep 0..255.
+
+    Returns
+    -------
+    dict
+        ``X_train, y_train, X_val, y_val, X_test, y_test`` (X float ``dtype``,
+        y int64 in 0..9), ``classes`` (``"0"`` .. ``"9"``) and ``name``
+        (``"mnist"``).
+
+    Raises
+    ------
+    DatasetError
+        Missing folder or file; wrong magic number; a file shorter or longer
+        than its header announces; bad gzip data; image and label counts that
+        differ; train and test images of different sizes; labels above 9;
+        ``val_size`` not leaving any training image.
+
+    Shape
+    -----
+    X: (N, 1, H, W), (N, 1, 28, 28) for MNIST (H, W are read from the files).
+    """
+    fn = "load_mnist"
+    dtype = _check_dtype(dtype, fn)
+    val_size = _check_val_size(val_size, fn)
+    path = _check_folder(path, fn, "MNIST IDX")
+    train, y, train_file = _read_mnist_split(path, "train")
+    test, y_test, test_file = _read_mnist_split(path, "t10k")
+    if train.shape[1:] != test.shape[1:]:
+        raise DatasetError(f"load_mnist: {train_file!r} holds {train.shape[1]}x{train.shape[2]} "
+                           f"images but {test_file!r} holds {test.shape[1]}x{test.shape[2]}")
+    X = _images_to_float(train, dtype, scale)[:, None]
+    X_test = _images_to_float(test, dtype, scale)[:, None]
+    X_train, y_train, X_val, y_val = _split_off_val(X, y, val_size, fn, repr(train_file))
+    return {"X_train": X_train, "y_train": y_train, "X_val": X_val, "y_val": y_val,
+            "X_test": X_test, "y_test": y_test, "classes": [str(c) for c in range(10)],
+            "name": "mnist"}
