@@ -4,7 +4,8 @@ For every target that is both compiled into this installation and supported by
 the CPU, a fresh interpreter is started with ``FASTNN_SIMD=<target>`` (the way a
 user forces a path, so dispatch happens at import exactly as in production).
 It runs every kernel family's ops -- activations, affine, batch/layer/group
-norm, dropout, losses, conv, pooling, the fused optimisers -- on fixed inputs
+norm, dropout, losses, conv, pooling, the fused optimisers and, once present, the
+batch augmentations of ``fastnn.data.augment`` -- on fixed inputs
 and saves inputs and outputs; this process then runs ``fastnn.reference`` (and
 the NumPy optimiser rules) on the same inputs and compares.  The child also
 reports ``fastnn.config()`` and the module each family was loaded from, so a
@@ -57,6 +58,7 @@ def make_inputs(dtype):
         "pool_in": a(3, 4, 16, 16), "pool_odd": a(2, 3, 9, 9),
         "opt_w": a(5003), "opt_g1": a(5003), "opt_g2": a(5003),
         "opt_w2": a(17, 3), "opt_g21": a(17, 3), "opt_g22": a(17, 3),
+        "aug_X": np.abs(a(6, 3, 13, 11)) * 0.3, "aug_y": rng.integers(0, 10, 6).astype(np.int64),
     }
 
 
@@ -139,6 +141,35 @@ def _conv_dout_g(t):
     return np.linspace(-1, 1, 2 * 6 * 7 * 7).reshape(2, 6, 7, 7).astype(t["img6"].dtype)
 
 
+def _augment_modules():
+    """(compiled, reference) augmentation modules, or None before the augment family exists."""
+    try:
+        from fastnn.data import augment
+        from fastnn.reference import augment as ref_augment
+    except ImportError:
+        return None
+    names = ("random_crop", "random_resized_crop", "hflip", "color_jitter", "cutout", "mixup")
+    if not all(hasattr(m, n) for m in (augment, ref_augment) for n in names):
+        return None
+    return augment, ref_augment
+
+
+def run_augment(mod, t):
+    """Every batch augmentation of `mod` with fixed seeds (same draws on both sides)."""
+    X = t["aug_X"]
+    r = {"aug_crop": mod.random_crop(X, padding=2, seed=3),
+         "aug_crop_size": mod.random_crop(X, padding=1, size=(9, 8), seed=13),
+         "aug_resized": mod.random_resized_crop(X, size=(10, 7), seed=4),
+         "aug_hflip": mod.hflip(X, p=0.5, seed=5),
+         "aug_jitter": mod.color_jitter(X, brightness=0.3, contrast=0.3, saturation=0.3, seed=6),
+         "aug_cutout": mod.cutout(X, size=4, seed=7)}
+    out, mixed = mod.mixup(X, t["aug_y"], alpha=0.4, seed=8)
+    r["aug_mixup"] = out
+    r["aug_mixup_yb"] = np.asarray(mixed.y_b)
+    r["aug_mixup_lam"] = np.asarray(mixed.lam, np.float64)
+    return r
+
+
 OPT_CASES = [("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.01), "sgd_momentum",
               {"learning_rate": 0.1, "momentum": 0.9, "weight_decay": 0.01}),
              ("SGD", dict(lr=0.05, momentum=0.8, nesterov=True), "nesterov",
@@ -189,6 +220,8 @@ def child(out_path):
         t = make_inputs(dtype)
         res = run_ops(ops, t)
         res.update(run_fused_optim(t))
+        if _augment_modules():
+            res.update(run_augment(_augment_modules()[0], t))
         for k, v in res.items():
             saved[f"{tag}|{k}"] = np.asarray(v)
     c = fastnn.config()
@@ -240,16 +273,22 @@ def test_forced_target_agrees_with_reference(target, tmp_path):
         t = make_inputs(dtype)
         ref = run_ops(reference, t)
         ref.update(run_rule_optim(t))
+        if _augment_modules():
+            ref.update(run_augment(_augment_modules()[1], t))
         got_keys = {k.split("|", 1)[1] for k in results if k.startswith(tag + "|")}
         assert got_keys == set(ref), f"cases differ: {sorted(got_keys ^ set(ref))}"
         for k, expected in ref.items():
             got = results[f"{tag}|{k}"]
             expected = np.asarray(expected)
             assert got.shape == expected.shape, f"{target} {tag} {k}: shape"
-            if k.endswith(":loss") or k.startswith("optim_"):
+            if k.startswith("aug_mixup_"):
+                pass                                  # mixup's labels and lam, not in x's dtype
+            elif k.endswith(":loss") or k.startswith("optim_"):
                 assert got.dtype in (dtype, np.float64), f"{target} {tag} {k}: dtype {got.dtype}"
             else:
                 assert got.dtype == dtype, f"{target} {tag} {k}: dtype {got.dtype}"
+            if k.startswith("aug_mixup_"):
+                got, expected = got.astype(np.float64), expected.astype(np.float64)
             np.testing.assert_allclose(got, expected, **TOL[dtype],
                                        err_msg=f"FASTNN_SIMD={target} {tag} {k}")
             checked += 1
