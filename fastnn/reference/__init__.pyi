@@ -1,11 +1,13 @@
 # ruff: noqa: F405  (__all__ lists the names the star imports bring)
 from fastnn.reference.activations import *  # noqa: F403
 from fastnn.reference.affine import *  # noqa: F403
+from fastnn.reference.augment import *  # noqa: F403  (no stub: read from source)
 from fastnn.reference.conv import *  # noqa: F403
 from fastnn.reference.dropout import *  # noqa: F403
 from fastnn.reference.losses import *  # noqa: F403
 from fastnn.reference.normalization import *  # noqa: F403
 from fastnn.reference.pooling import *  # noqa: F403
+from fastnn.reference import augment as augment
 from fastnn.reference import activations as activations, affine as affine, conv as conv, dropout as dropout, losses as losses, normalization as normalization, pooling as pooling
 
 # the runtime's __all__ (every family's __all__); stubtest checks they agree
@@ -21,5 +23,6 @@ __all__ = [
     'svm_loss', 'bce_with_logits_loss', 'mse_loss', 'conv_forward', 'conv_backward',
     'conv_forward_im2col', 'conv_backward_im2col', 'im2col', 'col2im', 'max_pool_forward',
     'max_pool_backward', 'avg_pool_forward', 'avg_pool_backward', 'global_avg_pool_forward',
-    'global_avg_pool_backward'
+    'global_avg_pool_backward', 'random_crop', 'random_resized_crop', 'hflip', 'color_jitter',
+    'cutout', 'mixup'
 ]
