@@ -14,9 +14,12 @@ What happens here, in order:
    under Homebrew's prefix).  Without OpenMP the build is serial and warns;
    ``FASTNN_REQUIRE_OPENMP=1`` turns that into an error.
 3. Cython directives are set once here.  ``FASTNN_DEBUG=1`` builds with bounds
-   checking and wraparound on, ``-O0 -g``.
+   checking and wraparound on, ``-O0 -g``.  ``FASTNN_SANITIZE=1`` is the memory-safety
+   build: the same checks plus AddressSanitizer and UndefinedBehaviorSanitizer
+   (``-fsanitize=address,undefined -fno-omit-frame-pointer``, compile and link,
+   ``-O1 -g``); run it with ``.ci/asan`` (the ASan runtime must be preloaded).
 
-Environment variables: FASTNN_REQUIRE_OPENMP, FASTNN_DEBUG, FASTNN_OPENMP_PREFIX,
+Environment variables: FASTNN_REQUIRE_OPENMP, FASTNN_DEBUG, FASTNN_SANITIZE, FASTNN_OPENMP_PREFIX,
 FASTNN_OPENMP=0 (serial build on purpose), FASTNN_TARGETS (comma list, to build
 fewer targets, e.g. "baseline").
 """
@@ -39,15 +42,16 @@ KERNEL_MODULES = ["activations", "affine", "normalization", "dropout", "losses",
 RUNTIME_MODULES = ["_runtime", "_buffers"]
 
 DEBUG = os.environ.get("FASTNN_DEBUG", "") not in ("", "0")
+SANITIZE = os.environ.get("FASTNN_SANITIZE", "") not in ("", "0")
 REQUIRE_OPENMP = os.environ.get("FASTNN_REQUIRE_OPENMP", "") not in ("", "0")
 # FASTNN_OPENMP=0 builds serial kernels on purpose (as if the probe had failed)
 SKIP_OPENMP = os.environ.get("FASTNN_OPENMP", "") == "0"
 
 DIRECTIVES = {
     "language_level": 3,
-    "boundscheck": DEBUG,
-    "wraparound": DEBUG,
-    "initializedcheck": DEBUG,
+    "boundscheck": DEBUG or SANITIZE,
+    "wraparound": DEBUG or SANITIZE,
+    "initializedcheck": DEBUG or SANITIZE,
     "cdivision": True,
     "embedsignature": True,
 }
@@ -178,8 +182,11 @@ class BuildExt(build_ext):
             print("WARNING: " + msg, file=sys.stderr)
             omp = ([], [], [], [])
         cflags, ldflags, incs, libs = omp
+        sanitize = []
         if ctype == "msvc":
             base = ["/Od", "/Zi"] if DEBUG else ["/O2", "/fp:precise"]
+            if SANITIZE:
+                sanitize = ["/fsanitize=address"]     # MSVC has no UBSan
         else:
             base = (["-O0", "-g"] if DEBUG else ["-O3"]) + [
                 # no errno from libm, no FP-trap preservation: lets loops with
@@ -191,10 +198,13 @@ class BuildExt(build_ext):
                 "-fopenmp-simd",
                 "-Wno-unreachable-code", "-Wno-unused-function", "-Wno-unknown-pragmas",
             ]
+            if SANITIZE:
+                base = [f for f in base if not f.startswith("-O")] + ["-O1", "-g"]
+                sanitize = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
         for ext in self.extensions:
             target = getattr(ext, "fastnn_target", "baseline")
-            ext.extra_compile_args = base + cflags + target_flags(target, ctype)
-            ext.extra_link_args = list(ldflags)
+            ext.extra_compile_args = base + cflags + target_flags(target, ctype) + sanitize
+            ext.extra_link_args = list(ldflags) + (sanitize if ctype != "msvc" else [])
             ext.include_dirs = list(ext.include_dirs) + incs
             ext.library_dirs = list(ext.library_dirs) + libs
             ext.define_macros = list(ext.define_macros) + [
@@ -231,4 +241,18 @@ def extensions():
     return out
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})
+# Commands that need only metadata or the source list (an sdist ships .pyx sources, never
+# generated C) skip the Cython pass; every other command (bdist_wheel, build_ext, install,
+# editable_wheel, a bare `setup.py`) cythonizes as before.
+_METADATA_ONLY = {"egg_info", "dist_info", "sdist", "clean", "--version", "--name"}
+_BUILDING = {"build", "build_ext", "build_clib", "bdist_wheel", "bdist", "install", "develop",
+             "editable_wheel"}
+
+
+def _needs_extensions(argv):
+    args = set(argv[1:])
+    return not (args & _METADATA_ONLY) or bool(args & _BUILDING)
+
+
+setup(ext_modules=extensions() if _needs_extensions(sys.argv) else [],
+      cmdclass={"build_ext": BuildExt})

@@ -1,0 +1,54 @@
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from numpy.typing import ArrayLike, NDArray
+from typing_extensions import Self
+
+__all__ = ["Solver"]
+
+_Rule = Callable[[NDArray[Any], NDArray[Any], dict[str, Any]], tuple[NDArray[Any], dict[str, Any]]]
+
+class Solver:
+    model: Any
+    X_train: Any
+    y_train: Any
+    X_val: Any
+    y_val: Any
+    update_rule: str | _Rule
+    optim_config: dict[str, Any]
+    lr_decay: float
+    batch_size: int
+    num_epochs: int
+    num_train_samples: int | None
+    num_val_samples: int | None
+    checkpoint_name: str | None
+    print_every: int
+    verbose: bool
+    seed: int | None
+    patience: int | None
+    augment: list[Any]
+    monitor: Any
+    interrupt_checkpoint: str | None
+    interrupted: bool
+    stopped_early: bool
+    epoch: int
+    best_val_acc: float
+    best_params: dict[str, NDArray[Any]]
+    optim_configs: dict[str, dict[str, Any]]
+    loss_history: list[float]
+    train_acc_history: list[float]
+    val_acc_history: list[float]
+    def __init__(self, model: Any, data: Mapping[str, Any], *, update_rule: str | _Rule = "sgd",
+                 optim_config: Mapping[str, Any] | None = None, lr_decay: float = 1.0,
+                 batch_size: int = 100, num_epochs: int = 10, num_train_samples: int | None = 1000,
+                 num_val_samples: int | None = None, checkpoint_name: str | None = None,
+                 print_every: int = 10, verbose: bool = True, seed: int | None = None,
+                 patience: int | None = None, augment: Sequence[Any] | None = None,
+                 monitor: Any = None, interrupt_checkpoint: str | None = None) -> None: ...
+    def check_accuracy(self, X: ArrayLike, y: ArrayLike, num_samples: int | None = None,
+                       batch_size: int = 100) -> float: ...
+    def train(self) -> None: ...
+    def history(self) -> dict[str, Any]: ...
+    def save(self, path: str | os.PathLike[str]) -> str: ...
+    def load(self, path: str | os.PathLike[str]) -> Self: ...
