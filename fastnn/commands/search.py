@@ -52,8 +52,8 @@ def add_arguments(parser):
                         help="trials at once in worker processes (default: 1; -1: one per core)")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="run the trials on this Dask scheduler (tcp://host:8786)")
-    parser.add_argument("--output-dir", default="search", metavar="DIR",
-                        help="where results.json, results.csv and the plots go (default: search)")
+    parser.add_argument("--output-dir", default="fastnn-search", metavar="DIR",
+                        help="where results.json, results.csv and the plots go (default: fastnn-search)")
     parser.add_argument("--seed", type=int, default=0, help="search seed (default: 0)")
     parser.add_argument("--resume", action="store_true",
                         help="continue DIR/results.json: finished trials are not re-run")
