@@ -13,7 +13,7 @@ Prints each experiment's numbers as a small table and writes one PNG per experim
 import json
 import os
 
-from fastnn.commands import CommandError
+from fastnn.commands import CommandError, output_dir
 
 HELP = "the lecture's initialisation / dead-ReLU / gradient-flow experiments, tables and PNGs"
 
@@ -29,13 +29,7 @@ def add_arguments(parser):
 
 def run(args):
     from fastnn import diagnose
-    outdir = args.output_dir
-    if os.path.exists(outdir) and not os.path.isdir(outdir):
-        raise CommandError(f"--output-dir {outdir} exists and is not a directory")
-    try:
-        os.makedirs(outdir, exist_ok=True)
-    except OSError as exc:
-        raise CommandError(f"cannot create --output-dir {outdir}: {exc.strerror or exc}")
+    outdir = output_dir(args.output_dir)
     if args.seed < 0:
         raise CommandError(f"--seed must be >= 0, got {args.seed}")
     names = list(diagnose.EXPERIMENTS) if args.experiment == "all" else [args.experiment]

@@ -8,7 +8,7 @@ fraction, update/weight ratio against the healthy 1e-3, gradient norms).
 import json
 import os
 
-from fastnn.commands import CommandError
+from fastnn.commands import CommandError, output_dir
 
 HELP = "plot a history.json written by fastnn train (loss, accuracy, monitor PNGs)"
 
@@ -56,12 +56,7 @@ def run(args):
     outdir = args.output_dir
     if outdir is None:
         outdir = os.path.dirname(os.path.abspath(args.history))
-    if os.path.exists(outdir) and not os.path.isdir(outdir):
-        raise CommandError(f"--output-dir {outdir} exists and is not a directory")
-    try:
-        os.makedirs(outdir, exist_ok=True)
-    except OSError as exc:
-        raise CommandError(f"cannot create --output-dir {outdir}: {exc.strerror or exc}")
+    output_dir(outdir)
     for path in plots.plot_history(history, outdir):
         print(f"wrote {path}")
     return 0

@@ -64,7 +64,7 @@ def add_arguments(parser):
 
 def run(args):
     from fastnn import tune
-    from fastnn.commands import CommandError
+    from fastnn.commands import CommandError, output_dir
 
     for name in ("trials", "epochs", "batch_size", "stages", "top"):
         v = getattr(args, name)
@@ -89,10 +89,7 @@ def run(args):
     except ValueError as exc:
         raise CommandError(str(exc)) from None
 
-    out = args.output_dir
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise CommandError(f"--output-dir {out!r} exists and is not a directory")
-    os.makedirs(out, exist_ok=True)
+    out = output_dir(args.output_dir)
     results_path = os.path.join(out, "results.json")
     if os.path.exists(results_path) and not args.resume:
         raise CommandError(f"{results_path} exists: pass --resume to continue it, or choose "

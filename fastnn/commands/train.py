@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from fastnn.commands import CommandError
+from fastnn.commands import CommandError, output_dir
 
 HELP = "train a model on the built-in dataset (or a CIFAR-10 / MNIST folder): the main job"
 
@@ -201,10 +201,7 @@ def run(args):
         cfg = {k: getattr(args, k) for k in RUN_KEYS}
         cfg["hidden"] = _hidden(args)
         ckpt = None
-    try:
-        os.makedirs(out, exist_ok=True)
-    except OSError as exc:
-        raise CommandError(f"--output-dir: cannot create {out!r}: {exc.strerror}") from None
+    output_dir(out)
     if args.threads is not None:
         fastnn.set_num_threads(args.threads)
     say = (lambda *a: None) if args.quiet else print
