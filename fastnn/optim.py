@@ -58,7 +58,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from fastnn import _dispatch
-from fastnn.ops._common import num_threads, real_number
+from fastnn.ops._common import c_aligned, num_threads, real_number
 
 __all__ = ["sgd", "sgd_momentum", "nesterov", "rmsprop", "adam", "RULES",
            "Optimizer", "SGD", "RMSProp", "Adam",
@@ -288,6 +288,9 @@ class Optimizer:
         if not w.flags.c_contiguous or not w.flags.writeable:
             raise ValueError(f"{fn}: parameter {slot.name!r} must be a C-contiguous, writeable "
                              "array (it is updated in place)")
+        if not w.flags.aligned:
+            raise ValueError(f"{fn}: parameter {slot.name!r} must be aligned to its dtype "
+                             "(it is updated in place; copy it first: np.array(w))")
         if not isinstance(g, np.ndarray):
             raise TypeError(f"{fn}: gradient of {slot.name!r} must be a numpy array, "
                             f"got {type(g).__name__}")
@@ -297,7 +300,7 @@ class Optimizer:
         if g.dtype != w.dtype:
             raise TypeError(f"{fn}: gradient of {slot.name!r} has dtype {g.dtype}, "
                             f"expected {w.dtype} (the parameter's)")
-        return w, np.ascontiguousarray(g)
+        return w, c_aligned(g)
 
     def _buffer(self, state, key, w, slot):
         buf = state.get(key)

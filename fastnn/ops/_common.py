@@ -34,15 +34,21 @@ class Cache:
 
 # ---------------------------------------------------------------- validation
 
+def c_aligned(a):
+    """a itself when it is C-contiguous and aligned, else an aligned C-ordered copy: the kernels
+    read whole elements, and a misaligned float load is undefined behaviour in C (UBSan)."""
+    if a.flags.c_contiguous and a.flags.aligned:
+        return a
+    return np.array(a, order="C")
+
+
 def float_array(x, name, fn):
-    """x as a C-contiguous float32/float64 ndarray (copied only when needed)."""
+    """x as a C-contiguous, aligned float32/float64 ndarray (copied only when needed)."""
     a = np.asarray(x)
     if a.dtype not in _FLOATS:
         raise TypeError(f"{fn}: {name} must be a float32 or float64 array, "
                         f"got dtype {a.dtype}")
-    if not a.flags.c_contiguous:
-        a = np.ascontiguousarray(a)
-    return a
+    return c_aligned(a)
 
 
 def param_array(p, name, dtype, fn):
@@ -57,7 +63,7 @@ def param_array(p, name, dtype, fn):
         if p.dtype != dtype:
             raise TypeError(f"{fn}: {name} has dtype {p.dtype} but x has dtype {dtype}; "
                             f"convert one of them (e.g. {name}.astype(np.{dtype}))")
-        return np.ascontiguousarray(p)
+        return c_aligned(p)
     a = np.asarray(p)
     if a.dtype.kind not in "fiu" or a.dtype.kind == "b":
         raise TypeError(f"{fn}: {name} must be real numbers, got dtype {a.dtype}")
@@ -111,15 +117,15 @@ def cache_for(cache, op, fn):
 
 
 def check_dout(dout, shape, dtype, fn):
-    """dout as a C-contiguous array of the forward output's shape, in the forward dtype."""
+    """dout as a C-contiguous, aligned array of the forward output's shape, in the forward
+    dtype."""
     g = np.asarray(dout)
     if g.dtype.kind != "f":
         raise TypeError(f"{fn}: dout must be a float array, got dtype {g.dtype}")
     if g.shape != shape:
         raise ValueError(f"{fn}: dout has shape {g.shape}, expected {shape} "
                          "(the forward output's)")
-    # reshape: np.ascontiguousarray makes a 0-d dout 1-d
-    return np.ascontiguousarray(g, dtype=dtype).reshape(shape)
+    return c_aligned(g.astype(dtype, copy=False))
 
 
 def num_threads():

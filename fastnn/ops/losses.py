@@ -19,7 +19,7 @@ import numpy as np
 
 from fastnn import _dispatch
 from fastnn._kernels import _buffers
-from fastnn.ops._common import float_array, real_number, num_threads
+from fastnn.ops._common import c_aligned, float_array, num_threads, real_number
 
 __all__ = ["softmax_loss", "svm_loss", "bce_with_logits_loss", "mse_loss"]
 
@@ -45,7 +45,7 @@ def _labels(y, N, C, fn):
             i = int(bad[0])
             raise ValueError(f"{fn}: label y[{i}] = {a[i]} is out of range for C = {C} classes "
                              f"(labels must be in [0, {C}))")
-    return np.ascontiguousarray(a, dtype=np.int64)
+    return c_aligned(np.asarray(a, dtype=np.int64))
 
 
 def _targets(target, shape, dtype, name, fn):
@@ -54,7 +54,7 @@ def _targets(target, shape, dtype, name, fn):
         raise TypeError(f"{fn}: {name} must be a float array, got dtype {t.dtype}")
     if t.shape != shape:
         raise ValueError(f"{fn}: {name} must have the input's shape {shape}, got shape {t.shape}")
-    return np.ascontiguousarray(t, dtype=dtype)
+    return c_aligned(np.asarray(t, dtype=dtype))
 
 
 def softmax_loss(scores, y):
