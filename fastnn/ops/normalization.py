@@ -345,9 +345,16 @@ def groupnorm_backward(dout, cache):
     N, C = x.shape[0], x.shape[1]
     shape4 = (N, c.groups, C // c.groups, int(np.prod(x.shape[2:])))
     dx = _buffers.empty_like(x)
-    dgamma_n = np.empty((N, C), np.float64)
-    dbeta_n = np.empty((N, C), np.float64)
-    _dispatch.kernels.normalization.gn_backward(g.reshape(shape4), x.reshape(shape4), c.gamma,
-                                                c.mean, c.invstd, dx.reshape(shape4), dgamma_n,
-                                                dbeta_n, num_threads())
+    if shape4[3] == 0:
+        # no spatial elements: every sum is 0 and dx is empty (the kernel would take the
+        # address of element 0 of an empty axis, which a bounds-checked build refuses)
+        dgamma_n = np.zeros((N, C), np.float64)
+        dbeta_n = np.zeros((N, C), np.float64)
+    else:
+        dgamma_n = np.empty((N, C), np.float64)
+        dbeta_n = np.empty((N, C), np.float64)
+        _dispatch.kernels.normalization.gn_backward(g.reshape(shape4), x.reshape(shape4),
+                                                    c.gamma, c.mean, c.invstd,
+                                                    dx.reshape(shape4), dgamma_n, dbeta_n,
+                                                    num_threads())
     return dx, dgamma_n.sum(0).astype(x.dtype), dbeta_n.sum(0).astype(x.dtype)
