@@ -21,17 +21,19 @@ def _integer(v, message):
 
 
 def get_num_threads():
-    """Threads fastnn's kernels use: OpenMP's current maximum for the calling thread.
+    """Threads fastnn's kernels use when called from the calling thread.
 
-    Honours ``OMP_NUM_THREADS``, :func:`set_num_threads` and
-    ``threadpoolctl.threadpool_limits(n, user_api="openmp")`` -- all three set the
-    same OpenMP setting.  Small inputs still run on one thread (see README).
+    :func:`set_num_threads` sets it for the whole process (every thread, those started
+    later too).  Before any call it is OpenMP's maximum: ``OMP_NUM_THREADS``, or one per
+    core.  A thread that changes its own OpenMP setting
+    (``threadpoolctl.threadpool_limits(n, user_api="openmp")``) gets that count while
+    the change lasts.  Small inputs still run on one thread (see README).
     """
     return _runtime.get_max_threads()
 
 
 def set_num_threads(n):
-    """Set the number of threads fastnn's kernels use (>= 1) for the calling thread."""
+    """Set the number of threads fastnn's kernels use (>= 1), for every thread of the process."""
     n = _integer(n, "set_num_threads: n must be an integer >= 1")
     if n < 1:
         raise ValueError(f"set_num_threads: n must be an integer >= 1, got {n}")

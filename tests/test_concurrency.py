@@ -162,8 +162,14 @@ def _main_runs_during(call):
 
 @pytest.mark.parametrize("name", list(_GIL_CALLS))
 def test_kernels_release_the_gil(name):
-    during = _main_runs_during(_GIL_CALLS[name])
-    assert max(during) > 0, f"{name}: the main thread never ran during the kernel"
+    # On a loaded machine the main thread may get no core during a short kernel, so up
+    # to 5 tries; a kernel that holds the GIL gives 0 on every try (the negative control)
+    tries = []
+    for _ in range(5):
+        tries.append(max(_main_runs_during(_GIL_CALLS[name])))
+        if tries[-1] > 0:
+            break
+    assert tries[-1] > 0, f"{name}: the main thread never ran during the kernel ({tries})"
 
 
 def test_gil_check_can_fail():

@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -40,10 +41,41 @@ def test_threadpoolctl_limits_fastnn(restore_threads):
         assert "openmp" in apis
 
 
+_THREADS_CODE = """
+import threading, fastnn, threadpoolctl
+def in_thread(f):
+    out = []
+    t = threading.Thread(target=lambda: out.append(f()))
+    t.start(); t.join()
+    return out[0]
+seen = [fastnn.get_num_threads()]                     # OMP_NUM_THREADS=3
+fastnn.set_num_threads(1)
+seen.append(in_thread(fastnn.get_num_threads))        # a thread started later: 1
+def limited():
+    with threadpoolctl.threadpool_limits(2, user_api="openmp"):
+        inside = fastnn.get_num_threads()
+    return inside, fastnn.get_num_threads()
+seen.append(in_thread(limited))                       # its own limit, then back: (2, 1)
+in_thread(lambda: fastnn.set_num_threads(2))          # set from another thread ...
+seen.append(fastnn.get_num_threads())                 # ... holds here too: 2
+print(seen)
+"""
+
+
+@needs_openmp
+def test_set_num_threads_holds_for_every_thread():
+    # OpenMP's omp_set_num_threads is per thread; fastnn's count must not be (a worker
+    # thread once ran on every core after fastnn.set_num_threads(2) in the main thread)
+    pytest.importorskip("threadpoolctl")
+    r = _run(_THREADS_CODE, OMP_NUM_THREADS="3")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[3, 1, (2, 1), 2]"
+
+
 def _run(code, **env):
     e = dict(os.environ, **env)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e,
-                          cwd=os.path.dirname(os.path.dirname(np.__file__)))
+                          cwd=tempfile.gettempdir())
 
 
 def test_omp_num_threads_honoured():
@@ -121,7 +153,7 @@ def test_buffer_cache_env_and_validation():
 
 def test_cli_demo_runs():
     r = subprocess.run([sys.executable, "-m", "fastnn", "demo", "--ops", "relu"],
-                       capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(np.__file__)))
+                       capture_output=True, text=True, cwd=tempfile.gettempdir())
     assert r.returncode == 0, r.stderr
     assert "tanh/xavier" in r.stdout and "speed-up" in r.stdout
 

@@ -14,13 +14,39 @@ def openmp_enabled():
     return bool(FNN_HAVE_OPENMP)
 
 
+# fastnn.set_num_threads(n) holds for the whole process, as torch.set_num_threads does.
+# OpenMP's own setting (omp_set_num_threads) belongs to the calling thread alone: a thread
+# started later (a ThreadPoolExecutor worker, a GUI's thread) would get OpenMP's default,
+# all the cores, whatever the user had asked for.  So each call is numbered, and a thread
+# that has not yet seen the latest one applies it to its own OpenMP setting on its next
+# call into fastnn -- unless that thread changed its OpenMP setting itself (e.g. inside
+# threadpoolctl.threadpool_limits): then its own setting stands while the change lasts.
+import threading
+
+cdef int _initial = omp_get_max_threads()      # an untouched thread's OpenMP setting
+cdef int _requested = 0                        # the latest set_num_threads' n
+cdef long _generation = 0                      # how many set_num_threads calls so far
+_seen = threading.local()                      # .generation and .value: the latest call
+                                               # this thread applied, and its n
+
+
 def get_max_threads():
-    """omp_get_max_threads() of the OpenMP runtime fastnn is linked to (1 when serial)."""
-    return omp_get_max_threads()
+    """Threads for the calling thread's kernels (1 when serial); see set_num_threads."""
+    cdef int m = omp_get_max_threads()
+    if _generation and getattr(_seen, "generation", 0) != _generation:
+        if m == getattr(_seen, "value", _initial):     # the thread's setting is not its own
+            _seen.generation, _seen.value = _generation, _requested
+            omp_set_num_threads(_requested)
+            return omp_get_max_threads()
+    return m
 
 
 def set_num_threads(int n):
-    """omp_set_num_threads(n) for the calling thread (no-op when serial)."""
+    """Thread count for fastnn's kernels in every thread of the process (no-op when serial)."""
+    global _requested, _generation
+    _requested = n
+    _generation += 1
+    _seen.generation, _seen.value = _generation, n
     omp_set_num_threads(n)
 
 
