@@ -23,20 +23,20 @@ def openmp_enabled():
 # threadpoolctl.threadpool_limits): then its own setting stands while the change lasts.
 import threading
 
-cdef int _initial = omp_get_max_threads()      # an untouched thread's OpenMP setting
-cdef int _requested = 0                        # the latest set_num_threads' n
-cdef long _generation = 0                      # how many set_num_threads calls so far
+cdef Py_ssize_t _initial = omp_get_max_threads()  # an untouched thread's OpenMP setting
+cdef Py_ssize_t _requested = 0                 # the latest set_num_threads' n
+cdef Py_ssize_t _generation = 0                # how many set_num_threads calls so far
 _seen = threading.local()                      # .generation and .value: the latest call
                                                # this thread applied, and its n
 
 
 def get_max_threads():
     """Threads for the calling thread's kernels (1 when serial); see set_num_threads."""
-    cdef int m = omp_get_max_threads()
+    cdef Py_ssize_t m = omp_get_max_threads()
     if _generation and getattr(_seen, "generation", 0) != _generation:
         if m == getattr(_seen, "value", _initial):     # the thread's setting is not its own
             _seen.generation, _seen.value = _generation, _requested
-            omp_set_num_threads(_requested)
+            omp_set_num_threads(<int>_requested)
             return omp_get_max_threads()
     return m
 
