@@ -188,7 +188,9 @@ class BuildExt(build_ext):
             if SANITIZE:
                 sanitize = ["/fsanitize=address"]     # MSVC has no UBSan
         else:
-            base = (["-O0", "-g"] if DEBUG else ["-O3"]) + [
+            # -g0: Python's own CFLAGS carry -g, which made each wheel ~17 MB of DWARF
+            # (symbols stay; FASTNN_DEBUG=1 builds with full debug information)
+            base = (["-O0", "-g"] if DEBUG else ["-O3", "-g0"]) + [
                 # no errno from libm, no FP-trap preservation: lets loops with
                 # selects and sqrt vectorise; NaN/inf semantics are untouched
                 # (never -ffast-math / -ffinite-math-only).
@@ -199,7 +201,7 @@ class BuildExt(build_ext):
                 "-Wno-unreachable-code", "-Wno-unused-function", "-Wno-unknown-pragmas",
             ]
             if SANITIZE:
-                base = [f for f in base if not f.startswith("-O")] + ["-O1", "-g"]
+                base = [f for f in base if not f.startswith(("-O", "-g"))] + ["-O1", "-g"]
                 sanitize = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
         for ext in self.extensions:
             target = getattr(ext, "fastnn_target", "baseline")
