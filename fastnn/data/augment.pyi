@@ -23,9 +23,10 @@ class MixedLabels(NamedTuple):
     lam: float
 
 class _Step(Protocol):
-    """A pipeline step: ``step(X, y, seed=int) -> (X, y)`` (the classes below, or your own)."""
+    """A pipeline step, called as ``step(X, y, seed=int) -> (X, y)`` (the classes below, or
+    your own function)."""
 
-    def __call__(self, X: NDArray[Any], y: Any, seed: int) -> tuple[NDArray[Any], Any]: ...
+    def __call__(self, X: NDArray[Any], y: Any, /, seed: int) -> tuple[NDArray[Any], Any]: ...
 
 # functional forms: (N, C, H, W) float32/float64 in, a new array of the same dtype out
 @overload

@@ -174,6 +174,13 @@ Xa, y_kept = A.HorizontalFlip(0.5)(xi, y, seed=8)
 labels_kept: NDArray[Any] = y_kept
 Xa, mixed = A.Mixup(0.4)(xi, y, seed=9)
 step_names: list[str] = list(A.SPEC_NAMES)
+
+
+def my_step(batch: NDArray[Any], labels: Any, seed: int) -> tuple[NDArray[Any], Any]:
+    return batch[:, :, ::-1], labels
+
+
+Xa, ya = A.apply([my_step, A.HorizontalFlip()], xi, y, np.random.default_rng(1))
 ref_crop: NDArray[np.float32] = reference.random_crop(xi, padding=4, seed=1)
 loader = data.BatchLoader(xi, y, batch_size=16, augment="crop,flip", seed=0)
 n_batches: int = len(loader)
