@@ -5,6 +5,9 @@ from typing import Any
 from numpy.typing import ArrayLike, NDArray
 from typing_extensions import Self
 
+from fastnn.data.augment import _Step
+from fastnn.monitor import Monitor
+
 __all__ = ["Solver"]
 
 _Rule = Callable[[NDArray[Any], NDArray[Any], dict[str, Any]], tuple[NDArray[Any], dict[str, Any]]]
@@ -27,8 +30,8 @@ class Solver:
     verbose: bool
     seed: int | None
     patience: int | None
-    augment: list[Any]
-    monitor: Any
+    augment: list[_Step]
+    monitor: Monitor | None
     interrupt_checkpoint: str | None
     interrupted: bool
     stopped_early: bool
@@ -44,8 +47,8 @@ class Solver:
                  batch_size: int = 100, num_epochs: int = 10, num_train_samples: int | None = 1000,
                  num_val_samples: int | None = None, checkpoint_name: str | None = None,
                  print_every: int = 10, verbose: bool = True, seed: int | None = None,
-                 patience: int | None = None, augment: Sequence[Any] | None = None,
-                 monitor: Any = None, interrupt_checkpoint: str | None = None) -> None: ...
+                 patience: int | None = None, augment: Sequence[_Step] | None = None,
+                 monitor: Monitor | bool | None = None, interrupt_checkpoint: str | None = None) -> None: ...
     def check_accuracy(self, X: ArrayLike, y: ArrayLike, num_samples: int | None = None,
                        batch_size: int = 100) -> float: ...
     def train(self) -> None: ...

@@ -211,6 +211,69 @@ def test_cifar10_refuses_other_globals(tmp_path, rng):
         load_cifar10(tmp_path, val_size=0)
 
 
+class DeclaredArray:
+    """Pickles as numpy's own array reconstruction (``_reconstruct`` then ``__setstate__``),
+    but with the shape, dtype and data given here: a crafted declaration."""
+
+    def __init__(self, shape, dtype, data):
+        self.state = (1, shape, np.dtype(dtype), False, data)
+
+    def __reduce__(self):
+        from numpy._core.multiarray import _reconstruct
+        return (_reconstruct, (np.ndarray, (0,), b"b"), self.state)
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+@pytest.mark.parametrize("array, message", [
+    # numpy would allocate this object array (8 TB) before reading the one element
+    (DeclaredArray((10**6, 10**6), object, [0]), "object dtype"),
+    # 160 MB that numpy could allocate (and zero) before noticing the data is 1 element
+    (DeclaredArray((20000, 1000), object, [0]), "object dtype"),
+    (DeclaredArray((10**9, 3072), np.uint8, b"\x00" * 3072), r"declares an array of shape "
+     r"\(1000000000, 3072\) and dtype uint8 \(3072000000000 bytes\), more than the whole file"),
+    (DeclaredArray((10**4, 3072), np.uint8, b"\x00"), r"declares .*\(30720000 bytes\)"),
+])
+def test_cifar10_absurd_declared_size_refused_before_allocating(tmp_path, rng, array, message,
+                                                               protocol):
+    """A batch whose array declares more than the file can hold is refused by a size check,
+    before numpy allocates anything (no MemoryError, no large allocation)."""
+    import tracemalloc
+    write_cifar(tmp_path, rng, n=2)
+    raw = pickle.dumps({b"data": array, b"labels": [0]}, protocol=protocol)
+    assert len(raw) < 10_000
+    (tmp_path / "data_batch_1").write_bytes(raw)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetError, match=message) as info:
+            load_cifar10(tmp_path, val_size=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert repr(str(tmp_path / "data_batch_1")) in str(info.value)
+    assert "MemoryError" not in str(info.value) and "refused" in str(info.value)
+    assert peak < 20 * 2**20, f"{peak} bytes allocated while refusing"
+
+
+def test_cifar10_declared_size_within_the_file_is_read(tmp_path, rng):
+    """The size check lets through what the file really holds (the normal path), and the
+    arrays come back as plain ndarrays."""
+    write_cifar(tmp_path, rng, n=2)
+    data = rng.integers(0, 256, (3, 3072), dtype=np.uint8)
+    labels = np.array([1, 2, 3], np.int64)
+    with open(tmp_path / "test_batch", "wb") as f:
+        pickle.dump({b"data": DeclaredArray((3, 3072), np.uint8, data.tobytes()),
+                     b"labels": DeclaredArray((3,), np.int64, labels.tobytes())}, f, protocol=2)
+    d = load_cifar10(tmp_path, val_size=0, scale=False)
+    assert type(d["X_test"]) is np.ndarray and type(d["y_test"]) is np.ndarray
+    np.testing.assert_array_equal(d["X_test"].reshape(3, -1), data)
+    np.testing.assert_array_equal(d["y_test"], labels)
+    with open(tmp_path / "test_batch", "wb") as f:
+        pickle.dump({b"data": DeclaredArray((3, 3072), np.uint8, data.tobytes()),
+                     b"labels": DeclaredArray((3,), object, [1, 2, 3])}, f, protocol=2)
+    with pytest.raises(DatasetError, match="test_batch.*object dtype"):
+        load_cifar10(tmp_path, val_size=0)
+
+
 @pytest.mark.parametrize("content, message", [
     ({b"data": np.zeros((2, 3072), np.uint8)}, "no 'data' and 'labels'"),
     ({b"data": np.zeros((2, 3071), np.uint8), b"labels": [0, 1]}, r"shape \(2, 3071\)"),

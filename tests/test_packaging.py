@@ -39,3 +39,21 @@ def test_stubs_are_packaged_and_match_modules():
     for stub in stubs:
         pkg = ".".join(stub.relative_to(ROOT).parent.parts)
         assert pkg in packages, f"{stub}: package {pkg} is not packaged"
+
+
+# internals without stubs: the command line and the benchmark cases (stubtest reads them from
+# source); every other module with a public name needs its .pyi
+_UNSTUBBED = ("fastnn/cli.py", "fastnn/commands/", "fastnn/benchmarks/")
+
+
+def test_every_public_module_has_a_stub():
+    missing = []
+    for module in sorted((ROOT / "fastnn").rglob("*.py")):
+        rel = module.relative_to(ROOT).as_posix()
+        private = any(part.startswith("_") and part != "__init__.py"
+                      for part in module.relative_to(ROOT).parts)
+        if private or rel.startswith(_UNSTUBBED):
+            continue
+        if not module.with_suffix(".pyi").is_file():
+            missing.append(rel)
+    assert not missing, f"public modules without a type stub: {missing}"

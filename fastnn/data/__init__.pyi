@@ -1,5 +1,4 @@
 # ruff: noqa: F405  (__all__ lists the names the star imports bring)
-# preprocess, augment and loader have no stubs yet: mypy reads their source.
 from fastnn.data import augment as augment, datasets as datasets, loader as loader, preprocess as preprocess
 from fastnn.data.augment import *  # noqa: F403
 from fastnn.data.datasets import *  # noqa: F403

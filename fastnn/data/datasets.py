@@ -14,6 +14,7 @@ truncated, corrupt or unexpected raises :class:`DatasetError` naming the file.
 """
 import gzip
 import io
+import math
 import os
 import pickle
 import zlib
@@ -174,14 +175,55 @@ class _PickledArrayType(np.ndarray):
                                      "reconstruction is accepted")
 
 
+_MAX_NDIM = 32
+
+
+class _ArrayBeingRead(np.ndarray):
+    """The empty array ``_reconstruct`` returns while a batch is read.  numpy's pickles then
+    call ``__setstate__((version, shape, dtype, is_fortran, data))``, and numpy allocates an
+    object array of the declared shape BEFORE it looks at the data, so a few bytes could ask
+    for terabytes.  The declaration is checked first: numbers only (no object dtype), and no
+    more bytes than the file holds.  ``_source`` is ``(filename, file size in bytes)``, set by
+    the unpickler; :func:`_plain` turns the result back into a plain ndarray."""
+
+    def __setstate__(self, state):
+        filename, size = self._source
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise pickle.UnpicklingError("an ndarray's state must be (version, shape, dtype, "
+                                         "is_fortran, data)")
+        shape, dtype = state[-4], state[-3]
+        if not isinstance(dtype, np.dtype):
+            raise pickle.UnpicklingError(f"an ndarray's dtype must be a numpy.dtype, got "
+                                         f"{type(dtype).__name__}")
+        if dtype.hasobject:
+            raise DatasetError(f"load_cifar10: {filename!r} holds an array of Python objects "
+                               "(object dtype), which a CIFAR-10 batch never needs; refused")
+        if not (isinstance(shape, tuple) and len(shape) <= _MAX_NDIM and all(
+                type(d) is int and d >= 0 for d in shape)):
+            raise pickle.UnpicklingError(f"an ndarray's shape must be a tuple of at most "
+                                         f"{_MAX_NDIM} sizes")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes > size:
+            raise DatasetError(f"load_cifar10: {filename!r} declares an array of shape {shape} "
+                               f"and dtype {str(dtype)[:40]} ({nbytes} bytes), more than the "
+                               f"whole file ({size} bytes); refused before allocating it")
+        super().__setstate__(state)
+
+
+def _plain(v):
+    """An array read from a batch as a plain ndarray (anything else unchanged)."""
+    return v.view(np.ndarray) if isinstance(v, np.ndarray) else v
+
+
 def _numpy_reconstruct(subtype, shape, dtype):
-    """``numpy._core.multiarray._reconstruct`` as numpy's pickles call it: an empty ndarray that
-    ``__setstate__`` then fills from bytes of the file (so its size is bounded by the file)."""
+    """``numpy._core.multiarray._reconstruct`` as numpy's pickles call it: an empty array that
+    ``__setstate__`` then fills from bytes of the file (checked by :class:`_ArrayBeingRead`,
+    so its size is bounded by the file)."""
     from numpy._core import multiarray
     if subtype is not _PickledArrayType or shape != (0,):
         raise pickle.UnpicklingError("_reconstruct is only accepted as (numpy.ndarray, (0,), "
                                      "typecode), as numpy writes it")
-    return multiarray._reconstruct(np.ndarray, (0,), dtype)
+    return multiarray._reconstruct(_ArrayBeingRead, (0,), dtype)
 
 
 def _numpy_frombuffer(buf, dtype, shape, order, axis_order=None):
@@ -213,13 +255,19 @@ _ALLOWED_GLOBALS = {("numpy._core.multiarray", "_reconstruct"): _numpy_reconstru
 class _BatchUnpickler(pickle.Unpickler):
     """A pickle reader that can only rebuild numpy arrays and plain containers."""
 
-    def __init__(self, file, filename):
+    def __init__(self, file, filename, size):
         super().__init__(file, encoding="bytes")
-        self._filename = filename
+        self._filename, self._size = filename, size
+
+    def _reconstruct(self, subtype, shape, dtype):
+        array = _numpy_reconstruct(subtype, shape, dtype)
+        array._source = (self._filename, self._size)
+        return array
 
     def find_class(self, module, name):
         try:
-            return _ALLOWED_GLOBALS[(module, name)]
+            found = _ALLOWED_GLOBALS[(module, name)]
+            return self._reconstruct if found is _numpy_reconstruct else found
         except (KeyError, TypeError):
             shown = f"{module}.{name}"
             shown = shown if len(shown) <= 80 and shown.isprintable() else repr(shown[:80])
@@ -242,7 +290,7 @@ def _unpickle(filename):
     try:
         # from memory: a length field in the stream can never make the reader allocate more
         # than the file holds
-        return _BatchUnpickler(io.BytesIO(raw), filename).load()
+        return _BatchUnpickler(io.BytesIO(raw), filename, len(raw)).load()
     except DatasetError:
         raise
     except Exception as exc:   # any failure inside a corrupt pickle is a corrupt file
@@ -284,7 +332,7 @@ def _read_cifar_batch(filename):
     if not isinstance(d, dict):
         raise DatasetError(f"load_cifar10: {filename!r} holds a {type(d).__name__}, not a "
                            "CIFAR-10 batch dict")
-    data, labels = _get(d, "data"), _get(d, "labels")
+    data, labels = _plain(_get(d, "data")), _plain(_get(d, "labels"))
     if data is None or labels is None:
         raise DatasetError(f"load_cifar10: {filename!r} has no 'data' and 'labels' entries "
                            "(not a CIFAR-10 batch; CIFAR-100 uses 'fine_labels')")
@@ -358,7 +406,9 @@ def load_cifar10(path, val_size=1000, dtype=np.float32, scale=True):
     them except ``numpy.dtype`` maps to a small stand-in of fastnn's that
     only accepts the arguments numpy and Python write, so an array can only
     be as large as the bytes the file holds (``numpy.ndarray`` cannot be
-    called directly).  Any other global (``os.system``, ``builtins.eval``,
+    called directly): the shape and dtype an array declares are checked
+    before numpy allocates it (object dtypes are refused, and the declared
+    byte count may not exceed the file's size).  Any other global (``os.system``, ``builtins.eval``,
     any class, even numpy scalars) and persistent ids are refused with
     :class:`DatasetError` naming the file and the global, before anything is
     called.  Dicts, lists, tuples, bytes, str and numbers need no global.
@@ -385,7 +435,8 @@ def load_cifar10(path, val_size=1000, dtype=np.float32, scale=True):
     Raises
     ------
     DatasetError
-        Missing folder or file; a corrupt, truncated or unsafe pickle; a batch
+        Missing folder or file; a corrupt, truncated or unsafe pickle (an
+        array declaring more bytes than the file holds, or of object dtype); a batch
         that is not a dict with ``data`` (N, 3072) uint8 and ``labels`` (N,)
         integers in 0..9; ``val_size`` not leaving any training image.
 

@@ -1,14 +1,13 @@
 # ruff: noqa: F405  (__all__ lists the names the star imports bring)
 from fastnn.reference.activations import *  # noqa: F403
 from fastnn.reference.affine import *  # noqa: F403
-from fastnn.reference.augment import *  # noqa: F403  (no stub: read from source)
+from fastnn.reference.augment import *  # noqa: F403
 from fastnn.reference.conv import *  # noqa: F403
 from fastnn.reference.dropout import *  # noqa: F403
 from fastnn.reference.losses import *  # noqa: F403
 from fastnn.reference.normalization import *  # noqa: F403
 from fastnn.reference.pooling import *  # noqa: F403
-from fastnn.reference import augment as augment
-from fastnn.reference import activations as activations, affine as affine, conv as conv, dropout as dropout, losses as losses, normalization as normalization, pooling as pooling
+from fastnn.reference import activations as activations, affine as affine, augment as augment, conv as conv, dropout as dropout, losses as losses, normalization as normalization, pooling as pooling
 
 # the runtime's __all__ (every family's __all__); stubtest checks they agree
 __all__ = [

@@ -11,9 +11,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 import fastnn
-from fastnn import checkpoint, gradcheck, init, ops, optim, reference
+from fastnn import checkpoint, data, diagnose, gradcheck, init, ops, optim, reference, tune
 from fastnn import layers as L
+from fastnn.data import augment as A
 from fastnn.data import datasets
+from fastnn.data.augment import MixedLabels
+from fastnn.models import make_model
+from fastnn.monitor import Monitor, activation_stats, iter_layers
+from fastnn.plots import plot_history, plot_loss, smooth
 from fastnn.models import FullyConnectedNet, Model, SmallVGG, ThreeLayerConvNet, TwoLayerNet
 from fastnn.models import make_model as models_make
 from fastnn.ops import Cache
@@ -87,8 +92,8 @@ next_w, config = optim.RULES["sgd"](next_w, dw, config)
 
 # ---- the course's models and the Solver
 model = ThreeLayerConvNet(weight_scale=1e-3, reg=1e-3, seed=0)
-data = {"X_train": xi, "y_train": y, "X_val": xi, "y_val": y}
-solver = fastnn.Solver(model, data, update_rule="adam", optim_config={"learning_rate": 1e-3},
+splits = {"X_train": xi, "y_train": y, "X_val": xi, "y_val": y}
+solver = fastnn.Solver(model, splits, update_rule="adam", optim_config={"learning_rate": 1e-3},
                        batch_size=32, num_epochs=2, seed=0)
 solver.train()
 acc: float = solver.check_accuracy(xi, y)
@@ -122,10 +127,120 @@ try:
 except checkpoint.CheckpointError as exc:
     message: str = str(exc)
 
+# ---- data: datasets, preprocessing, augmentation, batches (README "Data")
+d = data.load_builtin("digits")
+pre = data.Standardize().fit(d["X_train"])
+for k in ("X_train", "X_val", "X_test"):
+    d[k] = pre.transform(d[k])
+xf32: NDArray[np.float32] = pre.transform(xi)
+xf64: NDArray[np.float64] = pre.transform(xi.astype(np.float64))
+xfl: NDArray[np.floating[Any]] = pre.transform(np.zeros((4, 3, 32, 32), np.uint8))
+back: NDArray[np.float32] = pre.inverse_transform(xf32)
+pca: data.PCA = data.make_preprocessor("pca", n_components=16, whiten=True)
+feats: NDArray[np.float32] = pca.fit_transform(xi)
+components: NDArray[np.float64] = pca.components_
+zca: data.ZCAWhitening = data.make_preprocessor("whiten", eps=1e-2)
+ident: data.Identity = data.make_preprocessor(None)
+same_ints: NDArray[np.uint8] = ident.transform(np.zeros((2, 3), np.uint8))
+anyprep: data.Preprocessor = data.make_preprocessor("standardize" if nthreads else "pca")
+prep_path: str = data.save_preprocessor("prep.npz", pre)
+pre2: data.Preprocessor = data.load_preprocessor(prep_path)
+state_arrays, state_meta = pre.get_state()
+pre3: data.Standardize = data.Standardize.from_state(state_arrays, state_meta)
+fitted: bool = pre3.fitted
+cnn = make_model("convnet", (1, 8, 8), 10, reg=1e-3, seed=0)
+solver = fastnn.Solver(cnn, d, update_rule="adam", optim_config={"learning_rate": 1e-3},
+                       batch_size=32, num_epochs=20, lr_decay=0.95, seed=0,
+                       augment=data.from_spec("crop,flip"), monitor=True)
+solver = fastnn.Solver(cnn, d, augment=[A.RandomCrop(padding=None), A.Cutout(4), A.Mixup(0.2)],
+                       monitor=Monitor(probe_size=64))
+solver.train()
+print(solver.check_accuracy(d["X_test"], d["y_test"]))
+pngs: list[str] = plot_history(solver.history(), "out/")
+loss_png: str = plot_loss(solver.loss_history, "loss.png")
+smoothed: NDArray[np.float64] = smooth(solver.loss_history, 10)
+
+Xa: NDArray[np.float32] = A.hflip(A.random_crop(xi, padding=4, seed=1), seed=2)
+Xb: NDArray[np.float64] = A.color_jitter(xi.astype(np.float64), 0.4, 0.4, 0.4, seed=3, clip=(0, 1))
+Xa = A.random_resized_crop(xi, scale=(0.5, 1.0), size=(24, 24), seed=4)
+Xa = A.cutout(xi, size=None, seed=5)
+Xm, mixed = A.mixup(xi, y, alpha=0.2, seed=6)
+lam: float = mixed.lam
+model_loss, grads = model.loss(Xm, mixed)
+pipeline = A.from_spec("crop,flip,jitter,cutout")
+Xa, ya = A.apply(pipeline, xi, np.zeros(64, np.int64), np.random.default_rng(0))
+Xa, no_labels = A.RandomCrop(padding=2)(xi, seed=7)
+Xa, y_kept = A.HorizontalFlip(0.5)(xi, y, seed=8)
+labels_kept: NDArray[Any] = y_kept
+Xa, mixed = A.Mixup(0.4)(xi, y, seed=9)
+step_names: list[str] = list(A.SPEC_NAMES)
+
+
+def my_step(batch: NDArray[Any], labels: Any, seed: int) -> tuple[NDArray[Any], Any]:
+    return batch[:, :, ::-1], labels
+
+
+Xa, ya = A.apply([my_step, A.HorizontalFlip()], xi, y, np.random.default_rng(1))
+ref_crop: NDArray[np.float32] = reference.random_crop(xi, padding=4, seed=1)
+loader = data.BatchLoader(xi, y, batch_size=16, augment="crop,flip", seed=0)
+n_batches: int = len(loader)
+for epoch in range(2):
+    for Xbatch, ybatch in loader:
+        batch: NDArray[Any] = Xbatch
+        if isinstance(ybatch, MixedLabels):
+            lam = ybatch.lam
+
+# ---- monitor and diagnose (README "Babysitting training")
+mon = Monitor()
+before = {k: v.copy() for k, v in model.params.items()}
+mon.observe_update(model, grads, before)
+record = mon.observe_epoch(model, xi, epoch=1)
+print(mon.summary(record))
+dead: float | None = record["activations"]["3:ReLU"]["dead_fraction"]
+ratio: float | None = mon.updates["W1"]["update_ratio"]
+history_records: int = len(mon.history)
+for path_name, layer in iter_layers(net):
+    stats = activation_stats(xi, net.forward(xi), layer)
+    act_std: float = stats["std"]
+results: dict[str, dict[str, Any]] = diagnose.run("init-tanh", outdir="docs")
+tanh = diagnose.init_tanh(seed=0, inits=("xavier", "he"))
+print(diagnose.format_result(tanh))
+flow = diagnose.gradient_flow(activations=["sigmoid", "relu"], outdir=None)
+
+# ---- hyperparameter search (README "Hyperparameter search")
+space = {"lr": tune.loguniform(1e-5, 1e-1), "reg": tune.loguniform(1e-5, 1e-1)}
+train_fn = tune.make_train_fn("convnet", epochs=2)
+result = tune.coarse_to_fine(train_fn, space, stages=[(30, 1), (10, 4)], seed=0, n_jobs=2)
+print(result.best_config, result.table(top=10))
+csv_path: str = result.to_csv("results.csv")
+plot_paths: list[str] = result.plot("plots/")
+result = tune.random_search(train_fn, space, n_trials=50, seed=0, n_jobs=2,
+                            results_path="search.json", progress=True)
+result = tune.grid_search(train_fn, {"lr": tune.grid([1e-3, 1e-2]), "epochs": 1})
+result = tune.SearchResult.from_json("search.json")
+best_run = result.best_trial
+if best_run is not None:
+    best_status: str = best_run["status"]
+    best_metrics: dict[str, Any] = best_run["metrics"]
+
+
+def my_trial(config: dict[str, Any], seed: int) -> dict[str, float]:
+    return {"val_acc": float(config["lr"]) * seed}
+
+
+result = tune.random_search(my_trial, tune.parse_space(["lr=loguniform:1e-5:1e-1"]), 5,
+                            callback=lambda trial: print(trial["trial"]))
+metrics = train_fn({"lr": 1e-3}, 0)
+val_acc: float = metrics["val_acc"]
+
 # ---- misuses the stubs reject
 ops.relu_backward(dx, ("not", "a", "cache"))  # type: ignore[arg-type]
 fastnn.set_num_threads("two")  # type: ignore[arg-type]
 L.Linear(3, 4, bias="yes")  # type: ignore[arg-type]
-fastnn.Solver(model, data, batch_sise=32)  # type: ignore[call-arg]
+fastnn.Solver(model, splits, batch_sise=32)  # type: ignore[call-arg]
 bad_loss: str = ops.softmax_loss(scores, y)[0]  # type: ignore[assignment]
 init.normal(w2, 0)  # type: ignore[arg-type]
+tune.random_search(train_fn, space, n_trials=5, n_job=2)  # type: ignore[call-arg]
+A.hflip(xi, p="half")  # type: ignore[call-overload]
+not_pca: data.Standardize = data.make_preprocessor("pca")  # type: ignore[assignment]
+data.BatchLoader(xi, y, augment=42)  # type: ignore[arg-type]
