@@ -173,3 +173,34 @@ def test_passive_wait_policy_default_and_environment_untouched(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True, cwd=tmp_path).stdout.splitlines()
     assert out[0].startswith("OMP_WAIT_POLICY='active'") and out[1] == "active"
+
+
+_ZERO_THRESHOLDS_CODE = """
+import numpy as np, fastnn
+from fastnn import _dispatch, ops, reference
+from fastnn.data import augment
+K = _dispatch.kernels
+K.activations._set_tuning(0, 0, 1 << 62)
+K.augment._set_tuning(0)
+K.normalization._set_tuning(0, 1 << 62)
+fastnn.set_num_threads(2)
+x = np.linspace(-3, 3, 1000, dtype=np.float32)
+np.testing.assert_allclose(ops.tanh_forward(x)[0], reference.tanh_forward(x)[0], rtol=1e-6, atol=1e-6)
+X = np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4)
+np.testing.assert_array_equal(augment.hflip(X, p=1.0, seed=0), X[..., ::-1])
+h = x.reshape(10, 100)
+g, b = np.ones(100, np.float32), np.zeros(100, np.float32)
+np.testing.assert_allclose(ops.layernorm_forward(h, g, b)[0], reference.layernorm_forward(h, g, b)[0],
+                           rtol=1e-5, atol=1e-5)
+print("ok")
+"""
+
+
+@needs_openmp
+def test_zero_thresholds_use_every_thread():
+    # bench/threshold*.py set the thresholds to 0 to time 2 threads on tiny inputs; the team
+    # size is work // threshold, so 0 must mean "every thread", not a division by zero
+    # (a SIGFPE killed the interpreter once)
+    r = _run(_ZERO_THRESHOLDS_CODE)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"

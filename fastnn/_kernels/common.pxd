@@ -71,6 +71,8 @@ cdef inline int threads_for(Py_ssize_t work, Py_ssize_t threshold, int n_threads
     cdef Py_ssize_t t
     if work < threshold or n_threads < 2:
         return 1
+    if threshold < 1:          # a threshold of 0 (the benchmarks' _set_tuning): every thread
+        return n_threads
     t = work // threshold
     if t < 2:
         t = 2

@@ -1,0 +1,60 @@
+"""Where a second thread starts to pay off for the augmentation kernels.
+
+Sets the augment family's parallel threshold to 0 for this process (``_set_tuning``),
+then times the batch augmentations (public functions, fixed seed) with 1 and 2
+threads over batches of 3x32x32 images from 2 to 128.  PARALLEL_MIN
+(fastnn/_kernels/augment.pyx) belongs at the first size where two threads win.
+
+    python bench/threshold_augment.py
+"""
+import time
+
+import numpy as np
+
+import fastnn
+from fastnn import _dispatch
+from fastnn.data import augment as A
+
+OPS = {
+    "random_crop": lambda X: A.random_crop(X, padding=4, seed=0),
+    "hflip": lambda X: A.hflip(X, seed=0),
+    "color_jitter": lambda X: A.color_jitter(X, 0.4, 0.4, 0.4, seed=0),
+    "cutout": lambda X: A.cutout(X, 16, seed=0),
+    "mixup": lambda X: A.mixup(X, np.zeros(len(X), np.int64), alpha=0.2, seed=0),
+}
+
+
+def main():
+    K = _dispatch.kernels.augment
+    old_n = fastnn.get_num_threads()
+    old = K._set_tuning(0)
+    rng = np.random.default_rng(0)
+    print("| elements (N x 3x32x32) | " + " | ".join(f"{op} 1 / 2 thr us, speed-up" for op in OPS) + " |")
+    print("| ---: |" + " ---: |" * len(OPS))
+    try:
+        for n in [2, 4, 8, 16, 32, 64, 128]:
+            X = rng.random((n, 3, 32, 32), dtype=np.float32)
+            row = []
+            for op, f in OPS.items():
+                t = {}
+                for nt in (1, 2):
+                    fastnn.set_num_threads(nt)
+                    reps = max(20, int(4e6 // X.size))
+                    for _ in range(10):
+                        f(X)
+                    meds = []
+                    for _ in range(7):
+                        t0 = time.perf_counter()
+                        for _ in range(reps):
+                            f(X)
+                        meds.append((time.perf_counter() - t0) / reps * 1e6)
+                    t[nt] = float(np.median(meds))
+                row.append(f"{t[1]:.1f} / {t[2]:.1f}, {t[1] / t[2]:.2f}")
+            print(f"| {X.size} | " + " | ".join(row) + " |")
+    finally:
+        K._set_tuning(old)
+        fastnn.set_num_threads(old_n)
+
+
+if __name__ == "__main__":
+    main()
