@@ -137,6 +137,27 @@ def test_batchnorm_empty_batch(dtype):
     np.testing.assert_array_equal(dbeta, 0)
 
 
+# A bounds-checked build (FASTNN_DEBUG / FASTNN_SANITIZE) raises IndexError inside a noexcept
+# kernel for an out-of-bounds address; Python reports it as unraisable: make that fail here.
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_norm_backward_no_spatial_elements(training, dtype):
+    """(N, C, 0, W): no element per channel / group.  The kernels used to take the address of
+    element 0 of the empty axis (spatial batch norm backward; group norm backward, 081d91c)."""
+    x = np.empty((2, 4, 0, 3), dtype)
+    g, b = np.full(4, 2.0, dtype), np.ones(4, dtype)
+    out, cache = ops.batchnorm_forward(x, g, b, np.zeros(4), np.ones(4), training=training)
+    dx, dgamma, dbeta = ops.batchnorm_backward(np.empty_like(x), cache)
+    assert out.shape == dx.shape == x.shape
+    np.testing.assert_array_equal(dgamma, np.zeros(4, dtype))
+    np.testing.assert_array_equal(dbeta, np.zeros(4, dtype))
+    out, cache = ops.groupnorm_forward(x, g, b, 2)
+    dx, dgamma, dbeta = ops.groupnorm_backward(np.empty_like(x), cache)
+    assert out.shape == dx.shape == x.shape
+    np.testing.assert_array_equal(dgamma, np.zeros(4, dtype))
+    np.testing.assert_array_equal(dbeta, np.zeros(4, dtype))
+
+
 def test_batchnorm_nan_and_inf_poison_only_their_channel(rng, dtype):
     x = rng.standard_normal((8, 4, 5, 5)).astype(dtype)
     x[3, 1, 2, 2] = np.nan

@@ -36,6 +36,16 @@ def build(seed=0, **kw):
     return model, Solver(model, digits_like(), **args)
 
 
+@pytest.fixture(autouse=True)
+def _python_sigint_handler():
+    """Python's own SIGINT handler for each test, whatever pytest started with: a process
+    launched in the background by a shell without job control (`cmd &` in a script) starts
+    with SIGINT ignored, Python then leaves it ignored, and these tests would fail."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 class InterruptAt:
     """An 'augmentation' that sends this process a real SIGINT at a chosen training batch."""
 

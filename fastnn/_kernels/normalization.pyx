@@ -204,6 +204,8 @@ cdef void _bn_block_backward(const floating[:, :, ::1] dout, const floating[:, :
     for c in range(c0, c1):
         sg[c] = 0
         sgx[c] = 0
+    if L == 0:
+        return      # no elements: the sums stay 0 (and &x[n, c, 0] would be out of bounds)
     for n in range(N):
         for c in range(c0, c1):
             _grad_sums(&dout[n, c, 0], &x[n, c, 0], L, mean[c], &sg[c], &sgx[c])
