@@ -254,6 +254,27 @@ def test_cifar10_absurd_declared_size_refused_before_allocating(tmp_path, rng, a
     assert peak < 20 * 2**20, f"{peak} bytes allocated while refusing"
 
 
+@pytest.mark.parametrize("opcode", [b"\x8e", b"\x8d", b"\x96"])   # BINBYTES8, BINUNICODE8, BYTEARRAY8
+def test_cifar10_absurd_length_field_refused_before_allocating(tmp_path, rng, opcode):
+    """A counted argument declaring 2 GiB in a 30-byte file is refused before pickle's C
+    reader allocates it (it allocates the declared length first, then reads)."""
+    import struct
+    import tracemalloc
+    write_cifar(tmp_path, rng, n=2)
+    raw = b"\x80\x05" + opcode + struct.pack("<Q", 2**31) + b"abc" + b"."
+    (tmp_path / "data_batch_1").write_bytes(raw)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetError, match="refused before unpickling") as info:
+            load_cifar10(tmp_path, val_size=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert repr(str(tmp_path / "data_batch_1")) in str(info.value)
+    assert "MemoryError" not in str(info.value)
+    assert peak < 20 * 2**20, f"{peak} bytes allocated while refusing"
+
+
 def test_cifar10_declared_size_within_the_file_is_read(tmp_path, rng):
     """The size check lets through what the file really holds (the normal path), and the
     arrays come back as plain ndarrays."""

@@ -17,6 +17,7 @@ import io
 import math
 import os
 import pickle
+import pickletools
 import zlib
 from importlib import resources
 
@@ -288,8 +289,17 @@ def _unpickle(filename):
     except OSError as exc:
         raise DatasetError(f"load_cifar10: cannot read {filename!r}: {exc}") from None
     try:
-        # from memory: a length field in the stream can never make the reader allocate more
-        # than the file holds
+        # The opcodes are walked first, without building anything.  pickle's C reader
+        # allocates a counted argument (BINBYTES8, BINUNICODE8, ...) at its declared length
+        # and only then reads it: a 200-byte file declaring 2**62 bytes made it ask malloc
+        # for that (found by the sanitizer run).  pickletools reads each argument from the
+        # bytes really present, so a length beyond the file fails here, allocation-free.
+        for _ in pickletools.genops(io.BytesIO(raw)):
+            pass
+    except Exception as exc:
+        raise DatasetError(f"load_cifar10: {filename!r} is not a readable CIFAR-10 batch "
+                           f"(corrupt pickle, refused before unpickling: {exc})") from None
+    try:
         return _BatchUnpickler(io.BytesIO(raw), filename, len(raw)).load()
     except DatasetError:
         raise
