@@ -15,6 +15,19 @@ import numpy as np
 from fastnn import _dispatch
 
 
+def median_us(call, reps, warmup):
+    """Median over 7 rounds of the mean microseconds per call (reps calls a round)."""
+    for _ in range(warmup):
+        call()
+    rounds = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            call()
+        rounds.append((time.perf_counter() - t0) / reps * 1e6)
+    return float(np.median(rounds))
+
+
 def main():
     K = _dispatch.kernels.activations
     old = K._set_tuning(0, 0, 1 << 62)
@@ -30,16 +43,8 @@ def main():
                 code = K.OPS[op]
                 t = {}
                 for nt in (1, 2):
-                    reps = max(50, int(2e7 // n))
-                    for _ in range(20):
-                        K.unary_forward(code, x, out, 0.0, 0.0, nt)
-                    meds = []
-                    for _ in range(7):
-                        t0 = time.perf_counter()
-                        for _ in range(reps):
-                            K.unary_forward(code, x, out, 0.0, 0.0, nt)
-                        meds.append((time.perf_counter() - t0) / reps * 1e6)
-                    t[nt] = float(np.median(meds))
+                    t[nt] = median_us(lambda: K.unary_forward(code, x, out, 0.0, 0.0, nt),
+                                      reps=max(50, int(2e7 // n)), warmup=20)
                 row += [f"{t[1]:.2f}", f"{t[2]:.2f}", f"{t[1] / t[2]:.2f}"]
             print(f"| {n} | " + " | ".join(row) + " |")
     finally:

@@ -7,13 +7,12 @@ threads over batches of 3x32x32 images from 2 to 128.  PARALLEL_MIN
 
     python bench/threshold_augment.py
 """
-import time
-
 import numpy as np
 
 import fastnn
 from fastnn import _dispatch
 from fastnn.data import augment as A
+from threshold import median_us       # bench/threshold.py (this folder is on sys.path)
 
 OPS = {
     "random_crop": lambda X: A.random_crop(X, padding=4, seed=0),
@@ -39,16 +38,7 @@ def main():
                 t = {}
                 for nt in (1, 2):
                     fastnn.set_num_threads(nt)
-                    reps = max(20, int(4e6 // X.size))
-                    for _ in range(10):
-                        f(X)
-                    meds = []
-                    for _ in range(7):
-                        t0 = time.perf_counter()
-                        for _ in range(reps):
-                            f(X)
-                        meds.append((time.perf_counter() - t0) / reps * 1e6)
-                    t[nt] = float(np.median(meds))
+                    t[nt] = median_us(lambda: f(X), reps=max(20, int(4e6 // X.size)), warmup=10)
                 row.append(f"{t[1]:.1f} / {t[2]:.1f}, {t[1] / t[2]:.2f}")
             print(f"| {X.size} | " + " | ".join(row) + " |")
     finally:
