@@ -8,24 +8,10 @@ threads win clearly is where PARALLEL_MIN_CHEAP / PARALLEL_MIN_TRANSCENDENTAL
 
     python bench/threshold.py
 """
-import time
-
 import numpy as np
 
 from fastnn import _dispatch
-
-
-def median_us(call, reps, warmup):
-    """Median over 7 rounds of the mean microseconds per call (reps calls a round)."""
-    for _ in range(warmup):
-        call()
-    rounds = []
-    for _ in range(7):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            call()
-        rounds.append((time.perf_counter() - t0) / reps * 1e6)
-    return float(np.median(rounds))
+from fastnn.benchmarks.harness import median_us
 
 
 def main():

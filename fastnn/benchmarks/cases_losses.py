@@ -90,22 +90,12 @@ def measure_threshold():
 
         python bench/cases_losses.py
     """
-    import time
     from fastnn import _dispatch
     K = _dispatch.kernels.losses
     old = K._set_tuning(0, 0)
 
     def med(f, n):
-        reps = max(20, int(1e7 // n))
-        for _ in range(10):
-            f()
-        meds = []
-        for _ in range(7):
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                f()
-            meds.append((time.perf_counter() - t0) / reps * 1e6)
-        return float(np.median(meds))
+        return harness.median_us(f, reps=max(20, int(1e7 // n)), warmup=10)
 
     rng = np.random.default_rng(0)
     print("| elements | softmax 1 thr us | 2 thr us | speed-up | svm 1 thr us | 2 thr us | speed-up "

@@ -72,6 +72,20 @@ def time_steps(steps, reps=21, ref_reps=5, warmup=2):
     return {lib: float(np.median(t)) * 1e3 for lib, t in times.items()}, first
 
 
+def median_us(call, reps, warmup):
+    """Median over 7 rounds of the mean microseconds per call (``reps`` calls a round), after
+    ``warmup`` calls: the timing of the one-thread-vs-two threshold measurements."""
+    for _ in range(warmup):
+        call()
+    rounds = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            call()
+        rounds.append((time.perf_counter() - t0) / reps * 1e6)
+    return float(np.median(rounds))
+
+
 def allclose_check(rtol=1e-4, atol=1e-5, against="reference"):
     """A check: every result array of fastnn (and torch) equals `against`'s within rtol/atol.
 
