@@ -20,9 +20,12 @@ Layout NCHW; im2col row index ``c*HH*WW + i*WW + j``.  Two paths, same results:
   Cython passes that repack out/dout.
 
 Bounded memory: the scratch of one call stays within ``WORKSPACE_BYTES``
-(module constant, default 8 MiB): the fused path shrinks its row blocks, the
-chunked path its number of images per chunk (the minimum, used even when it
-exceeds the limit, is one output row per thread, resp. one image).  So the extra memory of conv forward+backward
+(module constant, default 8 MiB) per chunk of work: the fused path keeps each
+thread's row block within a quarter of it (one block per thread), the chunked
+path shrinks its number of images per chunk (the minimum, used even when it
+exceeds the limit, is one output row per thread, resp. one image).  Blocks and
+slices are fixed by the shape, never by the thread count, so the fused path
+gives the same bits for any thread count.  So the extra memory of conv forward+backward
 does not grow with the batch size.  ``cache.path``, ``cache.chunk`` and
 ``cache.workspace_bytes`` (``cache.backward_workspace_bytes`` after backward)
 report what a call used.
@@ -54,8 +57,9 @@ BLOCK_COLUMNS = 256
 USE_FUSED = True
 
 
-# backward sums dw over this many fixed slices of the batch (one partial each),
-# so results are identical for every thread count up to it
+# backward sums dw over this many fixed slices of the batch (one partial each,
+# summed in a fixed order), so results are identical for every thread count;
+# backward uses at most this many threads
 _SLICES = 16
 
 
@@ -184,8 +188,8 @@ def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1):
     out = _buffers.empty((N, F, Ho, Wo), x.dtype)
     gemm = scipy_gemm() if USE_FUSED else None
     if gemm is not None and gemm.addr is not None:
-        nt = max(1, min(num_threads(), N))
-        rb, ws = _fused_plan(C, F, HH, WW, Ho, Wo, x.itemsize, nt, False, groups)
+        rb, nt, ws = _fused_plan(C, F, HH, WW, Ho, Wo, x.itemsize, min(num_threads(), N), False,
+                                 groups)
         if N:
             scratch = _buffers.empty((nt, C * HH * WW * rb * Wo), x.dtype)
             with gemm.one_thread():
@@ -202,19 +206,25 @@ def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1):
                       path=path, chunk=nb, workspace_bytes=ws)
 
 
-def _fused_plan(C, F, HH, WW, Ho, Wo, itemsize, nt, backward, groups, limit=None):
-    """Output rows per block and scratch bytes of the fused path.
+def _fused_plan(C, F, HH, WW, Ho, Wo, itemsize, nt, backward, groups, limit=None, slices=0):
+    """Output rows per block, threads and scratch bytes of the fused path.
 
-    Each of the nt threads holds the im2col columns of rb output rows of one
-    image (and their gradient in backward, plus a per-thread dw and db); rb is
-    the largest count that keeps the total within ``limit`` (at least 1).
+    The row block depends on the shape only, never on the thread count (so
+    every thread count makes the same GEMM calls and gets the same bits): rb
+    output rows hold about :data:`BLOCK_COLUMNS` output pixels, and one block's
+    im2col columns (and their gradient in backward) take at most a quarter of
+    ``limit`` (at least one row).  Threads take whole images (forward) or
+    whole image slices (backward, ``slices`` of them), one block of scratch
+    each; returns (rb, threads, scratch bytes including backward's per-slice
+    dw and db partials).
     """
     limit = WORKSPACE_BYTES if limit is None else limit
     K = C * HH * WW
     per_row = K * Wo * itemsize * (2 if backward else 1)
-    fixed = nt * (F * (K // groups) * itemsize + F * 8) if backward else 0
-    rb = max(1, min(Ho, (limit - fixed) // (nt * per_row), -(-BLOCK_COLUMNS // Wo)))
-    return rb, nt * rb * per_row + fixed
+    rb = max(1, min(Ho, (limit // 4) // per_row, -(-BLOCK_COLUMNS // Wo)))
+    fixed = slices * (F * (K // groups) * itemsize + F * 8) if backward else 0
+    nt = max(1, min(nt, slices) if backward else nt)
+    return rb, nt, nt * rb * per_row + fixed
 
 
 def _forward_chunks(x, w, b, out, geom, groups, nb):
@@ -277,11 +287,11 @@ def conv_backward(dout, cache):
     dx = _buffers.empty_like(x)
     if c.path == "fused":
         gemm = scipy_gemm()
-        nt = max(1, min(num_threads(), N))
-        rb, ws = _fused_plan(C, F, HH, WW, Ho, Wo, x.itemsize, nt, True, groups)
+        slices = min(N, _SLICES)               # fixed image slices: the same dw for any thread count
+        rb, nt, ws = _fused_plan(C, F, HH, WW, Ho, Wo, x.itemsize, num_threads(), True, groups,
+                                 slices=slices)
         c.backward_chunk, c.backward_workspace_bytes = nt, ws
         scratch = _buffers.empty((nt, 2 * K * rb * Wo), x.dtype)
-        slices = min(N, max(_SLICES, nt))      # fixed image slices: same dw for any nt <= _SLICES
         dw_parts = np.empty((max(slices, 1), F * Kg), x.dtype)
         db_parts = np.empty((max(slices, 1), F), np.float64)
         with gemm.one_thread():
