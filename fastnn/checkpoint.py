@@ -105,13 +105,17 @@ def _read_member(zf, info, path, file_size):
     if not name.endswith(".npy"):
         raise CheckpointError(f"load_params: member {name!r} of {path!r} is not an .npy array")
     key = name[:-len(".npy")]
-    if info.compress_type == zipfile.ZIP_STORED and (
-            info.compress_size != info.file_size
-            or info.header_offset + info.compress_size > file_size):
-        raise CheckpointError(
-            f"load_params: member {name!r} of {path!r} is stored uncompressed with "
-            f"{info.file_size} bytes, but its compressed size is {info.compress_size} and the "
-            f"file holds {file_size} bytes in all (corrupt or truncated)")
+    if info.compress_type == zipfile.ZIP_STORED:
+        if info.compress_size != info.file_size:
+            raise CheckpointError(
+                f"load_params: member {name!r} of {path!r} is stored uncompressed but declares "
+                f"{info.file_size} bytes with a compressed size of {info.compress_size} "
+                "(corrupt)")
+        if info.header_offset + info.compress_size > file_size:
+            raise CheckpointError(
+                f"load_params: member {name!r} of {path!r} is stored uncompressed and declares "
+                f"{info.file_size} bytes, but the whole file holds {file_size} bytes "
+                "(truncated or corrupt); refused before reading it")
     with zf.open(info) as f:
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
