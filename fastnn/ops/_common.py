@@ -85,14 +85,17 @@ def output_for(x, out, fn, inplace_ok):
     """Allocate the output, or check a user's `out` against the input x."""
     if out is None:
         return _buffers.empty_like(x)
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"{fn}: out must be a numpy.ndarray, got {type(out).__name__}")
+    if type(out) is not np.ndarray:
+        what = (f"the ndarray subclass {type(out).__module__}.{type(out).__name__}"
+                if isinstance(out, np.ndarray) else type(out).__name__)
+        raise TypeError(f"{fn}: out must be a numpy.ndarray (not a subclass), got {what} "
+                        "(np.asarray(out) is a plain view of the same memory)")
     if out.dtype != x.dtype:
         raise TypeError(f"{fn}: out must have dtype {x.dtype} (the input's), got {out.dtype}")
     if out.shape != x.shape:
         raise ValueError(f"{fn}: out must have shape {x.shape} (the input's), got {out.shape}")
-    if not out.flags.c_contiguous:
-        raise ValueError(f"{fn}: out must be C-contiguous")
+    if not (out.flags.c_contiguous and out.flags.aligned):
+        raise ValueError(f"{fn}: out must be C-contiguous and aligned")
     if not out.flags.writeable:
         raise ValueError(f"{fn}: out is read-only")
     if np.may_share_memory(out, x):
