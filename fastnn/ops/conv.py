@@ -59,7 +59,13 @@ USE_FUSED = True
 _SLICES = 16
 
 
-def _int_param(v, name, fn, minimum):
+#: Largest stride, pad, dilation (and pooling window / stride) accepted: the
+#: kernels index with 64-bit integers, and this bound keeps every product of
+#: them (padded sizes, window offsets) far from overflow.
+MAX_GEOMETRY = 2**31 - 1
+
+
+def _int_param(v, name, fn, minimum, maximum=None):
     try:
         i = operator.index(v)
     except TypeError:
@@ -67,6 +73,9 @@ def _int_param(v, name, fn, minimum):
     if i < minimum:
         what = "positive" if minimum == 1 else "non-negative"
         raise ValueError(f"{fn}: {name} must be a {what} integer, got {i}")
+    if maximum is not None and i > maximum:
+        raise ValueError(f"{fn}: {name} must be at most {maximum} (an integer in "
+                         f"{minimum}..{maximum}), got {i}")
     return i
 
 
@@ -144,10 +153,10 @@ def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1):
         Filters, in x's dtype.  Non-square filters and images work.
     b : array_like, shape (F,), optional
         Bias (zeros when None).
-    stride : int, >= 1
-    pad : int, >= 0
+    stride : int, 1 .. MAX_GEOMETRY (2**31 - 1)
+    pad : int, 0 .. MAX_GEOMETRY
         Zero padding on each side (same for height and width).
-    dilation : int, >= 1
+    dilation : int, 1 .. MAX_GEOMETRY
         Spacing between filter taps.
     groups : int, >= 1
         Channels and filters split in ``groups`` independent convolutions;
@@ -379,8 +388,9 @@ def col2im(cols, x_shape, HH, WW, stride=1, pad=0, dilation=1):
 
 
 def _geometry(stride, pad, dilation, fn):
-    """(stride, pad, dilation) checked: positive, non-negative, positive integers"""
-    s = _int_param(stride, "stride", fn, 1)
-    p = _int_param(pad, "pad", fn, 0)
-    d = _int_param(dilation, "dilation", fn, 1)
+    """(stride, pad, dilation) checked: positive, non-negative, positive integers, each at
+    most :data:`MAX_GEOMETRY`"""
+    s = _int_param(stride, "stride", fn, 1, MAX_GEOMETRY)
+    p = _int_param(pad, "pad", fn, 0, MAX_GEOMETRY)
+    d = _int_param(dilation, "dilation", fn, 1, MAX_GEOMETRY)
     return s, p, d

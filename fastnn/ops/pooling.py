@@ -10,26 +10,21 @@ first NaN receives the gradient.  2x2 windows with stride 2 have a fast path.
 Output size: ``Ho = (H - pool_height) // stride + 1`` (floor, like PyTorch),
 likewise Wo.
 """
-import operator
 
 import numpy as np
 
 from fastnn import _dispatch
 from fastnn._kernels import _buffers
 from fastnn.ops._common import Cache, cache_for, check_dout, float_array, num_threads
+from fastnn.ops.conv import MAX_GEOMETRY, _int_param
 
 __all__ = ["max_pool_forward", "max_pool_backward", "avg_pool_forward", "avg_pool_backward",
            "global_avg_pool_forward", "global_avg_pool_backward"]
 
 
 def _positive(v, name, fn):
-    try:
-        i = operator.index(v)
-    except TypeError:
-        raise TypeError(f"{fn}: {name} must be an integer, got {v!r}") from None
-    if i < 1:
-        raise ValueError(f"{fn}: {name} must be a positive integer, got {i}")
-    return i
+    """A window size or stride: an integer in 1 .. MAX_GEOMETRY (2**31 - 1)."""
+    return _int_param(v, name, fn, 1, MAX_GEOMETRY)
 
 
 def _pool_geometry(x, pool_height, pool_width, stride, fn):
@@ -51,7 +46,7 @@ def max_pool_forward(x, pool_height=2, pool_width=2, stride=2):
     Parameters
     ----------
     x : array_like of float32 or float64, shape (N, C, H, W)
-    pool_height, pool_width, stride : int, >= 1
+    pool_height, pool_width, stride : int, 1 .. 2**31 - 1
         The window must fit the input (no padding).
 
     Returns
