@@ -87,10 +87,10 @@ def test_tiny_checkpoint_declaring_3gib_is_refused_without_allocating(tmp_path, 
         except CheckpointError as exc:
             print("REFUSED", exc)
         """)
+    assert rss < 200 * MB, f"peak RSS {rss / MB:.0f} MB for a {size}-byte file"
     assert lines and lines[0].startswith("REFUSED"), lines
     assert "w.npy" in lines[0] or "'w'" in lines[0]
     assert "model.npz" in lines[0]
-    assert rss < 200 * MB, f"peak RSS {rss / MB:.0f} MB for a {size}-byte file"
 
 
 def test_tiny_checkpoint_refused_through_train_resume(tmp_path, capsys):
@@ -137,6 +137,7 @@ def test_deflated_zeros_member_peaks_near_the_array_size(tmp_path):
         """)
     assert lines == [f"{n} float32 0"]
     array = 4 * n
+    print(f"peak {(rss - base) / MB:.0f} MB above baseline for a {array / MB:.0f} MB array")
     assert rss - base < 1.5 * array, (f"peak {(rss - base) / MB:.0f} MB above baseline for a "
                                       f"{array / MB:.0f} MB array")
 
@@ -199,9 +200,9 @@ def test_tiny_cifar_batch_with_absurd_counts_is_refused_cheaply(tmp_path, blob, 
         except DatasetError as exc:
             print("REFUSED", exc)
         """)
+    assert rss < 200 * MB, f"peak RSS {rss / MB:.0f} MB for a {len(blob)}-byte batch"
     assert lines and lines[0].startswith("REFUSED"), lines
     assert "data_batch_1" in lines[0] and what in lines[0], lines[0]
-    assert rss < 200 * MB, f"peak RSS {rss / MB:.0f} MB for a {len(blob)}-byte batch"
 
 
 @pytest.mark.parametrize("protocol", [2, 4, 5])

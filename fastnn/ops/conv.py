@@ -33,7 +33,8 @@ import numpy as np
 
 from fastnn import _dispatch
 from fastnn._kernels import _buffers
-from fastnn.ops._common import (Cache, cache_for, check_dout, float_array, num_threads,
+from fastnn.ops._common import (Cache, cache_array, cache_field, cache_for, check_dout,
+                                float_array, num_threads,
                                 param_array, scipy_gemm)
 
 __all__ = ["conv_forward", "conv_backward", "conv_output_shape", "conv_workspace_plan",
@@ -272,13 +273,31 @@ def conv_backward(dout, cache):
     """
     fn = "conv_backward"
     c = cache_for(cache, "conv", fn)
-    x, w = c.x, c.w
+    # the geometry the kernels loop over, re-derived from the cached x and w with the forward
+    # pass's checks, so an edited cache cannot make them index out of bounds
+    x = cache_array(c, "x", fn, ndim=4, floating=True)
+    w = cache_array(c, "w", fn, ndim=4, dtype=x.dtype)
+    geom = cache_field(c, "geom", fn)
+    if not isinstance(geom, tuple) or len(geom) != 3:
+        raise ValueError(f"{fn}: cache.geom must be (stride, pad, dilation), got {geom!r} "
+                         "(pass the cache conv_forward returned, unmodified)")
+    groups = cache_field(c, "groups", fn)
+    try:
+        _, _, groups, (Ho, Wo) = _check(x, w, None, *geom, groups, fn)
+    except (TypeError, ValueError) as exc:
+        why = str(exc)[len(fn) + 2:] if str(exc).startswith(fn + ": ") else str(exc)
+        raise ValueError(f"{fn}: cache.x {x.shape}, cache.w {w.shape}, cache.geom {geom!r} "
+                         f"and cache.groups {groups!r} do not fit together: {why} (pass the "
+                         "cache conv_forward returned, unmodified)") from None
+    if cache_field(c, "out_hw", fn) != (Ho, Wo):
+        raise ValueError(f"{fn}: cache.out_hw must be {(Ho, Wo)}, got {c.out_hw!r} (pass the "
+                         "cache conv_forward returned, unmodified)")
+    if cache_field(c, "path", fn) not in ("fused", "chunked"):
+        raise ValueError(f"{fn}: cache.path must be 'fused' or 'chunked', got {c.path!r}")
     N, C, H, W = x.shape
     F, Cg, HH, WW = w.shape
-    Ho, Wo = c.out_hw
     g = check_dout(dout, (N, F, Ho, Wo), x.dtype, fn)
-    s, p, d = c.geom
-    groups = c.groups
+    s, p, d = _geometry(*geom, fn)
     K, P = C * HH * WW, Ho * Wo
     Kg, Fg = K // groups, F // groups
     k = _dispatch.kernels.conv
