@@ -296,7 +296,8 @@ def test_bias_none_and_lists(rng):
     (dict(b_shape=(3,)), ValueError, r"b must have shape \(F,\) = \(2,\), got shape \(3,\)"),
     (dict(x_shape=(3, 5, 5)), ValueError, r"x must have shape \(N, C, H, W\)"),
     (dict(pad=2**70), ValueError,
-     r"conv_forward: pad must be at most 2147483647 \(an integer in 0..2147483647\), got 2"),
+     r"conv_forward: pad must be at most 2147483647 \(an integer in 0..2147483647\), got "
+     r"1180591620717411303424"),
     (dict(pad=2**62), ValueError, r"conv_forward: pad must be at most 2147483647"),
     (dict(stride=10**30), ValueError,
      r"conv_forward: stride must be at most 2147483647 \(an integer in 1..2147483647\)"),
