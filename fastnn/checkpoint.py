@@ -4,10 +4,17 @@
   dict (stored as a JSON string in a plain unicode array, never pickled) to a
   temporary file in the target's directory, flushes it to disk and renames it
   over the target (``os.replace``, atomic on POSIX and Windows): a crash
-  mid-write leaves the old file or no file, never a truncated one.
-* :func:`load_params` opens the file with ``allow_pickle=False``: object
-  arrays (which NumPy would unpickle, running arbitrary code) are refused with
-  :class:`CheckpointError` before anything is unpickled.  With ``into=`` it
+  mid-write leaves the old file or no file, never a truncated one.  The file
+  gets the permissions ``open(path, "w")`` would give it (``0o666`` minus the
+  umask).
+* :func:`load_params` parses the zip and each ``.npy`` header itself and never
+  unpickles: object arrays (which NumPy would unpickle, running arbitrary code)
+  are refused with :class:`CheckpointError` before any data is read.  Only a
+  regular file is opened (a FIFO or ``/dev/zero`` would block or never end);
+  a member's declared size is checked against its sizes in the zip and, for a
+  stored member, against the file's real size, and the data is read in chunks,
+  so a file can never make the reader allocate more than the bytes it really
+  holds (a deflated member peaks at about its array's size plus one chunk).  With ``into=`` it
   checks names, shapes and dtypes against an existing parameter dict and
   copies into those arrays in place (so optimisers holding them stay valid).
 * :func:`save_model` / :func:`load_model` do the same for anything with a
@@ -214,8 +221,10 @@ def load_params(path, into=None):
     Raises
     ------
     CheckpointError
-        File unreadable or not an ``.npz``; an array needing pickle (object
-        dtype); names, shapes or dtypes not matching ``into``.
+        File unreadable, not a regular file (a FIFO, a device, a directory),
+        or not an ``.npz``; an array needing pickle (object dtype); an array
+        declaring more bytes than its member holds; names, shapes or dtypes
+        not matching ``into``.
     """
     path = os.fspath(path)
     arrays, meta = _read_checkpoint(path)

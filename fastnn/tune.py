@@ -658,7 +658,7 @@ class SearchResult:
         of the header order become config keys (the writer puts params before metrics, and
         the ``metric`` column starts the metrics)."""
         path = os.fspath(path)
-        with open(path, newline="") as f:
+        with open_regular(path, "r", newline="") as f:
             rd = csv.reader(f)
             head = next(rd)
             body = list(rd)

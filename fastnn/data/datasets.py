@@ -489,8 +489,12 @@ def load_cifar10(path, val_size=1000, dtype=np.float32, scale=True):
     Raises
     ------
     DatasetError
-        Missing folder or file; a corrupt, truncated or unsafe pickle (an
-        array declaring more bytes than the file holds, or of object dtype); a batch
+        Missing folder or file; a file that is not a regular file (a FIFO or
+        device, which could block or never end); a corrupt, truncated or
+        unsafe pickle (an array declaring more bytes than the file holds, or
+        of object dtype; a memo index, memo reference or frame length that
+        the file's opcodes cannot justify, refused by an opcode pre-pass
+        before the unpickler could grow its memo table to match); a batch
         that is not a dict with ``data`` (N, 3072) uint8 and ``labels`` (N,)
         integers in 0..9; ``val_size`` not leaving any training image.
 
@@ -623,7 +627,8 @@ def load_mnist(path, val_size=5000, dtype=np.float32, scale=True):
     Raises
     ------
     DatasetError
-        Missing folder or file; wrong magic number; a file shorter or longer
+        Missing folder or file; a file that is not a regular file (FIFO,
+        device); wrong magic number; a file shorter or longer
         than its header announces; bad gzip data; image and label counts that
         differ; train and test images of different sizes; labels above 9;
         ``val_size`` not leaving any training image.

@@ -5,8 +5,9 @@ Common behaviour of the elementwise activations:
 * any float32/float64 array-like of any shape (0-d and empty included); the
   output has the input's dtype and shape; non-contiguous input is copied once
   to C order;
-* ``out=`` (forward): a C-contiguous, writeable array of the input's shape and
-  dtype that receives the result.  ``out=x`` (exact in-place) is allowed for
+* ``out=`` (forward): a plain ``numpy.ndarray`` (not a subclass such as
+  ``np.matrix``), C-contiguous, aligned and writeable, of the input's shape and
+  dtype, that receives the result.  ``out=x`` (exact in-place) is allowed for
   ``relu``, ``sigmoid`` and ``tanh``, whose backward needs only the output;
   other partial or full overlaps with ``x`` raise ``ValueError``;
 * ``dout`` is converted to the forward dtype; its shape must match;
