@@ -14,9 +14,10 @@
   a member's declared size is checked against its sizes in the zip and, for a
   stored member, against the file's real size, and the data is read in chunks,
   so a file can never make the reader allocate more than the bytes it really
-  holds (a deflated member peaks at about its array's size plus one chunk).  With ``into=`` it
-  checks names, shapes and dtypes against an existing parameter dict and
-  copies into those arrays in place (so optimisers holding them stay valid).
+  holds (a deflated member peaks at about its array's size plus one chunk).
+  With ``into=`` it checks names, shapes and dtypes against an existing
+  parameter dict and copies into those arrays in place (so optimisers holding
+  them stay valid).
 * :func:`save_model` / :func:`load_model` do the same for anything with a
   ``params`` dict (the CS231n models, fastnn's layers and models).
 
@@ -102,6 +103,8 @@ def save_params(path, params, meta=None):
 
 
 _NPY_MAGIC = b"\x93NUMPY"
+
+
 def _read_member(zf, info, path, file_size):
     """One ``.npy`` member of the zip, parsed by hand: header checked, the declared size checked
     against the member's sizes in the zip (and, for a stored member, against the file's real

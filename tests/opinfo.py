@@ -245,7 +245,7 @@ def _out_errors(fn, x, kwargs, name):
     return [
         ErrorInput(fn, (x,), {**kwargs, "out": [0.0] * x.size}, TypeError,
                    rf"{name}: out must be a numpy.ndarray", "out list"),
-        ErrorInput(fn, (x,), {**kwargs, "out": np.asmatrix(np.empty((1, x.size), x.dtype))},
+        ErrorInput(fn, (x,), {**kwargs, "out": np.empty((1, x.size), x.dtype).view(np.matrix)},
                    TypeError, rf"{name}: out must be a numpy.ndarray \(not a subclass\), got "
                    r"the ndarray subclass numpy.matrix", "out np.matrix"),
         ErrorInput(fn, (x,), {**kwargs, "out": np.empty(x.shape, x.dtype).view(_NdarraySubclass)},

@@ -191,7 +191,8 @@ CASES = [
 EXPECTED_ELSEWHERE = {
     "relu": ("saved",), "prelu": ("alpha", "x"), "maxout": ("k", "x"), "dropout": ("shape",),
     "dropconnect": ("x",), "batchnorm": ("x",), "groupnorm": ("groups",),
-    "max_pool": ("x_shape", "pool"), "avg_pool": ("x_shape", "pool"), "conv": ("x", "w", "geom", "groups"),
+    "max_pool": ("x_shape", "pool"), "avg_pool": ("x_shape", "pool"),
+    "conv": ("x", "w", "geom", "groups"),
 }
 
 
