@@ -8,6 +8,7 @@ fraction, update/weight ratio against the healthy 1e-3, gradient norms).
 import json
 import os
 
+from fastnn._files import NotRegularFileError, open_regular
 from fastnn.commands import CommandError, output_dir
 
 HELP = "plot a history.json written by fastnn train (loss, accuracy, monitor PNGs)"
@@ -22,12 +23,14 @@ def add_arguments(parser):
 def load_history(path):
     """The history dict in ``path``; a CommandError naming the file if it is not one."""
     try:
-        with open(path) as f:
+        with open_regular(path, "r") as f:
             history = json.load(f)
     except FileNotFoundError:
         raise CommandError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise CommandError(f"{path}: is a directory, expected a history.json file") from None
+    except NotRegularFileError as exc:
+        raise CommandError(f"{path}: not a history.json file: {exc}") from None
     except OSError as exc:
         raise CommandError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

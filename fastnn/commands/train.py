@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from fastnn._files import check_regular, open_regular
 from fastnn.commands import CommandError, output_dir
 
 HELP = "train a model on the built-in dataset (or a CIFAR-10 / MNIST folder): the main job"
@@ -185,11 +186,15 @@ def run(args):
     if args.resume:
         cfg_path = os.path.join(out, "config.json")
         ckpt = os.path.join(out, "interrupted.npz")
-        if not os.path.isfile(cfg_path) or not os.path.isfile(ckpt):
+        if not os.path.exists(cfg_path) or not os.path.exists(ckpt):
             raise CommandError(f"--resume: {out!r} has no interrupted run "
                                f"(needs config.json and interrupted.npz)")
         try:
-            with open(cfg_path) as f:
+            check_regular(ckpt)
+        except OSError as exc:
+            raise CommandError(f"--resume: cannot read {ckpt!r}: {exc}") from None
+        try:
+            with open_regular(cfg_path, "r") as f:
                 cfg = json.load(f)
             missing = [k for k in RUN_KEYS if k not in cfg]
         except (OSError, ValueError) as exc:

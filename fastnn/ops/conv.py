@@ -36,7 +36,8 @@ import numpy as np
 
 from fastnn import _dispatch
 from fastnn._kernels import _buffers
-from fastnn.ops._common import (Cache, cache_for, check_dout, float_array, num_threads,
+from fastnn.ops._common import (Cache, cache_array, cache_field, cache_for, check_dout,
+                                float_array, num_threads,
                                 param_array, scipy_gemm)
 
 __all__ = ["conv_forward", "conv_backward", "conv_output_shape", "conv_workspace_plan",
@@ -63,7 +64,13 @@ USE_FUSED = True
 _SLICES = 16
 
 
-def _int_param(v, name, fn, minimum):
+#: Largest stride, pad, dilation (and pooling window / stride) accepted: the
+#: kernels index with 64-bit integers, and this bound keeps every product of
+#: them (padded sizes, window offsets) far from overflow.
+MAX_GEOMETRY = 2**31 - 1
+
+
+def _int_param(v, name, fn, minimum, maximum=None):
     try:
         i = operator.index(v)
     except TypeError:
@@ -71,6 +78,9 @@ def _int_param(v, name, fn, minimum):
     if i < minimum:
         what = "positive" if minimum == 1 else "non-negative"
         raise ValueError(f"{fn}: {name} must be a {what} integer, got {i}")
+    if maximum is not None and i > maximum:
+        raise ValueError(f"{fn}: {name} must be at most {maximum} (an integer in "
+                         f"{minimum}..{maximum}), got {i}")
     return i
 
 
@@ -148,10 +158,10 @@ def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1):
         Filters, in x's dtype.  Non-square filters and images work.
     b : array_like, shape (F,), optional
         Bias (zeros when None).
-    stride : int, >= 1
-    pad : int, >= 0
+    stride : int, 1 .. MAX_GEOMETRY (2**31 - 1)
+    pad : int, 0 .. MAX_GEOMETRY
         Zero padding on each side (same for height and width).
-    dilation : int, >= 1
+    dilation : int, 1 .. MAX_GEOMETRY
         Spacing between filter taps.
     groups : int, >= 1
         Channels and filters split in ``groups`` independent convolutions;
@@ -273,13 +283,31 @@ def conv_backward(dout, cache):
     """
     fn = "conv_backward"
     c = cache_for(cache, "conv", fn)
-    x, w = c.x, c.w
+    # the geometry the kernels loop over, re-derived from the cached x and w with the forward
+    # pass's checks, so an edited cache cannot make them index out of bounds
+    x = cache_array(c, "x", fn, ndim=4, floating=True)
+    w = cache_array(c, "w", fn, ndim=4, dtype=x.dtype)
+    geom = cache_field(c, "geom", fn)
+    if not isinstance(geom, tuple) or len(geom) != 3:
+        raise ValueError(f"{fn}: cache.geom must be (stride, pad, dilation), got {geom!r} "
+                         "(pass the cache conv_forward returned, unmodified)")
+    groups = cache_field(c, "groups", fn)
+    try:
+        _, _, groups, (Ho, Wo) = _check(x, w, None, *geom, groups, fn)
+    except (TypeError, ValueError) as exc:
+        why = str(exc)[len(fn) + 2:] if str(exc).startswith(fn + ": ") else str(exc)
+        raise ValueError(f"{fn}: cache.x {x.shape}, cache.w {w.shape}, cache.geom {geom!r} "
+                         f"and cache.groups {groups!r} do not fit together: {why} (pass the "
+                         "cache conv_forward returned, unmodified)") from None
+    if cache_field(c, "out_hw", fn) != (Ho, Wo):
+        raise ValueError(f"{fn}: cache.out_hw must be {(Ho, Wo)}, got {c.out_hw!r} (pass the "
+                         "cache conv_forward returned, unmodified)")
+    if cache_field(c, "path", fn) not in ("fused", "chunked"):
+        raise ValueError(f"{fn}: cache.path must be 'fused' or 'chunked', got {c.path!r}")
     N, C, H, W = x.shape
     F, Cg, HH, WW = w.shape
-    Ho, Wo = c.out_hw
     g = check_dout(dout, (N, F, Ho, Wo), x.dtype, fn)
-    s, p, d = c.geom
-    groups = c.groups
+    s, p, d = _geometry(*geom, fn)
     K, P = C * HH * WW, Ho * Wo
     Kg, Fg = K // groups, F // groups
     k = _dispatch.kernels.conv
@@ -389,8 +417,9 @@ def col2im(cols, x_shape, HH, WW, stride=1, pad=0, dilation=1):
 
 
 def _geometry(stride, pad, dilation, fn):
-    """(stride, pad, dilation) checked: positive, non-negative, positive integers"""
-    s = _int_param(stride, "stride", fn, 1)
-    p = _int_param(pad, "pad", fn, 0)
-    d = _int_param(dilation, "dilation", fn, 1)
+    """(stride, pad, dilation) checked: positive, non-negative, positive integers, each at
+    most :data:`MAX_GEOMETRY`"""
+    s = _int_param(stride, "stride", fn, 1, MAX_GEOMETRY)
+    p = _int_param(pad, "pad", fn, 0, MAX_GEOMETRY)
+    d = _int_param(dilation, "dilation", fn, 1, MAX_GEOMETRY)
     return s, p, d
