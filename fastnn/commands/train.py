@@ -224,7 +224,8 @@ def check_memory(cfg, input_dim, num_classes, limit=None):
         return
     shape = "x".join(str(int(v)) for v in input_dim)
     if param_bytes >= batch_bytes:
-        what = (f"--model {cfg['model']} with --filters {cfg['filters']}"
+        what = (f"--model {cfg['model']} with"
+                + (f" --filters {cfg['filters']}" if cfg["model"] != "mlp" else "")
                 + (f" --hidden {','.join(map(str, cfg['hidden']))}" if cfg["hidden"] else "")
                 + f" on {shape} images needs at least {_gib(param_bytes)} for its parameters "
                   "and their optimiser state")
