@@ -59,13 +59,18 @@ def test_interrupt_while_writing_final_files_then_resume_completes(tmp_path, cap
 
 def test_interrupt_in_the_test_accuracy_step_then_resume(tmp_path, capsys, monkeypatch):
     from fastnn.solver import Solver
-    real = Solver.check_accuracy
+    real_train, real_accuracy = Solver.train, Solver.check_accuracy
+
+    def train_then_mark(self):
+        real_train(self)
+        self.trained = True
 
     def accuracy(self, *a, **k):
-        if self.run_finished:                 # after training: the final test accuracy
+        if getattr(self, "trained", False):   # after train(): the final test accuracy
             raise KeyboardInterrupt
-        return real(self, *a, **k)
+        return real_accuracy(self, *a, **k)
 
+    monkeypatch.setattr(Solver, "train", train_then_mark)
     monkeypatch.setattr(Solver, "check_accuracy", accuracy)
     out = tmp_path / "run"
     assert train(out) == 130
