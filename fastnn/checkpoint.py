@@ -20,20 +20,30 @@
   them stay valid).
 * :func:`save_model` / :func:`load_model` do the same for anything with a
   ``params`` dict (the CS231n models, fastnn's layers and models).
+* :func:`remove_stale_temp_files` deletes the temporary files a killed process
+  left behind (``.<name>.XXXXXXXX.tmp``, the pattern :func:`save_params` uses).
 
 Array names are the dict keys (strings); ``"__meta__"`` is reserved.
 """
 import json
 import os
+import re
+import time
 import zipfile
 
 import numpy as np
 
 from fastnn._files import NotRegularFileError, mkstemp_like_open, open_regular, read_chunked
 
-__all__ = ["CheckpointError", "save_params", "load_params", "save_model", "load_model"]
+__all__ = ["CheckpointError", "save_params", "load_params", "save_model", "load_model",
+           "remove_stale_temp_files"]
 
 META_KEY = "__meta__"
+
+# when this module was imported: a temporary file older than this was not written by this process
+_IMPORTED_AT = time.time()
+# tempfile.mkstemp's random part: 8 characters of [a-z0-9_]
+_TEMP_PATTERN = re.compile(r"\.(?P<target>.+\.npz)\.[a-z0-9_]{8}\.tmp")
 
 
 class CheckpointError(ValueError):
@@ -280,3 +290,46 @@ def load_model(path, model):
     """:func:`load_params` into ``model.params`` and ``model.buffers`` (in place); returns the
     meta dict."""
     return load_params(path, into=_model_arrays(model, "load_model"))[1]
+
+
+def remove_stale_temp_files(directory, names=None, older_than=None):
+    """Delete the temporary files that :func:`save_params` left in ``directory`` when its process
+    was killed mid-write (SIGKILL, power loss): ``.<target>.npz.XXXXXXXX.tmp``.
+
+    Only regular files of exactly that pattern are touched, and only those last modified before
+    ``older_than``, so a save in progress in this process is never removed.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+    names : iterable of str, optional
+        Only the temporary files of these targets (e.g. ``["interrupted.npz"]``); default: any.
+    older_than : float, optional
+        A ``time.time()`` stamp; default: when this process imported :mod:`fastnn.checkpoint`.
+
+    Returns
+    -------
+    list of str
+        The paths removed.
+    """
+    directory = os.fspath(directory)
+    cutoff = _IMPORTED_AT if older_than is None else float(older_than)
+    wanted = None if names is None else {_npz_path(os.path.basename(os.fspath(n))) for n in names}
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP_PATTERN.fullmatch(entry.name)
+        if m is None or (wanted is not None and m.group("target") not in wanted):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False) or entry.stat(
+                    follow_symlinks=False).st_mtime >= cutoff:
+                continue
+            os.remove(entry.path)
+        except OSError:
+            continue
+        removed.append(entry.path)
+    return removed

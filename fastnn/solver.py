@@ -144,6 +144,10 @@ class Solver:
         the checkpoint is written, then ``KeyboardInterrupt`` is raised.
         :meth:`load` of that file followed by :meth:`train` finishes the run
         exactly as an uninterrupted run with the same seed would have.
+    checkpoint_tag : str, optional
+        A label of the run's settings (``fastnn train`` uses a hash of its
+        config), written into every checkpoint's metadata; :meth:`load` then
+        refuses a checkpoint carrying another tag, or none.
 
     Attributes
     ----------
@@ -153,6 +157,7 @@ class Solver:
         entries for a full run (``num_epochs`` when an epoch is one iteration)
     best_val_acc : float; best_params : dict (copied into ``model.params`` at the end)
     epoch : int; stopped_early : bool; interrupted : bool
+    run_finished : bool, True when the last run (or the one a checkpoint holds) has ended
     monitor : the Monitor, or None
     """
 
@@ -192,12 +197,16 @@ class Solver:
         self.augment = list(kwargs.pop("augment", None) or [])
         self.monitor = kwargs.pop("monitor", None)
         self.interrupt_checkpoint = kwargs.pop("interrupt_checkpoint", None)
+        self.checkpoint_tag = kwargs.pop("checkpoint_tag", None)
         if kwargs:
             raise TypeError(f"Solver: unexpected keyword argument(s) {sorted(kwargs)}; "
                             "accepted: update_rule, optim_config, lr_decay, batch_size, "
                             "num_epochs, num_train_samples, num_val_samples, checkpoint_name, "
                             "print_every, verbose, seed, patience, augment, monitor, "
-                            "interrupt_checkpoint")
+                            "interrupt_checkpoint, checkpoint_tag")
+        if self.checkpoint_tag is not None and not isinstance(self.checkpoint_tag, str):
+            raise TypeError(f"Solver: checkpoint_tag must be a string or None, "
+                            f"got {type(self.checkpoint_tag).__name__}")
         for aug in self.augment:
             if not callable(aug):
                 raise TypeError(f"Solver: every augment entry must be callable as "
@@ -251,6 +260,12 @@ class Solver:
         self._run_iterations = 0        # iterations of the current run (0: no run started)
         self._interrupt_requested = False
         self.optim_configs = {p: copy.deepcopy(self.optim_config) for p in self.model.params}
+
+    @property
+    def run_finished(self):
+        """True when a run has been started and has ended (all its iterations done, or an
+        early stop); False for a fresh Solver and for one restored in the middle of a run."""
+        return self._run_iterations > 0 and self._run_t >= self._run_iterations
 
     def _mode(self, name):
         m = getattr(self.model, name, None)
@@ -485,6 +500,42 @@ class Solver:
 
     # ------------------------------------------------------------ checkpoints
 
+    def _check_optim_state(self, meta_configs, optim_arrays, bad):
+        """The optimiser configs of a checkpoint (scalars from the meta, arrays from
+        ``optim/<param>/<key>``), validated against the model and the update rule."""
+        model_params = self.model.params
+        configs = {p: dict(c) for p, c in meta_configs.items()}
+        for k, v in optim_arrays.items():
+            p, sep, key = k.rpartition("/")
+            if not sep or p not in model_params:
+                bad(f"optimiser array 'optim/{k}' belongs to no parameter of the model")
+            configs.setdefault(p, {})[key] = v
+        missing = sorted(set(model_params) - set(configs))
+        extra = sorted(set(configs) - set(model_params))
+        if missing or extra:
+            bad(f"the optimiser state does not match the model's parameters: missing "
+                f"{missing}, unexpected {extra}")
+        builtin = isinstance(self.update_rule, str)
+
+        def finite(v):
+            return (isinstance(v, numbers.Real) and not isinstance(v, bool)
+                    and math.isfinite(v))
+
+        for p, config in configs.items():
+            shape = np.shape(model_params[p])
+            for key, v in config.items():
+                where = f"optimiser state of {p!r}: {key!r}"
+                if isinstance(v, np.ndarray):
+                    if builtin and (v.shape != shape or v.dtype.kind != "f"):
+                        bad(f"{where} (optim/{p}/{key}) is {v.dtype} {v.shape}, expected a "
+                            f"floating array of the parameter's shape {shape}")
+                elif key == "t" and builtin:
+                    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                        bad(f"{where} must be an integer >= 0, got {v!r}")
+                elif (builtin or key == "learning_rate") and not finite(v):
+                    bad(f"{where} must be a finite number, got {v!r}")
+        return configs
+
     def _state(self):
         arrays = {f"params/{k}": v for k, v in self.model.params.items()}
         arrays.update({f"best/{k}": v for k, v in self.best_params.items()})
@@ -514,6 +565,8 @@ class Solver:
             "layer_rngs": {k: g.bit_generator.state for k, g in generators(self.model).items()},
             "monitor": list(self.monitor.history) if self.monitor is not None else None,
         }
+        if self.checkpoint_tag is not None:
+            meta["tag"] = self.checkpoint_tag
         return arrays, meta
 
     def save(self, path):
@@ -528,48 +581,75 @@ class Solver:
     def load(self, path):
         """Restore what :meth:`save` wrote, into this Solver and its model.
 
-        The checkpoint must match the model's parameter names, shapes and
-        dtypes (else :class:`fastnn.checkpoint.CheckpointError`); parameters
-        are copied into the model's arrays in place.  Training continues with
-        :meth:`train` (which runs ``num_epochs`` more epochs).
+        Everything is validated before anything is restored, and a defect is a
+        :class:`fastnn.checkpoint.CheckpointError` naming the array or key:
+
+        * ``params/*`` and ``best/*`` (when present): exactly the model's
+          parameter names, each with the parameter's shape and dtype;
+          ``buffers/*``: the model's buffers, same shapes and dtypes;
+        * the optimiser state: one config per parameter; with a built-in
+          ``update_rule``, every array (velocity, moments, cache) has its
+          parameter's shape and a floating dtype, and every scalar is a finite
+          number (``t`` an integer >= 0); with any rule, ``learning_rate`` is a
+          finite number;
+        * with ``checkpoint_tag`` set, the checkpoint carries the same tag.
+
+        Parameters are copied into the model's arrays in place.  A checkpoint
+        written in the middle of a run makes :meth:`train` finish that run; one
+        of a finished run (:attr:`run_finished`) makes it start a new one.
         """
         arrays, meta = _ckpt.load_params(path)
+        path = os.fspath(path)
+
+        def bad(msg):
+            raise _ckpt.CheckpointError(f"Solver.load: {path!r}: {msg}")
+
         if not meta or meta.get("format") != "fastnn.Solver/1":
-            raise _ckpt.CheckpointError(f"Solver.load: {os.fspath(path)!r} is not a Solver "
+            raise _ckpt.CheckpointError(f"Solver.load: {path!r} is not a Solver "
                                         "checkpoint (no Solver metadata)")
-        _check_meta(meta, os.fspath(path))
-        params = {k[len("params/"):]: v for k, v in arrays.items() if k.startswith("params/")}
+        if self.checkpoint_tag is not None and meta.get("tag") != self.checkpoint_tag:
+            bad(f"the checkpoint belongs to another run: its tag is {meta.get('tag')!r}, this "
+                f"Solver's is {self.checkpoint_tag!r}")
+        _check_meta(meta, path)
+        groups = {"params": {}, "best": {}, "buffers": {}, "optim": {}}
+        for k, v in arrays.items():
+            head, _, rest = k.partition("/")
+            if head not in groups or not rest:
+                bad(f"unexpected array {k!r} (a Solver checkpoint holds params/, best/, "
+                    f"buffers/ and optim/ arrays)")
+            groups[head][rest] = v
+        params, best, buffers = groups["params"], groups["best"], groups["buffers"]
         model_params = self.model.params
-        missing = sorted(set(model_params) - set(params))
-        extra = sorted(set(params) - set(model_params))
-        if missing or extra:
-            raise _ckpt.CheckpointError(f"Solver.load: checkpoint does not match the model: "
-                                        f"missing {missing}, unexpected {extra}")
-        for k, v in params.items():
-            if v.shape != np.shape(model_params[k]) or v.dtype != np.asarray(model_params[k]).dtype:
-                raise _ckpt.CheckpointError(
-                    f"Solver.load: {k!r} is {v.dtype} {v.shape} in the checkpoint, the model "
-                    f"has {np.asarray(model_params[k]).dtype} {np.shape(model_params[k])}")
-        buffers = {k[len("buffers/"):]: v for k, v in arrays.items() if k.startswith("buffers/")}
+
+        def same_names(found, expected, what):
+            missing = sorted(set(expected) - set(found))
+            extra = sorted(set(found) - set(expected))
+            if missing or extra:
+                bad(f"{what} do not match the model: missing {missing}, unexpected {extra}")
+
+        def same_arrays(found, expected, prefix):
+            for k, v in found.items():
+                want = np.asarray(expected[k])
+                if v.shape != want.shape or v.dtype != want.dtype:
+                    bad(f"{prefix}{k!r} is {v.dtype} {v.shape} in the checkpoint, the model "
+                        f"has {want.dtype} {want.shape}")
+
+        same_names(params, model_params, "the parameters (params/*)")
+        same_arrays(params, model_params, "params/")
+        if best:
+            same_names(best, model_params, "the best parameters (best/*)")
+            same_arrays(best, model_params, "best/")
         model_buffers = _buffers(self.model)
-        if buffers and sorted(buffers) != sorted(model_buffers):
-            raise _ckpt.CheckpointError(f"Solver.load: checkpoint buffers {sorted(buffers)} do not "
-                                        f"match the model's {sorted(model_buffers)}")
-        for k, v in buffers.items():
-            if v.shape != np.shape(model_buffers[k]):
-                raise _ckpt.CheckpointError(f"Solver.load: buffer {k!r} is {v.shape} in the "
-                                            f"checkpoint, the model has {np.shape(model_buffers[k])}")
+        if buffers:
+            same_names(buffers, model_buffers, "the buffers (buffers/*)")
+            same_arrays(buffers, model_buffers, "buffers/")
+        configs = self._check_optim_state(meta["optim_configs"], groups["optim"], bad)
+
         for k, v in params.items():
             model_params[k][...] = v
         for k, v in buffers.items():
             model_buffers[k][...] = v
-        self.best_params = {k[len("best/"):]: v for k, v in arrays.items()
-                            if k.startswith("best/")}
-        configs = {p: dict(c) for p, c in meta["optim_configs"].items()}
-        for k, v in arrays.items():
-            if k.startswith("optim/"):
-                p, key = k[len("optim/"):].rsplit("/", 1)
-                configs.setdefault(p, {})[key] = v
+        self.best_params = best
         self.optim_configs = configs
         self.epoch = meta["epoch"]
         self.best_val_acc = meta["best_val_acc"]

@@ -33,6 +33,7 @@ class Solver:
     augment: list[_Step]
     monitor: Monitor | None
     interrupt_checkpoint: str | None
+    checkpoint_tag: str | None
     interrupted: bool
     stopped_early: bool
     epoch: int
@@ -48,7 +49,10 @@ class Solver:
                  num_val_samples: int | None = None, checkpoint_name: str | None = None,
                  print_every: int = 10, verbose: bool = True, seed: int | None = None,
                  patience: int | None = None, augment: Sequence[_Step] | None = None,
-                 monitor: Monitor | bool | None = None, interrupt_checkpoint: str | None = None) -> None: ...
+                 monitor: Monitor | bool | None = None, interrupt_checkpoint: str | None = None,
+                 checkpoint_tag: str | None = None) -> None: ...
+    @property
+    def run_finished(self) -> bool: ...
     def check_accuracy(self, X: ArrayLike, y: ArrayLike, num_samples: int | None = None,
                        batch_size: int = 100) -> float: ...
     def train(self) -> None: ...

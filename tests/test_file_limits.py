@@ -5,10 +5,8 @@ regression shows as a failed bound here instead of gigabytes in the test runner.
 FIFOs and ``/dev/zero`` run in a child with a timeout, so a regression cannot hang the suite.
 """
 import io
-import json
 import os
 import pickle
-import stat
 import struct
 import subprocess
 import sys

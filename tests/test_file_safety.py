@@ -4,7 +4,6 @@ A FIFO or a symlink to ``/dev/zero`` named like a checkpoint or dataset file wou
 forever or stream without end: every load runs in a child process with a timeout, so a
 regression fails here instead of hanging the suite.
 """
-import json
 import os
 import pickle
 import stat
@@ -150,7 +149,6 @@ def test_train_resume_refuses_fifo(tmp_path, name):
 
 
 def test_search_results_fifo_refused(tmp_path):
-    from fastnn import tune
     os.mkfifo(tmp_path / "results.json")
     rc, out = _child(f"""
         from fastnn import tune

@@ -78,6 +78,17 @@ def run(args):
         raise CommandError(f"--shrink must be in (0, 1], got {args.shrink}")
     if args.seed < 0:
         raise CommandError(f"--seed must be >= 0, got {args.seed}")
+    from fastnn.optim import RULES
+    if args.update_rule not in RULES:
+        raise CommandError(f"--update-rule must be one of {', '.join(RULES)}; "
+                           f"got {args.update_rule!r}")
+    if args.scheduler is not None:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise CommandError(f"--scheduler {args.scheduler} needs Dask's distributed "
+                               "scheduler, which is not installed: pip install "
+                               "fastnn[distributed]") from None
     try:
         space = tune.parse_space(args.space or DEFAULT_SPACE)
     except ValueError as exc:

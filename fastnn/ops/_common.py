@@ -9,6 +9,7 @@ import numbers
 
 import numpy as np
 
+from fastnn._config import MAX_THREADS
 from fastnn._kernels import _buffers, _runtime
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -240,7 +241,9 @@ def check_dout(dout, shape, dtype, fn):
 
 
 def num_threads():
-    return _runtime.get_max_threads()
+    """Threads for a kernel call: OpenMP's setting for the calling thread, capped at
+    :data:`fastnn._config.MAX_THREADS` (a threadpoolctl limit can set any count)."""
+    return min(_runtime.get_max_threads(), MAX_THREADS)
 
 
 # ---------------------------------------------------------------- BLAS inside OpenMP loops
