@@ -357,7 +357,7 @@ def run(args):
     interrupt_path = os.path.join(out, CHECKPOINT)
     cfg_path = os.path.join(out, "config.json")
     if args.resume:
-        if not os.path.isfile(cfg_path) or not os.path.isfile(interrupt_path):
+        if not os.path.exists(cfg_path) or not os.path.exists(interrupt_path):
             raise CommandError(f"--resume: {out!r} has no interrupted run "
                                f"(needs config.json and {CHECKPOINT})")
         try:
