@@ -9,6 +9,7 @@ Every function returns the path(s) it wrote.
   records) ``monitor.png`` from the dict ``fastnn train`` writes to history.json.
 * :func:`plot_init_experiment`, :func:`plot_dead_relu`,
   :func:`plot_gradient_flow`: the figures of :mod:`fastnn.diagnose`.
+* :func:`plot_lrfind`: the learning-rate range test of :mod:`fastnn.lrfind`.
 """
 import math
 import os
@@ -16,7 +17,7 @@ import os
 import numpy as np
 
 __all__ = ["plot_history", "plot_loss", "plot_accuracy", "plot_monitor", "smooth",
-           "plot_init_experiment", "plot_dead_relu", "plot_gradient_flow"]
+           "plot_init_experiment", "plot_dead_relu", "plot_gradient_flow", "plot_lrfind"]
 
 HEALTHY_UPDATE_RATIO = 1e-3
 
@@ -327,5 +328,56 @@ def plot_gradient_flow(result, path):
     ax.set_xticks(np.arange(1, result["n_layers"] + 1))
     ax.legend()
     ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------- learning-rate range test
+
+def plot_lrfind(result, path):
+    """Figure of :func:`fastnn.lrfind.lrfind`: against the learning rate (log axis), the
+    loss (raw and smoothed), the dead fraction of every ReLU-family layer and the
+    update/weight ratio of every weight (log axis, healthy 1e-3 line); the suggested
+    rate is marked on all three panels.
+
+    ``result`` is an :class:`fastnn.lrfind.LRFindResult` or its ``to_dict()``.
+    """
+    r = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    lrs = _floats(r["lrs"])
+    fig = _figure(8, 9)
+    ax_loss, ax_dead, ax_ratio = fig.subplots(3, 1, sharex=True)
+    losses, sm = _floats(r["losses"]), _floats(r["smoothed"])
+    ax_loss.plot(lrs, losses, lw=0.6, alpha=0.35, color="C0", label="mini-batch loss")
+    ax_loss.plot(lrs, sm, lw=1.8, color="C0", label="smoothed loss")
+    finite = sm[np.isfinite(sm)]
+    if finite.size:
+        lo, first = float(finite.min()), float(finite[0])
+        top = max(first, lo) * 1.3
+        ax_loss.set_ylim(max(0.0, lo - 0.1 * (top - lo)), top)
+    ax_loss.set_ylabel("training loss")
+    ax_loss.set_title(f"Learning-rate range test ({r.get('update_rule', '')}): "
+                      f"suggested lr {r['suggested_lr']:.2e}")
+    for name, series in (r.get("dead_fraction") or {}).items():
+        ax_dead.plot(lrs[:len(series)], _floats(series), label=name)
+    if not r.get("dead_fraction"):
+        ax_dead.text(0.5, 0.5, "no ReLU-family layers", ha="center", va="center",
+                     transform=ax_dead.transAxes)
+    ax_dead.set_ylim(-0.02, 1.02)
+    ax_dead.set_ylabel("dead fraction")
+    for name, series in (r.get("update_ratio") or {}).items():
+        v = _floats(series)
+        ax_ratio.plot(lrs[:len(v)], np.where(v > 0, v, np.nan), label=name)
+    ax_ratio.axhline(HEALTHY_UPDATE_RATIO, color="k", ls=":", lw=1.2, label="1e-3 (healthy)")
+    ax_ratio.set_yscale("log")
+    ax_ratio.set_ylabel("update / weight ratio")
+    ax_ratio.set_xlabel("learning rate")
+    ax_ratio.set_xscale("log")
+    for ax in (ax_loss, ax_dead, ax_ratio):
+        ax.axvline(r["suggested_lr"], color="C3", ls="--", lw=1.5,
+                   label=f"suggested {r['suggested_lr']:.1e}" if ax is ax_loss else None)
+        ax.grid(alpha=0.3, which="both")
+        handles, _ = ax.get_legend_handles_labels()
+        if handles:
+            ax.legend(fontsize=7, ncol=2 if len(handles) > 6 else 1)
     fig.tight_layout()
     return _save(fig, path)

@@ -23,6 +23,7 @@ import time
 import numpy as np
 
 from fastnn.commands import CommandError, output_dir
+from fastnn.commands.lrfind import lr_or_auto
 
 HELP = "train a model on the built-in dataset (or a CIFAR-10 / MNIST folder): the main job"
 
@@ -43,7 +44,8 @@ def add_arguments(p):
            "IDX files (default: %(default)s)")
     a("--epochs", type=int, default=20, help="default: %(default)s")
     a("--batch-size", type=int, default=32, help="default: %(default)s")
-    a("--lr", type=float, default=1e-3, help="learning rate (default: %(default)s)")
+    a("--lr", type=lr_or_auto, default=1e-3, metavar="LR|auto",
+      help="learning rate, or auto: the rate fastnn lrfind suggests (default: %(default)s)")
     a("--lr-decay", type=float, default=0.95, help="per-epoch factor (default: %(default)s)")
     a("--optimizer", choices=OPTIMIZERS, default="adam", help="default: %(default)s")
     a("--reg", type=float, default=1e-3, help="L2 strength (default: %(default)s)")
@@ -69,6 +71,9 @@ def add_arguments(p):
       help="finish the interrupted run in --output-dir (its config.json and interrupted.npz)")
     a("--no-plots", dest="plots", action="store_false", help="do not write the PNG plots")
     a("--quiet", action="store_true", help="print only the final accuracy")
+    a("--sanity", action="store_true",
+      help="first run the sanity checks (initial loss, regularisation, overfit 20 samples) "
+           "and print their report")
 
 
 # ------------------------------------------------------------------ checks
@@ -80,7 +85,8 @@ def _check(args):
 
     need(args.epochs >= 1, f"--epochs must be >= 1, got {args.epochs}")
     need(args.batch_size >= 1, f"--batch-size must be >= 1, got {args.batch_size}")
-    need(math.isfinite(args.lr) and args.lr > 0, f"--lr must be a positive number, got {args.lr}")
+    need(args.lr == "auto" or (math.isfinite(args.lr) and args.lr > 0),
+         f"--lr must be a positive number or auto, got {args.lr}")
     need(math.isfinite(args.lr_decay) and 0 < args.lr_decay <= 1,
          f"--lr-decay must be in (0, 1], got {args.lr_decay}")
     need(math.isfinite(args.reg) and args.reg >= 0, f"--reg must be >= 0, got {args.reg}")
@@ -206,6 +212,9 @@ def run(args):
         fastnn.set_num_threads(args.threads)
     say = (lambda *a: None) if args.quiet else print
 
+    if ckpt is None and (cfg["lr"] == "auto" or args.sanity):   # fastnn.lrfind, fastnn.sanity
+        from fastnn.commands.lrfind import before_training
+        before_training(cfg, args.sanity, out, say)               # --lr auto sets cfg["lr"]
     model, split, pre, solver_kw = build_run(cfg)
     interrupt_path = os.path.join(out, "interrupted.npz")
     solver = Solver(model, split, verbose=not args.quiet, interrupt_checkpoint=interrupt_path,
