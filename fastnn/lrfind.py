@@ -353,6 +353,7 @@ def lrfind(model, data, update_rule="adam", optim_config=None, start_lr=1e-7, en
     -------
     LRFindResult
     """
+    from fastnn import layers as L
     from fastnn.monitor import Monitor
     fn = "lrfind"
     if not isinstance(getattr(model, "params", None), dict) or not callable(
@@ -381,8 +382,7 @@ def lrfind(model, data, update_rule="adam", optim_config=None, start_lr=1e-7, en
     weights = [k for k in params if k.startswith("W")] or list(params)
     probe = X[:probe_size]
     monitor = Monitor(probe_size=probe_size, hist_bins=0)
-    watch = getattr(m, "net", m)
-    has_layers = callable(getattr(watch, "forward", None)) and hasattr(watch, "params")
+    has_layers = isinstance(getattr(m, "net", m), L.Layer)   # the monitor's probe needs layers
     rng = np.random.default_rng(seed)
     factor = (end_lr / start_lr) ** (1.0 / (num_iter - 1))
     lrs, losses, smoothed = [], [], []

@@ -226,3 +226,32 @@ def test_cli_train_rejects_bad_lr(tmp_path, capsys):
         cli.main(["train", "--lr", "fast", "--output-dir", str(tmp_path / "r")])
     assert exc.value.code == 2
     assert "expected a number or 'auto'" in capsys.readouterr().err
+
+
+def test_plain_course_model_without_layers(digits):
+    """A CS231n-style model (params dict + loss, no layers): the range test runs, without the
+    dead-unit fraction (the monitor's probe needs layers)."""
+    inner = _net()
+
+    class Plain:
+        params = inner.params
+
+        def loss(self, X, y=None):
+            return inner.loss(X, y)
+
+    r = lrfind(Plain(), digits, update_rule="sgd_momentum", num_iter=40, end_lr=1e-1)
+    assert r.dead_fraction == {} and set(r.update_ratio) == {"W1", "W2", "W3"}
+    assert r.worst_dead() == [None] * r.iterations
+
+
+@pytest.mark.slow
+def test_train_lr_auto_reaches_the_default_accuracy(tmp_path, capsys):
+    """The issue's bar: fastnn train --lr auto reaches at least the default run's test accuracy."""
+    accs = {}
+    for name, extra in (("default", []), ("auto", ["--lr", "auto"])):
+        code = cli.main(["train", "--no-plots", "--quiet", "--output-dir",
+                         str(tmp_path / name), *extra])
+        out = capsys.readouterr().out
+        assert code == 0
+        accs[name] = float(out.split("test accuracy:")[1].split()[0])
+    assert accs["auto"] >= accs["default"], accs
