@@ -31,6 +31,7 @@ import numpy as np
 
 from fastnn._files import check_regular, open_regular
 from fastnn.commands import CommandError, output_dir
+from fastnn.commands.lrfind import lr_or_auto
 
 HELP = "train a model on the built-in dataset (or a CIFAR-10 / MNIST folder): the main job"
 
@@ -54,7 +55,8 @@ def add_arguments(p):
            "IDX files (default: %(default)s)")
     a("--epochs", type=int, default=20, help="default: %(default)s")
     a("--batch-size", type=int, default=32, help="default: %(default)s")
-    a("--lr", type=float, default=1e-3, help="learning rate (default: %(default)s)")
+    a("--lr", type=lr_or_auto, default=1e-3, metavar="LR|auto",
+      help="learning rate, or auto: the rate fastnn lrfind suggests (default: %(default)s)")
     a("--lr-decay", type=float, default=0.95, help="per-epoch factor (default: %(default)s)")
     a("--optimizer", choices=OPTIMIZERS, default="adam", help="default: %(default)s")
     a("--reg", type=float, default=1e-3, help="L2 strength (default: %(default)s)")
@@ -80,6 +82,9 @@ def add_arguments(p):
       help="finish the interrupted run in --output-dir (its config.json and interrupted.npz)")
     a("--no-plots", dest="plots", action="store_false", help="do not write the PNG plots")
     a("--quiet", action="store_true", help="print only the final accuracy")
+    a("--sanity", action="store_true",
+      help="first run the sanity checks (initial loss, regularisation, overfit 20 samples) "
+           "and print their report")
 
 
 # ------------------------------------------------------------------ checks
@@ -113,7 +118,8 @@ def check_config(cfg):
     for k in _INTS:
         need(is_int(cfg[k]), f"{_option(k)} must be an integer, got {cfg[k]!r}")
     for k in _NUMBERS:
-        need(isinstance(cfg[k], numbers.Real) and not isinstance(cfg[k], bool),
+        need((k == "lr" and cfg[k] == "auto")
+             or (isinstance(cfg[k], numbers.Real) and not isinstance(cfg[k], bool)),
              f"{_option(k)} must be a number, got {cfg[k]!r}")
     for k in _STRINGS:
         need(isinstance(cfg[k], str), f"{_option(k)} must be a string, got {cfg[k]!r}")
@@ -129,8 +135,8 @@ def check_config(cfg):
 
     need(cfg["epochs"] >= 1, f"--epochs must be >= 1, got {cfg['epochs']}")
     need(cfg["batch_size"] >= 1, f"--batch-size must be >= 1, got {cfg['batch_size']}")
-    need(math.isfinite(cfg["lr"]) and cfg["lr"] > 0,
-         f"--lr must be a positive number, got {cfg['lr']}")
+    need(cfg["lr"] == "auto" or (math.isfinite(cfg["lr"]) and cfg["lr"] > 0),
+         f"--lr must be a positive number or auto, got {cfg['lr']}")
     need(math.isfinite(cfg["lr_decay"]) and 0 < cfg["lr_decay"] <= 1,
          f"--lr-decay must be in (0, 1], got {cfg['lr_decay']}")
     need(math.isfinite(cfg["reg"]) and cfg["reg"] >= 0, f"--reg must be >= 0, got {cfg['reg']}")
@@ -344,6 +350,9 @@ def _read_config(cfg_path):
         check_config(cfg)
     except CommandError as exc:
         raise CommandError(f"--resume: {cfg_path!r} is not a valid run config: {exc}") from None
+    if cfg["lr"] == "auto":        # a run writes the rate --lr auto chose
+        raise CommandError(f"--resume: {cfg_path!r} is not a valid run config: "
+                           "--lr must be a positive number, got 'auto'")
     return cfg
 
 
@@ -374,6 +383,9 @@ def run(args):
         fastnn.set_num_threads(args.threads)
     say = (lambda *a: None) if args.quiet else print
 
+    if not args.resume and (cfg["lr"] == "auto" or args.sanity):   # fastnn.lrfind, fastnn.sanity
+        from fastnn.commands.lrfind import before_training
+        before_training(cfg, args.sanity, out, say)               # --lr auto sets cfg["lr"]
     model, split, pre, solver_kw = build_run(cfg)
     solver = Solver(model, split, verbose=not args.quiet, interrupt_checkpoint=interrupt_path,
                     print_every=max(1, len(split["X_train"]) // cfg["batch_size"] // 2),
