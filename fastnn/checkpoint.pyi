@@ -4,7 +4,12 @@ from typing import Any, TypeVar, overload
 
 from numpy.typing import NDArray
 
-__all__ = ["CheckpointError", "save_params", "load_params", "save_model", "load_model"]
+__all__ = ["CheckpointError", "save_params", "load_params", "save_model", "load_model",
+           "model_arrays"]
+
+META_KEY: str
+MODEL_KEY: str
+SAFETENSORS_SUFFIX: str
 
 _M = TypeVar("_M", bound=MutableMapping[str, NDArray[Any]])
 
@@ -18,3 +23,5 @@ def load_params(path: str | os.PathLike[str], into: None = None) -> tuple[dict[s
 def load_params(path: str | os.PathLike[str], into: _M) -> tuple[_M, dict[str, Any]]: ...
 def save_model(path: str | os.PathLike[str], model: Any, meta: Mapping[str, Any] | None = None) -> str: ...
 def load_model(path: str | os.PathLike[str], model: Any) -> dict[str, Any]: ...
+def model_arrays(model: Any, fn: str = "model_arrays") -> dict[str, NDArray[Any]]: ...
+def load_whole(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any] | None]: ...

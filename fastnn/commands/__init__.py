@@ -13,6 +13,8 @@ __all__ = ["CommandError", "COMMANDS", "output_dir"]
 # name -> module under fastnn.commands, in the order ``fastnn --help`` lists them
 COMMANDS = {
     "train": "train",
+    "predict": "predict",
+    "evaluate": "evaluate",
     "diagnose": "diagnose",
     "plot": "plot",
     "bench": "bench",
