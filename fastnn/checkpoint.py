@@ -73,12 +73,25 @@ def _safetensors_numpy(fn):
     return stn
 
 
+def _umask():
+    """The process umask, read without changing it (os.umask would, for every thread)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
 def _atomic_write(path, write):
     """Call ``write(f)`` on a temporary file beside ``path``, fsync, rename over ``path``."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
                                suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())        # mkstemp's 0600 would outlive the rename
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
