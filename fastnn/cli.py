@@ -1,6 +1,9 @@
 """The ``fastnn`` command line (also ``python -m fastnn``).
 
     fastnn train       train a model on the built-in dataset (the main job)
+    fastnn predict     predictions of a saved model for the samples in a .npy file
+    fastnn evaluate    accuracy of a saved model (a dataset's test split or .npy inputs)
+    fastnn export      a saved model as an ONNX file
     fastnn diagnose    the lecture's initialisation / dead-ReLU / gradient-flow experiments
     fastnn plot        plot a history.json written by ``fastnn train``
     fastnn bench       fastnn vs its NumPy reference vs PyTorch, one side-by-side table

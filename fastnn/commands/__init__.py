@@ -15,6 +15,7 @@ COMMANDS = {
     "train": "train",
     "predict": "predict",
     "evaluate": "evaluate",
+    "export": "export",
     "diagnose": "diagnose",
     "plot": "plot",
     "bench": "bench",
