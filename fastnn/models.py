@@ -51,7 +51,9 @@ def _course_names(net):
             visit(layer.block)
         elif isinstance(layer, _WEIGHT_LAYERS):
             i += 1
-            names.extend([(f"W{i}", layer, "w"), (f"b{i}", layer, "b")])
+            names.append((f"W{i}", layer, "w"))
+            if "b" in layer.params:              # bias=False layers have none
+                names.append((f"b{i}", layer, "b"))
         elif isinstance(layer, _NORM_LAYERS):
             names.extend([(f"gamma{i}", layer, "gamma"), (f"beta{i}", layer, "beta")])
         else:
