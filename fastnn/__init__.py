@@ -29,6 +29,7 @@ from fastnn._config import (buffer_cache_info, config, get_num_threads, set_buff
 from fastnn import ops, reference
 from fastnn.solver import Solver
 from fastnn.models import load
+from fastnn import inference
 
-__all__ = ["ops", "reference", "Solver", "load", "show_config", "config", "get_num_threads",
+__all__ = ["ops", "reference", "Solver", "load", "inference", "show_config", "config", "get_num_threads",
            "set_num_threads", "set_buffer_cache", "buffer_cache_info", "__version__"]
