@@ -8,8 +8,9 @@ What it does, layer by layer, once:
 * dropout disappears; DropConnect becomes its full-weight affine layer;
   a Residual's branch is optimised the same way;
 * an elementwise activation after a convolution or affine layer runs in place on
-  its output (the bias is already fused into the GEMM of both), and ReLU after max
-  pooling likewise;
+  its output (the bias is already fused into the GEMM of both); a ReLU (or leaky
+  ReLU) followed by max pooling runs after the pooling instead, on a quarter of the
+  values (max commutes with a non-decreasing function);
 * every op calls its compiled kernel directly, with the arguments checked once at
   build time instead of per call, no cache kept for a backward pass, and output
   and scratch buffers allocated once per input shape and reused on every later
@@ -127,6 +128,14 @@ class _Affine(_Step):
 
 
 class _Conv(_Step):
+    """Convolution (bias in the GEMM pass), optionally an in-place activation after it.
+
+    The fused kernel runs one image per thread; with fewer images than threads (batch 1)
+    each image is cut into horizontal slabs of output rows (each with the input rows it
+    reads, zero padding included) that go through the kernel as separate images, so every
+    thread has work; the slabs' outputs are copied back into place.
+    """
+
     def __init__(self, w, b, conv_param, act):
         super().__init__()
         self.w, self.b, self.act = w, b, _post_act(act)
@@ -139,14 +148,32 @@ class _Conv(_Step):
         from fastnn.ops import conv as C
         F, Cg, HH, WW = self.w.shape
         cp = self.cp
-        Ho, Wo = C.conv_output_shape(x.shape, self.w.shape, cp["stride"], cp["pad"],
-                                     cp["dilation"], "InferenceModel")
-        N, Cin = x.shape[:2]
-        nt_used = max(1, min(nt, N))
-        rb, _ = C._fused_plan(Cin, F, HH, WW, Ho, Wo, x.itemsize, nt_used, False, cp["groups"])
+        s, p, d = cp["stride"], cp["pad"], cp["dilation"]
+        Ho, Wo = C.conv_output_shape(x.shape, self.w.shape, s, p, d, "InferenceModel")
+        N, Cin, H, W = x.shape
         out = np.empty((N, F, Ho, Wo), x.dtype)
-        scratch = np.empty((nt_used, Cin * HH * WW * rb * Wo), x.dtype)
-        return out, scratch, rb, Ho, Wo, nt_used
+        parts = min(nt, Ho) if N == 1 and nt > 1 else 1
+        if parts == 1:
+            nt_used = max(1, min(nt, N))
+            rb, _ = C._fused_plan(Cin, F, HH, WW, Ho, Wo, x.itemsize, nt_used, False, cp["groups"])
+            scratch = np.empty((nt_used, Cin * HH * WW * rb * Wo), x.dtype)
+            return dict(out=out, scratch=scratch, rb=rb, Ho=Ho, Wo=Wo, nt=nt_used, slabs=None)
+        rows = -(-Ho // parts)                       # output rows per slab
+        parts = -(-Ho // rows)
+        eh = d * (HH - 1) + 1
+        Hs, Wp = (rows - 1) * s + eh, W + 2 * p
+        xs = np.zeros((parts, Cin, Hs, Wp), x.dtype)  # zero borders stay zero
+        copies = []
+        for k in range(parts):
+            r0, r1 = k * rows, min(Ho, (k + 1) * rows)
+            top = r0 * s - p                          # first input row the slab reads
+            src0, src1 = max(0, top), min(H, top + Hs)
+            copies.append((k, src0, src1, src0 - top, r0, r1))
+        rb, _ = C._fused_plan(Cin, F, HH, WW, rows, Wo, x.itemsize, parts, False, cp["groups"])
+        scratch = np.empty((parts, Cin * HH * WW * rb * Wo), x.dtype)
+        tmp = np.empty((parts, F, rows, Wo), x.dtype)
+        return dict(out=out, scratch=scratch, rb=rb, Ho=rows, Wo=Wo, nt=parts,
+                    slabs=(xs, tmp, copies, p, W))
 
     def __call__(self, x, nt):
         if self.gemm.addr is None:
@@ -157,13 +184,24 @@ class _Conv(_Step):
             plan = self._bufs.get(key)
             if plan is None:
                 plan = self._bufs[key] = self._plan(x, nt)
-            out, scratch, rb, Ho, Wo, nt_used = plan
+            out, slabs = plan["out"], plan["slabs"]
             F, Cg, HH, WW = self.w.shape
             cp = self.cp
+            Ho, Wo = plan["Ho"], plan["Wo"]
+            if slabs is None:
+                src, dst, pad = x, out, cp["pad"]
+            else:
+                xs, tmp, copies, p, W = slabs
+                for k, s0, s1, d0, _, _ in copies:
+                    xs[k, :, d0:d0 + s1 - s0, p:p + W] = x[0, :, s0:s1]
+                src, dst, pad = xs, tmp, 0
             _dispatch.kernels.conv.fused_forward(
-                x, self.w2, self.b, out.reshape(x.shape[0], F, Ho * Wo), scratch, HH, WW, Ho, Wo,
-                rb, cp["stride"], cp["pad"], cp["dilation"], cp["groups"],
-                self.gemm.addr[x.dtype], nt_used)
+                src, self.w2, self.b, dst.reshape(dst.shape[0], F, Ho * Wo), plan["scratch"],
+                HH, WW, Ho, Wo, plan["rb"], cp["stride"], pad, cp["dilation"], cp["groups"],
+                self.gemm.addr[x.dtype], plan["nt"])
+            if slabs is not None:
+                for k, _, _, _, r0, r1 in copies:
+                    out[0, :, r0:r1] = tmp[k, :, :r1 - r0]
         if self.act is not None:
             self.act(out, nt)
         return out
@@ -225,8 +263,18 @@ class _Residual(_Step):
         return x + y
 
 
+def _pool_first(layers):
+    """Move max pooling before a ReLU / leaky ReLU right in front of it: a non-decreasing
+    function commutes with max, and the activation then touches a quarter of the values."""
+    out = list(layers)
+    for i in range(len(out) - 1):
+        if type(out[i]) in (L.ReLU, L.LeakyReLU) and type(out[i + 1]) is L.MaxPool2d:
+            out[i], out[i + 1] = out[i + 1], out[i]
+    return out
+
+
 def _compile(layers):
-    layers = _flatten(layers)
+    layers = _pool_first(_flatten(layers))
     steps, i = [], 0
     while i < len(layers):
         layer = layers[i]
@@ -247,7 +295,7 @@ def _compile(layers):
                 i += 1
             steps.append(_Conv(w, b, dict(layer.conv_param), act) if conv else _Affine(w, b, act))
         elif type(layer) is L.MaxPool2d:
-            act = _unary_params(nxt) if type(nxt) is L.ReLU else None
+            act = _unary_params(nxt) if type(nxt) in (L.ReLU, L.LeakyReLU) else None
             if act is not None:
                 i += 1
             steps.append(_MaxPool(layer, act))

@@ -64,6 +64,7 @@ def test_batch_norm_is_folded_and_model_untouched(rng):
     fast = inference.optimize(model)
     names = [type(s).__name__ for s in fast.steps]
     assert names == ["_Conv", "_Conv", "_MaxPool", "_Conv", "_Conv", "_MaxPool", "_Flatten", "_Affine"]
+    assert fast.steps[1].act is None and fast.steps[2].act is not None    # ReLU after the pool
     assert model.net.training                               # the model is left as it was
     for k, v in model.params.items():
         np.testing.assert_array_equal(v, before[k])
@@ -94,3 +95,22 @@ def test_predict_with_preprocessor(rng):
         fast.predict(X, batch_size=0)
     with pytest.raises(ValueError, match=r"must have shape \(N, ...\)"):
         fast(np.zeros(3, np.float32))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_batch_one_conv_slabs(threads, rng):
+    """Batch 1 splits the image into slabs of output rows, one per thread: same result."""
+    import fastnn
+    before = fastnn.get_num_threads()
+    fastnn.set_num_threads(threads)
+    try:
+        for cfg in (dict(stride=1, pad=1), dict(stride=2, pad=3), dict(stride=3, dilation=2),
+                    dict(pad=2, groups=2)):
+            net = L.Sequential(L.Conv2d(4, 6, 3, rng=0, **cfg))
+            x = rng.standard_normal((1, 4, 17, 20)).astype(np.float32)
+            fast = inference.optimize(net)
+            np.testing.assert_allclose(fast(x), net.eval().forward(x), rtol=1e-5, atol=1e-5)
+            plan = next(iter(fast.steps[0]._bufs.values()))
+            assert plan["nt"] == threads and (plan["slabs"] is None) == (threads == 1)
+    finally:
+        fastnn.set_num_threads(before)
