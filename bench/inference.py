@@ -17,6 +17,14 @@ A timing is the mean of enough consecutive calls to last about 20 ms; at batch
 * ONNX Runtime: ``intra_op_num_threads=threads``, ``inter_op_num_threads=1``,
   all graph optimisations, the CPU provider.
 
+fastnn is imported before PyTorch and ONNX Runtime.  PyTorch's wheel ships its own
+``libgomp.so.1``; whichever library loads first provides the one OpenMP runtime that
+both then share, with that library's wait policy.  fastnn starts it passive (see
+``fastnn/__init__.py``); imported after torch, the runtime spins, and on a busy 2-core
+machine a 2-thread fastnn call measured 60 ms instead of 0.4 ms (PyTorch's calls
+were as slow).  Importing fastnn first is what a fastnn user does, and it gives PyTorch
+the same passive runtime.
+
 Prints a Markdown table (``--markdown FILE`` also writes it) with the machine,
 threads and ``threadpoolctl.threadpool_info()`` summary.
 """
@@ -29,6 +37,8 @@ import tempfile
 import time
 
 import numpy as np
+
+import fastnn  # noqa: E402,F401  (first: see the docstring; the OpenMP runtime is shared)
 
 # (name, builder, sample shape, batches, target vs PyTorch, target vs ONNX Runtime)
 CASES = [
