@@ -28,6 +28,8 @@ from fastnn._config import (buffer_cache_info, config, get_num_threads, set_buff
                             set_num_threads, show_config)
 from fastnn import ops, reference
 from fastnn.solver import Solver
+from fastnn.models import load
+from fastnn import inference
 
-__all__ = ["ops", "reference", "Solver", "show_config", "config", "get_num_threads",
+__all__ = ["ops", "reference", "Solver", "load", "inference", "show_config", "config", "get_num_threads",
            "set_num_threads", "set_buffer_cache", "buffer_cache_info", "__version__"]

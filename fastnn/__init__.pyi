@@ -3,8 +3,10 @@ from fastnn._config import (buffer_cache_info as buffer_cache_info, config as co
                             get_num_threads as get_num_threads, set_buffer_cache as set_buffer_cache,
                             set_num_threads as set_num_threads, show_config as show_config)
 from fastnn.solver import Solver as Solver
+from fastnn.models import load as load
+from fastnn import inference as inference
 
-__all__ = ["ops", "reference", "Solver", "show_config", "config", "get_num_threads",
+__all__ = ["ops", "reference", "Solver", "load", "inference", "show_config", "config", "get_num_threads",
            "set_num_threads", "set_buffer_cache", "buffer_cache_info", "__version__"]
 
 __version__: str

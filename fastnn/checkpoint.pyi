@@ -5,7 +5,12 @@ from typing import Any, TypeVar, overload
 from numpy.typing import NDArray
 
 __all__ = ["CheckpointError", "save_params", "load_params", "save_model", "load_model",
-           "remove_stale_temp_files"]
+           "remove_stale_temp_files",
+           "model_arrays"]
+
+META_KEY: str
+MODEL_KEY: str
+SAFETENSORS_SUFFIX: str
 
 _M = TypeVar("_M", bound=MutableMapping[str, NDArray[Any]])
 
@@ -22,3 +27,5 @@ def load_model(path: str | os.PathLike[str], model: Any) -> dict[str, Any]: ...
 def remove_stale_temp_files(directory: str | os.PathLike[str],
                             names: Iterable[str] | None = None,
                             older_than: float | None = None) -> list[str]: ...
+def model_arrays(model: Any, fn: str = "model_arrays") -> dict[str, NDArray[Any]]: ...
+def load_whole(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any] | None]: ...

@@ -2,6 +2,9 @@
 
     fastnn train       train a model on the built-in dataset (the main job)
     fastnn lrfind      learning-rate range test: a suggested rate, with dead units and update ratio
+    fastnn predict     predictions of a saved model for the samples in a .npy file
+    fastnn evaluate    accuracy of a saved model (a dataset's test split or .npy inputs)
+    fastnn export      a saved model as an ONNX file
     fastnn diagnose    the lecture's initialisation / dead-ReLU / gradient-flow experiments
     fastnn plot        plot a history.json written by ``fastnn train``
     fastnn bench       fastnn vs its NumPy reference vs PyTorch, one side-by-side table

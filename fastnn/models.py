@@ -15,14 +15,24 @@ Every model here is a :class:`Model` around a :class:`fastnn.layers.Sequential`
 (``model.net``); ``Model(net, reg=...)`` gives the same interface to any
 Sequential.  Weights come from an explicit seed (``seed``), never from global
 random state.
+
+Models travel whole: :meth:`Model.save` writes the weights under the network's
+names (``"0.w"``, ``"0.b"``, ...: the names the bare Sequential uses), the
+architecture (JSON, :mod:`fastnn.architecture`) and the attached
+``preprocessor``; :func:`load` rebuilds the model from the file alone, and
+:meth:`Model.predict` / :meth:`Model.predict_proba` apply the preprocessor
+before the network.  :meth:`Model.summary` lists layers, output shapes and
+parameter counts.
 """
+import operator
+
 import numpy as np
 
 from fastnn import checkpoint, layers as L
 from fastnn import ops
 
 __all__ = ["Model", "TwoLayerNet", "FullyConnectedNet", "ThreeLayerConvNet", "SmallVGG", "make_model",
-           "MODEL_NAMES", "ACTIVATIONS"]
+           "MODEL_NAMES", "ACTIVATIONS", "load"]
 
 _WEIGHT_LAYERS = (L.Linear, L.Conv2d, L.Maxout)
 _NORM_LAYERS = (L.BatchNorm1d, L.LayerNorm, L.GroupNorm)
@@ -41,7 +51,9 @@ def _course_names(net):
             visit(layer.block)
         elif isinstance(layer, _WEIGHT_LAYERS):
             i += 1
-            names.extend([(f"W{i}", layer, "w"), (f"b{i}", layer, "b")])
+            names.append((f"W{i}", layer, "w"))
+            if "b" in layer.params:              # bias=False layers have none
+                names.append((f"b{i}", layer, "b"))
         elif isinstance(layer, _NORM_LAYERS):
             names.extend([(f"gamma{i}", layer, "gamma"), (f"beta{i}", layer, "beta")])
         else:
@@ -61,9 +73,15 @@ class Model:
         L2 regularisation strength: adds ``0.5 * reg * sum(W**2)`` per weight.
     dtype : float32 or float64, optional
         X is cast to it in ``loss`` (default: the dtype of the first weight).
+    input_shape : tuple of int, optional
+        The shape of one sample (without the batch axis), after preprocessing: what
+        :meth:`summary` and ONNX export use when given no shape.
+    preprocessor : fastnn.data.Preprocessor, optional
+        Fitted preprocessing applied by :meth:`predict` / :meth:`predict_proba` to raw
+        inputs, and saved with the model (also settable as ``model.preprocessor``).
     """
 
-    def __init__(self, net, reg=0.0, dtype=None):
+    def __init__(self, net, reg=0.0, dtype=None, input_shape=None, preprocessor=None):
         if not isinstance(net, L.Sequential):
             raise TypeError(f"Model: net must be a fastnn.layers.Sequential, got {type(net).__name__}")
         self.net = net
@@ -75,6 +93,8 @@ class Model:
         first = next(iter(self.params.values()), None)
         self.dtype = np.dtype(dtype) if dtype is not None else (
             first.dtype if first is not None else np.dtype(np.float32))
+        self.input_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
+        self.preprocessor = preprocessor
 
     # the layer interface, forwarded
     def forward(self, X):
@@ -102,14 +122,88 @@ class Model:
         return self.net.buffers
 
     def save(self, path, meta=None):
-        """Write params and buffers to a ``.npz`` checkpoint (atomically, no pickle);
-        see :func:`fastnn.checkpoint.save_model`."""
+        """Write params, buffers, architecture and preprocessor to a ``.npz`` or
+        ``.safetensors`` checkpoint (atomically, no pickle); see
+        :func:`fastnn.checkpoint.save_model`.  :func:`fastnn.load` reads it back whole."""
         return checkpoint.save_model(path, self, meta)
 
     def load(self, path):
         """Read a checkpoint written by :meth:`save` into this model's arrays (in place); a file
         with missing or mismatched arrays raises ``CheckpointError``.  Returns the meta dict."""
         return checkpoint.load_model(path, self)
+
+    # ------------------------------------------------------------ inference
+    def _inputs(self, X, fn):
+        if self.preprocessor is not None:
+            X = self.preprocessor.transform(X)
+        X = np.asarray(X, dtype=self.dtype)
+        if X.ndim < 1:
+            raise ValueError(f"{fn}: X must hold a batch of samples, got a scalar")
+        return X
+
+    def _batched(self, X, batch_size, fn):
+        bs = operator.index(batch_size)
+        if bs < 1:
+            raise ValueError(f"{fn}: batch_size must be >= 1, got {batch_size}")
+        X = self._inputs(X, fn)
+        mode = self.net.training
+        self.net.eval()
+        try:
+            parts = [self.net.forward(X[i:i + bs]) for i in range(0, len(X), bs)]
+        finally:
+            self.net.train(mode)
+        if not parts:
+            return np.empty((0,) + self.net.forward(np.zeros((1,) + X.shape[1:], self.dtype)).shape[1:],
+                            self.dtype)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def predict_proba(self, X, batch_size=256):
+        """Class probabilities (softmax of the scores), eval mode, in batches.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, ...)
+            Raw samples: ``self.preprocessor`` (when set) is applied first.
+        batch_size : int
+            Samples per forward pass (bounds the memory; results do not depend on it).
+
+        Returns
+        -------
+        ndarray, shape (N, num_classes), the model's dtype; rows sum to 1.
+        """
+        return _softmax(self._batched(X, batch_size, "Model.predict_proba"))
+
+    def predict(self, X, batch_size=256):
+        """Predicted class labels (argmax of the scores), eval mode, in batches.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, ...)
+            Raw samples: ``self.preprocessor`` (when set) is applied first.
+        batch_size : int
+
+        Returns
+        -------
+        ndarray of int64, shape (N,)
+        """
+        return np.argmax(self._batched(X, batch_size, "Model.predict"), axis=1).astype(np.int64)
+
+    def summary(self, input_shape=None):
+        """A table of the layers, their output shapes and parameter counts (Keras-style).
+
+        Parameters
+        ----------
+        input_shape : tuple of int, optional
+            One sample's shape (default: ``self.input_shape``; needed when the first layer
+            does not fix it, e.g. a convolution).
+
+        Returns
+        -------
+        str
+            The table (``print(model.summary())``).
+        """
+        return summarize(self.net, input_shape if input_shape is not None else self.input_shape,
+                         self.dtype, title=type(self).__name__)
 
     def loss(self, X, y=None):
         """Scores (eval mode) when y is None, else (loss, grads) from a training step.
@@ -148,6 +242,93 @@ class Model:
         return f"{type(self).__name__}(reg={self.reg}, net={self.net!r})"
 
 
+def _softmax(scores):
+    z = scores - scores.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+def _first_input_shape(net):
+    for layer in net.layers:
+        if isinstance(layer, (L.Linear, L.Maxout)):
+            return (layer.params["w"].shape[-2],)
+        if isinstance(layer, (L.BatchNorm1d, L.LayerNorm)) and not isinstance(layer, L.BatchNorm2d):
+            return tuple(layer.params["gamma"].shape)
+        if isinstance(layer, (L.Conv2d, L.Sequential, L.Residual, L.BatchNorm2d, L.GroupNorm,
+                              L.MaxPool2d, L.GlobalAvgPool2d, L.Flatten)):
+            return None
+    return None
+
+
+def _layer_label(layer):
+    if isinstance(layer, L.Linear):
+        return f"{type(layer).__name__}({layer.in_features} -> {layer.out_features})"
+    if isinstance(layer, L.Conv2d):
+        F, Cg, kh, kw = layer.params["w"].shape
+        cp = layer.conv_param
+        extra = "".join(f", {k} {cp[k]}" for k in ("stride", "pad", "dilation", "groups")
+                        if cp[k] != (0 if k == "pad" else 1))
+        return f"Conv2d({Cg * cp['groups']} -> {F}, {kh}x{kw}{extra})"
+    return repr(layer).split("\n")[0]
+
+
+def summarize(net, input_shape, dtype=np.float32, title="Sequential"):
+    """The table of :meth:`Model.summary` for a Sequential (a forward pass of one zero sample
+    in eval mode gives the output shapes; the network's mode is restored afterwards)."""
+    if not isinstance(net, L.Sequential):
+        raise TypeError(f"summary: expected a fastnn.layers.Sequential, got {type(net).__name__}")
+    if input_shape is None:
+        input_shape = _first_input_shape(net)
+        if input_shape is None:
+            raise ValueError("summary: the input shape is unknown (the first layer does not fix "
+                             "it); pass input_shape=(C, H, W)")
+    input_shape = tuple(int(d) for d in input_shape)
+    rows = []
+
+    def visit(layer, name, x, depth):
+        if isinstance(layer, L.Sequential):
+            for i, child in enumerate(layer.layers):
+                x = visit(child, f"{name}.{i}" if name else str(i), x, depth)
+            return x
+        if isinstance(layer, L.Residual):
+            rows.append((name, "  " * depth + f"Residual(drop_prob={layer.drop_prob})", None, 0, 0))
+            at = len(rows) - 1
+            visit(layer.block, name, x, depth + 1)
+            out = layer.forward(x)
+            rows[at] = rows[at][:2] + (out.shape[1:], 0, 0)
+            return out
+        out = layer.forward(x)
+        rows.append((name, "  " * depth + _layer_label(layer), out.shape[1:],
+                     sum(int(v.size) for v in layer.params.values()),
+                     sum(int(np.size(v)) for v in layer.buffers.values())))
+        return out
+
+    mode = net.training
+    net.eval()
+    try:
+        visit(net, "", np.zeros((1,) + input_shape, dtype), 0)
+    finally:
+        net.train(mode)
+    table = [("#", "layer", "output shape", "params")] + [
+        (n, lab, str(tuple(int(d) for d in shp)), f"{p:,}") for n, lab, shp, p, _ in rows]
+    widths = [max(len(r[c]) for r in table) for c in range(4)]
+    line = "-" * (sum(widths) + 6)
+    out = [f"{title}: input {input_shape}", line]
+    for j, r in enumerate(table):
+        out.append(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  "
+                   f"{r[3]:>{widths[3]}}")
+        if j == 0:
+            out.append(line)
+    trainable = sum(r[3] for r in rows)
+    buffers = sum(r[4] for r in rows)
+    out += [line, f"trainable parameters: {trainable:,}",
+            f"buffers (running statistics): {buffers:,}",
+            f"size: {(trainable + buffers) * np.dtype(dtype).itemsize / 1024:,.1f} KiB "
+            f"({np.dtype(dtype).name})"]
+    return "\n".join(out)
+
+
 class TwoLayerNet(Model):
     """affine - relu - affine - softmax, W ~ N(0, weight_scale^2), b = 0 (the course's init)."""
 
@@ -158,7 +339,7 @@ class TwoLayerNet(Model):
             L.Linear(input_dim, hidden_dim, init="normal", weight_scale=weight_scale, rng=rng, dtype=dtype),
             L.ReLU(),
             L.Linear(hidden_dim, num_classes, init="normal", weight_scale=weight_scale, rng=rng, dtype=dtype))
-        super().__init__(net, reg=reg, dtype=dtype)
+        super().__init__(net, reg=reg, dtype=dtype, input_shape=(input_dim,))
 
 
 class FullyConnectedNet(Model):
@@ -204,7 +385,7 @@ class FullyConnectedNet(Model):
                                rng=rng, dtype=dtype))
         self.num_layers = len(hidden_dims) + 1
         self.normalization = normalization
-        super().__init__(L.Sequential(layers), reg=reg, dtype=dtype)
+        super().__init__(L.Sequential(layers), reg=reg, dtype=dtype, input_shape=(input_dim,))
 
 
 class ThreeLayerConvNet(Model):
@@ -226,7 +407,7 @@ class ThreeLayerConvNet(Model):
             L.Linear(num_filters * (H // 2) * (W // 2), hidden_dim, **kw),
             L.ReLU(),
             L.Linear(hidden_dim, num_classes, **kw))
-        super().__init__(net, reg=reg, dtype=dtype)
+        super().__init__(net, reg=reg, dtype=dtype, input_shape=input_dim)
 
 
 class SmallVGG(Model):
@@ -269,7 +450,7 @@ class SmallVGG(Model):
             layers.append(L.MaxPool2d(2, 2))
         layers += [L.Flatten(), L.Linear(c4 * (H // 4) * (W // 4), num_classes, init="normal",
                                           weight_scale=classifier_std, rng=rng, dtype=dtype)]
-        super().__init__(L.Sequential(layers), reg=reg, dtype=dtype)
+        super().__init__(L.Sequential(layers), reg=reg, dtype=dtype, input_shape=input_dim)
 
 
 # ----------------------------------------------------------------- by name
@@ -365,4 +546,33 @@ def make_model(name, input_dim, num_classes, *, hidden_dims=None, num_filters=32
         layers = (conv_block(C, f1) + conv_block(f1, f1) + [L.MaxPool2d(2, 2)]
                   + conv_block(f1, f2) + conv_block(f2, f2) + [L.MaxPool2d(2, 2), L.Flatten()]
                   + drop() + [L.Linear(f2 * (H // 4) * (W // 4), num_classes, **kw)])
-    return Model(L.Sequential(layers), reg=reg, dtype=dtype)
+    return Model(L.Sequential(layers), reg=reg, dtype=dtype, input_shape=(C, H, W))
+
+
+# ----------------------------------------------------------------- whole models
+
+def load(path):
+    """The model stored in a checkpoint, rebuilt from its architecture and ready to use.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.npz`` or ``.safetensors`` file written by :meth:`Model.save` /
+        :func:`fastnn.checkpoint.save_model` (``fastnn train`` writes ``model.npz``).
+
+    Returns
+    -------
+    Model
+        In eval mode, with the saved weights, running statistics and preprocessor
+        (``model.preprocessor``, applied by :meth:`Model.predict`); a bare Sequential's
+        file comes back wrapped in a :class:`Model`.
+
+    Raises
+    ------
+    fastnn.checkpoint.CheckpointError
+        When the file holds no architecture (written by an older fastnn, or from a model with
+        a layer fastnn cannot describe: build the model and use :meth:`Model.load`), or an
+        architecture that does not match its weights.
+    """
+    model, _ = checkpoint.load_whole(path)
+    return model

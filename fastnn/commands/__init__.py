@@ -14,6 +14,9 @@ __all__ = ["CommandError", "COMMANDS", "output_dir"]
 COMMANDS = {
     "train": "train",
     "lrfind": "lrfind",
+    "predict": "predict",
+    "evaluate": "evaluate",
+    "export": "export",
     "diagnose": "diagnose",
     "plot": "plot",
     "bench": "bench",

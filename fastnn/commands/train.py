@@ -5,7 +5,8 @@ ReLU - affine, He init, Adam) on the built-in 8x8 digits, standardised with the
 training set's statistics, and prints the test accuracy.  The output directory
 (``--output-dir``, default ``fastnn-run``) receives:
 
-    model.npz        the trained model (best validation accuracy), no pickle
+    model.npz        the trained model (best validation accuracy) with its architecture and
+                     preprocessing, no pickle: fastnn.load, fastnn predict / evaluate read it
     preprocess.npz   the preprocessing fitted on the training set
     config.json      every option of the run (``--resume`` reads it back)
     history.json     loss per iteration, train/val accuracy per epoch, monitor records
@@ -434,6 +435,7 @@ def _write_final_files(args, out, cfg, solver, split, pre, seconds):
     the names written)."""
     from fastnn import data as fdata
     test_acc = solver.check_accuracy(split["X_test"], split["y_test"])
+    solver.model.preprocessor = pre      # saved with the model: fastnn.load / fastnn predict apply it
     solver.model.save(os.path.join(out, "model.npz"), meta={"config": cfg, "test_acc": test_acc})
     fdata.save_preprocessor(os.path.join(out, "preprocess.npz"), pre)
     history = solver.history()

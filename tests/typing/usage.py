@@ -12,6 +12,8 @@ from numpy.typing import NDArray
 
 import fastnn
 from fastnn import checkpoint, data, diagnose, gradcheck, init, ops, optim, reference, tune
+from fastnn import architecture, inference, interop
+from fastnn import onnx as fonnx
 from fastnn import layers as L
 from fastnn.data import augment as A
 from fastnn.data import datasets
@@ -107,6 +109,26 @@ model_scores: NDArray[Any] = model.loss(xi)
 model_loss, grads = model.loss(xi, y)
 models: list[Model] = [TwoLayerNet(seed=0), FullyConnectedNet([100, 100], normalization="batchnorm"),
                        SmallVGG(residual=True, drop_prob=0.1), Model(net, reg=1e-4)]
+
+# ---- models that travel (docs/interop.md)
+model.preprocessor = data.make_preprocessor("standardize").fit(xi)
+st_path: str = model.save("convnet.safetensors")
+whole: Model = fastnn.load(st_path)
+labels: NDArray[np.int64] = whole.predict(xi, batch_size=64)
+proba: NDArray[Any] = whole.predict_proba(xi)
+table: str = whole.summary()
+shape_known: tuple[int, ...] | None = whole.input_shape
+desc: dict[str, Any] = architecture.describe(whole)
+rebuilt = architecture.build(desc)
+torch_file: str = interop.save_torch(whole, "twin.safetensors")
+same_model: Model = interop.load_torch(whole, torch_file)
+names: dict[str, tuple[int, ...]] = interop.torch_names(whole)
+onnx_path: str = fonnx.export(whole, "model.onnx", input_shape=(3, 32, 32), opset=17)
+opset: int = fonnx.required_opset(whole)
+fast: inference.InferenceModel = fastnn.inference.optimize(whole)
+fast_scores: NDArray[Any] = fast(xi)
+fast_labels: NDArray[np.int64] = fast.predict(xi)
+whole.predict(xi, batch_size="64")  # type: ignore[arg-type]
 
 # ---- init, checkpoints, gradient checks, data
 w2 = init.kaiming_normal(np.empty((128, 64), np.float32), rng, nonlinearity="relu")
