@@ -111,11 +111,15 @@ class Model:
         with missing or mismatched arrays raises ``CheckpointError``.  Returns the meta dict."""
         return checkpoint.load_model(path, self)
 
-    def loss(self, X, y=None):
+    def loss(self, X, y=None, copy=True):
         """Scores (eval mode) when y is None, else (loss, grads) from a training step.
 
         ``y`` holds integer labels (N,), or a ``fastnn.data.MixedLabels(y_a, y_b, lam)``
         from mixup: the loss is then ``lam * L(y_a) + (1 - lam) * L(y_b)``.
+        ``copy=False`` returns :attr:`grads` itself, the layers' own gradient
+        arrays, which the next call overwrites (what :class:`fastnn.Solver`
+        hands its in-place optimiser); the default returns fresh copies (the
+        course's contract).
         """
         X = np.asarray(X, dtype=self.dtype)
         if y is None:
@@ -142,6 +146,8 @@ class Model:
                 if name.startswith("W"):
                     loss += 0.5 * self.reg * float(np.sum(np.square(w, dtype=np.float64)))
                     self._grads[name] += self.reg * w
+        if not copy:
+            return loss, self._grads
         return loss, {k: g.copy() for k, g in self._grads.items()}
 
     def __repr__(self):
