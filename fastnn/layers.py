@@ -290,7 +290,16 @@ class BatchNorm1d(Layer):
                         "running_var": np.ones(num_features, dt)}
         self.momentum, self.eps = momentum, eps
 
+    _NDIMS = (2, 3)
+    _HINT = "; for (N, C, H, W) images use BatchNorm2d"
+
     def forward(self, x):
+        ndim = np.ndim(x)
+        if ndim not in self._NDIMS:
+            want = " or ".join({2: "(N, D)", 3: "(N, D, L)", 4: "(N, C, H, W)"}[n]
+                               for n in self._NDIMS)
+            raise ValueError(f"{type(self).__name__}: expected {want} input (as PyTorch's), got "
+                             f"{ndim}-D shape {np.shape(x)}{self._HINT}")
         out, self._cache = ops.batchnorm_forward(
             x, self.params["gamma"], self.params["beta"], self.buffers["running_mean"],
             self.buffers["running_var"], training=self.training, momentum=self.momentum,
@@ -307,7 +316,10 @@ class BatchNorm1d(Layer):
 
 
 class BatchNorm2d(BatchNorm1d):
-    """Spatial batch norm: per channel of (N, C, H, W) over N, H, W."""
+    """Spatial batch norm: per channel of (N, C, H, W) over N, H, W (4-D input only)."""
+
+    _NDIMS = (4,)
+    _HINT = "; for (N, D) features use BatchNorm1d"
 
 
 class LayerNorm(Layer):

@@ -13,7 +13,13 @@ training set's statistics, and prints the test accuracy.  The output directory
 
 Ctrl-C stops between two iterations and writes ``interrupted.npz``;
 ``fastnn train --resume --output-dir DIR`` finishes that run, to the same result
-as an uninterrupted run with the same seed.
+as an uninterrupted run with the same seed.  A folder that holds an earlier run
+is refused unless ``--overwrite`` is given, which first deletes that run's files
+(the ones listed above, ``interrupted.npz``).
+
+``--schedule cosine|step|onecycle|plateau`` and ``--warmup N`` choose a
+learning-rate schedule (see :mod:`fastnn.schedules`); ``--tensorboard DIR``
+writes TensorBoard event files.
 """
 import json
 import math
@@ -26,12 +32,19 @@ from fastnn.commands import CommandError, output_dir
 
 HELP = "train a model on the built-in dataset (or a CIFAR-10 / MNIST folder): the main job"
 
-OPTIMIZERS = ("sgd", "sgd_momentum", "nesterov", "rmsprop", "adam")
+OPTIMIZERS = ("sgd", "sgd_momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad")
+SCHEDULES = ("none", "cosine", "step", "onecycle", "plateau")
+# what a run writes into --output-dir (--overwrite deletes these first)
+RUN_FILES = ("model.npz", "preprocess.npz", "config.json", "history.json", "interrupted.npz",
+             "loss.png", "accuracy.png", "monitor.png")
 PREPROCESS = ("none", "mean_image", "channel_mean", "standardize", "pca", "whiten")
 # the options that define a run (saved in config.json, restored by --resume)
 RUN_KEYS = ("model", "dataset", "epochs", "batch_size", "lr", "lr_decay", "optimizer", "reg",
             "init", "activation", "normalization", "dropout", "augment", "preprocess", "hidden",
             "filters", "seed", "patience", "monitor")
+# optional run options: the value used when config.json has none
+RUN_DEFAULTS = {"schedule": "none", "warmup": 0, "sampling": "random", "clip_grad_norm": None,
+                "label_smoothing": 0.0}
 
 
 def add_arguments(p):
@@ -43,10 +56,10 @@ def add_arguments(p):
            "IDX files (default: %(default)s)")
     a("--epochs", type=int, default=20, help="default: %(default)s")
     a("--batch-size", type=int, default=32, help="default: %(default)s")
-    a("--lr", type=float, default=1e-3, help="learning rate (default: %(default)s)")
-    a("--lr-decay", type=float, default=0.95, help="per-epoch factor (default: %(default)s)")
+    a("--lr", type=float, default=6e-4, help="learning rate (default: %(default)s)")
+    a("--lr-decay", type=float, default=1.0, help="per-epoch factor (default: %(default)s)")
     a("--optimizer", choices=OPTIMIZERS, default="adam", help="default: %(default)s")
-    a("--reg", type=float, default=1e-3, help="L2 strength (default: %(default)s)")
+    a("--reg", type=float, default=1e-4, help="L2 strength (default: %(default)s)")
     a("--init", choices=("kaiming", "xavier", "lecun", "normal"), default="kaiming",
       help="weight init (default: %(default)s)")
     a("--activation", default="relu",
@@ -60,6 +73,21 @@ def add_arguments(p):
     a("--hidden", default=None, metavar="N[,N...]", help="hidden widths of the affine layers")
     a("--filters", type=int, default=32, help="conv filters (default: %(default)s)")
     a("--patience", type=int, default=None, help="early stop after N epochs without progress")
+    a("--schedule", choices=SCHEDULES, default="none",
+      help="learning-rate schedule: cosine (to 0 over the run, per iteration), step (x0.1 at "
+           "1/2 and 3/4 of the epochs), onecycle (max --lr, per iteration), plateau (x0.5 "
+           "after 2 epochs without a better val accuracy); default: --lr-decay per epoch")
+    a("--warmup", type=int, default=0, metavar="N",
+      help="linear warm-up over the first N epochs, before any --schedule (default: none)")
+    a("--sampling", choices=("random", "shuffle"), default="random",
+      help="random: independent random minibatches (the course's Solver); shuffle: one "
+           "shuffled pass per epoch (default: %(default)s)")
+    a("--clip-grad-norm", type=float, default=None, metavar="X",
+      help="clip the gradients to a global 2-norm of at most X")
+    a("--label-smoothing", type=float, default=0.0, metavar="EPS",
+      help="label smoothing of the softmax loss (default: 0)")
+    a("--tensorboard", default=None, metavar="DIR",
+      help="write TensorBoard event files to DIR (needs tensorboardX)")
     a("--no-monitor", dest="monitor", action="store_false",
       help="skip the per-epoch activation/update diagnostics")
     a("--seed", type=int, default=0, help="seeds init, batches, dropout, augmentation")
@@ -67,6 +95,8 @@ def add_arguments(p):
     a("--output-dir", default="fastnn-run", metavar="DIR", help="default: %(default)s")
     a("--resume", action="store_true",
       help="finish the interrupted run in --output-dir (its config.json and interrupted.npz)")
+    a("--overwrite", action="store_true",
+      help="replace an earlier run in --output-dir (its files are deleted first)")
     a("--no-plots", dest="plots", action="store_false", help="do not write the PNG plots")
     a("--quiet", action="store_true", help="print only the final accuracy")
 
@@ -89,6 +119,15 @@ def _check(args):
     need(args.patience is None or args.patience >= 1,
          f"--patience must be >= 1, got {args.patience}")
     need(args.threads is None or args.threads >= 1, f"--threads must be >= 1, got {args.threads}")
+    need(args.warmup >= 0, f"--warmup must be >= 0, got {args.warmup}")
+    need(args.warmup < args.epochs or args.warmup == 0,
+         f"--warmup {args.warmup} must be shorter than --epochs {args.epochs}")
+    need(args.clip_grad_norm is None or (math.isfinite(args.clip_grad_norm)
+                                         and args.clip_grad_norm > 0),
+         f"--clip-grad-norm must be a positive number, got {args.clip_grad_norm}")
+    need(0 <= args.label_smoothing <= 1,
+         f"--label-smoothing must be in [0, 1], got {args.label_smoothing}")
+
     from fastnn.models import ACTIVATIONS
     need(args.activation in ACTIVATIONS,
          f"--activation must be one of {', '.join(sorted(ACTIVATIONS))}; got {args.activation!r}")
@@ -99,6 +138,31 @@ def _check(args):
             raise CommandError(f"--hidden must be a comma list of integers, "
                                f"got {args.hidden!r}") from None
         need(all(h >= 1 for h in hidden), f"--hidden widths must be >= 1, got {args.hidden!r}")
+
+
+def build_schedule(cfg, per_epoch):
+    """The ``lr_schedule`` of a config (None: the per-epoch ``lr_decay``)."""
+    from fastnn import schedules as S
+    name, warm, epochs = cfg["schedule"], int(cfg["warmup"]), int(cfg["epochs"])
+    if name == "cosine":
+        sched = S.CosineAnnealingLR(T_max=None, interval="iteration")
+    elif name == "step":
+        sched = S.MultiStepLR(milestones=sorted({max(1, (epochs - warm) // 2),
+                                                  max(2, (3 * (epochs - warm)) // 4)}),
+                              gamma=0.1)
+    elif name == "onecycle":
+        sched = S.OneCycleLR(max_lr=cfg["lr"], total_steps=None,
+                             cycle_momentum=cfg["optimizer"] in ("sgd_momentum", "nesterov",
+                                                                 "adam", "adamw"))
+    elif name == "plateau":
+        sched = S.ReduceLROnPlateau(metric="val_acc", factor=0.5, patience=2)
+    elif warm:
+        sched = S.ExponentialLR(gamma=cfg["lr_decay"])
+    else:
+        return None
+    if warm:
+        sched = S.warmup(sched, warm * (per_epoch if sched.interval == "iteration" else 1))
+    return sched
 
 
 def _hidden(args):
@@ -159,12 +223,43 @@ def build_run(cfg):
                        normalization=None if cfg["normalization"] == "none"
                        else cfg["normalization"],
                        dropout=cfg["dropout"], init=cfg["init"], reg=cfg["reg"], seed=cfg["seed"])
+    model.label_smoothing = float(cfg["label_smoothing"])
+    per_epoch = max(len(X_train) // cfg["batch_size"], 1)
+    schedule = build_schedule(cfg, per_epoch)
     solver_kw = dict(update_rule=cfg["optimizer"], optim_config={"learning_rate": cfg["lr"]},
-                     lr_decay=cfg["lr_decay"], batch_size=cfg["batch_size"],
+                     lr_decay=cfg["lr_decay"] if schedule is None else 1.0,
+                     lr_schedule=schedule, batch_size=cfg["batch_size"],
                      num_epochs=cfg["epochs"], seed=cfg["seed"], patience=cfg["patience"],
                      augment=build_augment(cfg["augment"]), monitor=bool(cfg["monitor"]),
+                     sampling=cfg["sampling"], clip_grad_norm=cfg["clip_grad_norm"],
                      num_train_samples=1000)
     return model, split, pre, solver_kw
+
+
+def _tensorboard_dir(args):
+    if getattr(args, "tensorboard", None) is None:
+        return None
+    try:
+        import tensorboardX  # noqa: F401
+    except ImportError:
+        raise CommandError("--tensorboard needs tensorboardX: pip install 'fastnn[tensorboard]'") \
+            from None
+    return args.tensorboard
+
+
+def _clear_earlier_run(out, overwrite):
+    """Refuse an --output-dir holding an earlier run, or (--overwrite) delete that run's files."""
+    if not os.path.isdir(out):
+        return
+    earlier = [f for f in RUN_FILES if os.path.isfile(os.path.join(out, f))]
+    if not earlier:
+        return
+    if not overwrite:
+        raise CommandError(f"--output-dir {out} holds an earlier run ({', '.join(earlier)}); "
+                           "give another folder, --resume to finish an interrupted run, or "
+                           "--overwrite to replace it")
+    for f in earlier:
+        os.remove(os.path.join(out, f))
 
 
 def _write_json(path, obj):
@@ -196,11 +291,14 @@ def run(args):
             raise CommandError(f"--resume: cannot read {cfg_path!r}: {exc}") from None
         if missing:
             raise CommandError(f"--resume: {cfg_path!r} lacks {missing}")
+        for k, v in RUN_DEFAULTS.items():
+            cfg.setdefault(k, v)
     else:
         _check(args)
-        cfg = {k: getattr(args, k) for k in RUN_KEYS}
+        cfg = {k: getattr(args, k) for k in RUN_KEYS + tuple(RUN_DEFAULTS)}
         cfg["hidden"] = _hidden(args)
         ckpt = None
+        _clear_earlier_run(out, args.overwrite)
     output_dir(out)
     if args.threads is not None:
         fastnn.set_num_threads(args.threads)
@@ -210,7 +308,7 @@ def run(args):
     interrupt_path = os.path.join(out, "interrupted.npz")
     solver = Solver(model, split, verbose=not args.quiet, interrupt_checkpoint=interrupt_path,
                     print_every=max(1, len(split["X_train"]) // cfg["batch_size"] // 2),
-                    **solver_kw)
+                    tensorboard=_tensorboard_dir(args), **solver_kw)
     if ckpt is not None:
         solver.load(ckpt)
         say(f"resuming {out!r} at epoch {solver.epoch + 1}")
