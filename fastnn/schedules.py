@@ -339,7 +339,10 @@ class OneCycleLR(LRSchedule):
     ``cycle_momentum`` the optimiser's ``momentum`` (SGD) or ``beta1`` (Adam,
     AdamW) moves the other way, between ``max_momentum`` and ``base_momentum``.
     The optimiser's own rate is ignored.  ``total_steps=None``: the Solver's
-    run length.
+    run length.  The rates of steps 0 .. ``total_steps - 1`` equal PyTorch's;
+    after the last step (the ``total_steps``-th call of :meth:`step`, whose
+    rate no update uses) the final rate is held, where PyTorch extrapolates
+    the last phase (below zero with ``anneal_strategy="linear"``).
     """
 
     def __init__(self, optimizer=None, max_lr=0.1, total_steps=None, pct_start=0.3,
@@ -406,6 +409,8 @@ class OneCycleLR(LRSchedule):
         if epoch > self.total_steps:
             raise ValueError(f"OneCycleLR: stepped {epoch} times, past total_steps = "
                              f"{self.total_steps}")
+        if epoch == self.total_steps:      # after the last step: the final rate, held
+            epoch = self.total_steps - 1
         start = 0
         phases = self._phases()
         for i, (end, lr0, lr1, m0, m1) in enumerate(phases):
