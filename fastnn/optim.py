@@ -72,6 +72,7 @@ from fastnn.schedules import (CosineAnnealingLR, ExponentialLR, LinearLR, LRSche
 
 __all__ = ["sgd", "sgd_momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad", "RULES",
            "Optimizer", "SGD", "RMSProp", "Adam", "AdamW", "Adagrad", "from_rule",
+           "rule_config_keys", "normalize_config",
            "clip_grad_norm", "clip_grad_value",
            "LRSchedule", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
            "LinearLR", "SequentialLR", "OneCycleLR", "ReduceLROnPlateau", "warmup"]
