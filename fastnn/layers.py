@@ -153,8 +153,9 @@ class Linear(Layer):
         out, self._cache = ops.affine_forward(x, self.params["w"], self._bias())
         return out
 
-    def backward(self, dout):
-        dx, dw, db = ops.affine_backward(dout, self._cache_or_raise())
+    def backward(self, dout, need_input_grad=True):
+        """Accumulate dw, db; return dx (None with ``need_input_grad=False``: no dx GEMM)."""
+        dx, dw, db = ops.affine_backward(dout, self._cache_or_raise(), need_dx=need_input_grad)
         self._accumulate(w=dw, **({"b": db} if "b" in self.params else {}))
         return dx
 
@@ -571,10 +572,24 @@ class Sequential(Layer):
             x = layer.forward(x)
         return x
 
-    def backward(self, dout):
-        for layer in reversed(self.layers):
+    def backward(self, dout, need_input_grad=True):
+        """Backward through every layer; returns dx.
+
+        ``need_input_grad=False`` (training, where only the parameter gradients
+        are wanted): the layers before the first one with parameters are
+        skipped, a first :class:`Linear` computes no dx, and None is returned.
+        """
+        layers = self.layers
+        first = 0
+        if not need_input_grad:
+            first = next((i for i, layer in enumerate(layers) if layer.params), len(layers))
+        for i in range(len(layers) - 1, first - 1, -1):
+            layer = layers[i]
+            if i == first and not need_input_grad and type(layer) is Linear:
+                layer.backward(dout, need_input_grad=False)
+                return None
             dout = layer.backward(dout)
-        return dout
+        return dout if need_input_grad else None
 
     def train(self, mode=True):
         self.training = bool(mode)

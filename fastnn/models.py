@@ -145,7 +145,7 @@ class Model:
         else:
             loss, dscores = ops.softmax_loss(scores, y, self.label_smoothing)
         self.net.zero_grad()
-        self.net.backward(dscores)
+        self.net.backward(dscores, need_input_grad=False)
         if self.reg:
             for name, w in self.params.items():
                 if name.startswith("W"):

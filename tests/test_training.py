@@ -115,6 +115,30 @@ def test_rules_importable_from_fastnn_optim_unchanged():
     np.testing.assert_array_equal(w, [1.0, -2.0])              # w not modified
 
 
+def test_backward_without_input_grad_gives_the_same_parameter_gradients():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((6, 1, 8, 8))
+    nets = [L.Sequential([L.Flatten(), L.Linear(64, 5, dtype=np.float64, rng=np.random.default_rng(0)),
+                          L.ReLU(), L.Linear(5, 3, dtype=np.float64, rng=np.random.default_rng(1))])
+            for _ in range(2)]
+    dout = rng.standard_normal((6, 3))
+    for net in nets:
+        net.zero_grad()
+        net.forward(X)
+    dx = nets[0].backward(dout)
+    assert dx.shape == X.shape
+    assert nets[1].backward(dout, need_input_grad=False) is None
+    for a, b in zip(nets[0].layers, nets[1].layers):
+        for k in a.grads:
+            np.testing.assert_array_equal(a.grads[k], b.grads[k])
+    out, cache = ops.affine_forward(X, nets[0].layers[1].params["w"], nets[0].layers[1].params["b"])
+    dx1, dw1, db1 = ops.affine_backward(np.ones_like(out), cache)
+    dx2, dw2, db2 = ops.affine_backward(np.ones_like(out), cache, need_dx=False)
+    assert dx2 is None
+    np.testing.assert_array_equal(dw1, dw2)
+    np.testing.assert_array_equal(db1, db2)
+
+
 # ---------------------------------------------------------------- config trips
 
 def test_lr_alias_and_unknown_keys():
