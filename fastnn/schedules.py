@@ -313,20 +313,22 @@ class SequentialLR(LRSchedule):
             s.load_state_dict(st)
 
 
-def warmup(schedule, warmup_steps, start_factor=0.1):
+def warmup(schedule, warmup_steps, start_factor=0.1, optimizer=None):
     """A linear warm-up over ``warmup_steps`` steps, then ``schedule``.
 
     ``SequentialLR([LinearLR(start_factor, 1.0, warmup_steps), schedule], [warmup_steps])``,
     PyTorch's recipe: the rate climbs from ``start_factor * base_lr`` to
     ``base_lr``, then ``schedule`` runs from its own step 0.  The warm-up steps
-    as often as ``schedule`` does (``schedule.interval``).
+    as often as ``schedule`` does (``schedule.interval``).  ``optimizer``:
+    bound at once (a hand loop); ``schedule`` is made without one.
     """
     if not isinstance(schedule, LRSchedule):
         raise TypeError(f"warmup: schedule must be an LRSchedule, got {type(schedule).__name__}")
     n = _positive_int(warmup_steps, "warmup_steps", "warmup")
     ramp = LinearLR(start_factor=start_factor, end_factor=1.0, total_iters=n,
                     interval=schedule.interval)
-    return SequentialLR(schedulers=[ramp, schedule], milestones=[n], interval=schedule.interval)
+    return SequentialLR(optimizer, schedulers=[ramp, schedule], milestones=[n],
+                        interval=schedule.interval)
 
 
 class OneCycleLR(LRSchedule):
