@@ -729,3 +729,56 @@ def test_tensorboard_event_file(tmp_path):
     tag = act.replace(":", "_")
     assert list(hists[f"activations/{tag}"]) == pytest.approx(
         s.monitor.history[-1]["activations"][act]["hist"]["counts"])
+
+
+# ---------------------------------------------------------------- fastnn train
+
+def _cli(argv, capsys):
+    from fastnn.cli import main
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "step", "onecycle", "plateau"])
+def test_train_schedule_and_warmup(tmp_path, capsys, schedule):
+    import json
+    out = tmp_path / "run"
+    code, stdout, err = _cli(["train", "--output-dir", str(out), "--quiet", "--epochs", "4",
+                              "--schedule", schedule, "--warmup", "1", "--no-plots",
+                              "--no-monitor"], capsys)
+    assert code == 0, err
+    hist = json.loads((out / "history.json").read_text())
+    lrs = hist["lr_history"]
+    assert len(lrs) == 5
+    assert lrs[0] == pytest.approx(0.1 * 6e-4)                 # the warm-up's first rate
+    assert lrs[0] < lrs[2]                                     # warmed up
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["schedule"] == schedule and cfg["warmup"] == 1
+    if schedule in ("cosine", "onecycle"):
+        assert lrs[-1] < 0.2 * max(lrs)
+
+
+def test_train_output_dir_refuses_an_earlier_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--output-dir", str(out), "--quiet", "--epochs", "1", "--no-monitor"]
+    assert _cli(args, capsys)[0] == 0
+    (out / "monitor.png").write_bytes(b"stale")               # a plot of the earlier run
+    code, _, err = _cli(args, capsys)
+    assert code != 0 and "holds an earlier run" in err and "--overwrite" in err
+    code, _, err = _cli(args + ["--overwrite", "--no-plots"], capsys)
+    assert code == 0, err
+    assert not (out / "monitor.png").exists()                  # stale plot deleted
+    assert (out / "history.json").exists()
+
+
+def test_train_tensorboard(tmp_path, capsys):
+    pytest.importorskip("tensorboardX")
+    out, tb = tmp_path / "run", tmp_path / "tb"
+    code, _, err = _cli(["train", "--output-dir", str(out), "--quiet", "--epochs", "2",
+                         "--no-plots", "--tensorboard", str(tb)], capsys)
+    assert code == 0, err
+    scalars, hists = _read_events(tb)
+    tags = {t for t, _, _ in scalars}
+    assert {"train/loss", "epoch/val_acc", "epoch/val_loss", "epoch/lr"} <= tags
+    assert any(t.startswith("monitor/W1/") for t in tags) and hists
