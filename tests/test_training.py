@@ -782,3 +782,19 @@ def test_train_tensorboard(tmp_path, capsys):
     tags = {t for t, _, _ in scalars}
     assert {"train/loss", "epoch/val_acc", "epoch/val_loss", "epoch/lr"} <= tags
     assert any(t.startswith("monitor/W1/") for t in tags) and hists
+
+
+def test_progress_bar_in_a_notebook_not_in_a_pipe(monkeypatch):
+    pytest.importorskip("tqdm")
+    import sys
+    import fastnn.solver as solver_mod
+    s = Solver(mlp(), small_data(), verbose=True)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    monkeypatch.setattr(solver_mod, "_in_notebook", lambda: False)
+    assert s._progress_bar(10) is None                       # a pipe or a log: printed lines
+    monkeypatch.setattr(solver_mod, "_in_notebook", lambda: True)
+    bar = s._progress_bar(10)                                # Jupyter: tqdm.auto's bar
+    assert bar is not None and bar.total == 10
+    bar.close()
+    monkeypatch.undo()
+    assert not solver_mod._in_notebook()                     # pytest is no Jupyter kernel
