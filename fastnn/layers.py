@@ -408,10 +408,11 @@ class DropConnect(Linear):
                                                    self.training, seed)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, need_input_grad=True):
+        """Accumulate dw, db; return dx (None with ``need_input_grad=False``)."""
         dx, dw, db = ops.dropconnect_backward(dout, self._cache_or_raise())
         self._accumulate(w=dw, **({"b": db} if "b" in self.params else {}))
-        return dx
+        return dx if need_input_grad else None
 
 
 # ---------------------------------------------------------------- activations
@@ -585,7 +586,7 @@ class Sequential(Layer):
             first = next((i for i, layer in enumerate(layers) if layer.params), len(layers))
         for i in range(len(layers) - 1, first - 1, -1):
             layer = layers[i]
-            if i == first and not need_input_grad and type(layer) is Linear:
+            if i == first and not need_input_grad and isinstance(layer, Linear):
                 layer.backward(dout, need_input_grad=False)
                 return None
             dout = layer.backward(dout)
