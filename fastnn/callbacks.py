@@ -321,8 +321,7 @@ class TensorBoard(Callback):
                                     bucket_counts=counts.tolist(), global_step=step)
 
     def on_train_end(self, solver):
-        if self.writer is not None:
-            self.writer.flush()
+        self.close()           # a later run opens a new event file in the same folder
 
     def close(self):
         """Flush and close the event file."""
