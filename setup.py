@@ -21,7 +21,8 @@ What happens here, in order:
 
 Environment variables: FASTNN_REQUIRE_OPENMP, FASTNN_DEBUG, FASTNN_SANITIZE, FASTNN_OPENMP_PREFIX,
 FASTNN_OPENMP=0 (serial build on purpose), FASTNN_TARGETS (comma list, to build
-fewer targets, e.g. "baseline").
+fewer targets, e.g. "baseline"), FASTNN_INCREMENTAL=1 (recompile only the modules whose
+sources changed; for in-place development builds with unchanged settings).
 """
 import os
 import platform
@@ -157,8 +158,9 @@ class BuildExt(build_ext):
             self.parallel = os.cpu_count() or 1
         # Compiler flags depend on FASTNN_* variables that setuptools' timestamp
         # check cannot see: always rebuild, so a build never reuses objects
-        # compiled with other flags.
-        self.force = True
+        # compiled with other flags -- unless FASTNN_INCREMENTAL=1 (a developer's
+        # in-place rebuild with unchanged settings: only changed modules compile).
+        self.force = os.environ.get("FASTNN_INCREMENTAL", "") in ("", "0")
 
     def run(self):
         # pip builds in-tree and reuses build/: drop kernel binaries of earlier

@@ -3,11 +3,20 @@ import operator
 import os
 import platform
 import sys
+import warnings
 
 from fastnn import _dispatch
 from fastnn._kernels import _buffers, _runtime
 
 _DEFAULT_CACHE_MB = 256
+
+#: The most threads fastnn's kernels run on: 4 per CPU of the machine, and at least 64.
+#: ``set_num_threads`` refuses more (a ValueError), ``fastnn <cmd> --threads`` too (a
+#: one-line error); a larger ``OMP_NUM_THREADS`` or ``threadpoolctl`` limit is capped to it
+#: (with a RuntimeWarning at import for ``OMP_NUM_THREADS``).  More threads than this only
+#: oversubscribe the cores, and OpenMP aborts the whole process when it cannot create a
+#: thread team (``--threads 100000``).
+MAX_THREADS = max(64, 4 * (os.cpu_count() or 1))
 
 
 def _integer(v, message):
@@ -27,17 +36,38 @@ def get_num_threads():
     later too).  Before any call it is OpenMP's maximum: ``OMP_NUM_THREADS``, or one per
     core.  A thread that changes its own OpenMP setting
     (``threadpoolctl.threadpool_limits(n, user_api="openmp")``) gets that count while
-    the change lasts.  Small inputs still run on one thread (see README).
+    the change lasts.  Small inputs still run on one thread (see README).  Never more than
+    :data:`MAX_THREADS`.
     """
-    return _runtime.get_max_threads()
+    return min(_runtime.get_max_threads(), MAX_THREADS)
 
 
 def set_num_threads(n):
-    """Set the number of threads fastnn's kernels use (>= 1), for every thread of the process."""
+    """Set the number of threads fastnn's kernels use, for every thread of the process.
+
+    ``n`` is an integer in ``1 .. MAX_THREADS`` (4 per CPU, at least 64); anything else is a
+    ValueError (TypeError for a non-integer).
+    """
     n = _integer(n, "set_num_threads: n must be an integer >= 1")
     if n < 1:
         raise ValueError(f"set_num_threads: n must be an integer >= 1, got {n}")
+    if n > MAX_THREADS:
+        raise ValueError(f"set_num_threads: n must be at most {MAX_THREADS} (4 per CPU of this "
+                         f"{os.cpu_count()}-CPU machine, at least 64), got {n}")
     _runtime.set_num_threads(n)
+
+
+def _cap_initial_threads():
+    """Cap OpenMP's initial count (``OMP_NUM_THREADS``, else one per core) at MAX_THREADS."""
+    initial = _runtime.get_max_threads()
+    if initial > MAX_THREADS:
+        warnings.warn(f"fastnn: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')!r} asks "
+                      f"for {initial} threads; fastnn uses at most {MAX_THREADS} "
+                      f"(4 per CPU, at least 64)", RuntimeWarning, stacklevel=3)
+        _runtime.set_num_threads(MAX_THREADS)
+
+
+_cap_initial_threads()
 
 
 def set_buffer_cache(max_bytes):

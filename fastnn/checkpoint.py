@@ -4,27 +4,46 @@
   dict (stored as a JSON string in a plain unicode array, never pickled) to a
   temporary file in the target's directory, flushes it to disk and renames it
   over the target (``os.replace``, atomic on POSIX and Windows): a crash
-  mid-write leaves the old file or no file, never a truncated one.
-* :func:`load_params` opens the file with ``allow_pickle=False``: object
-  arrays (which NumPy would unpickle, running arbitrary code) are refused with
-  :class:`CheckpointError` before anything is unpickled.  With ``into=`` it
-  checks names, shapes and dtypes against an existing parameter dict and
-  copies into those arrays in place (so optimisers holding them stay valid).
+  mid-write leaves the old file or no file, never a truncated one.  The file
+  gets the permissions ``open(path, "w")`` would give it (``0o666`` minus the
+  umask).
+* :func:`load_params` parses the zip and each ``.npy`` header itself and never
+  unpickles: object arrays (which NumPy would unpickle, running arbitrary code)
+  are refused with :class:`CheckpointError` before any data is read.  Only a
+  regular file is opened (a FIFO or ``/dev/zero`` would block or never end);
+  a member's declared size is checked against its sizes in the zip and, for a
+  stored member, against the file's real size, and the data is read in chunks,
+  so a file can never make the reader allocate more than the bytes it really
+  holds (a deflated member peaks at about its array's size plus one chunk).
+  With ``into=`` it checks names, shapes and dtypes against an existing
+  parameter dict and copies into those arrays in place (so optimisers holding
+  them stay valid).
 * :func:`save_model` / :func:`load_model` do the same for anything with a
   ``params`` dict (the CS231n models, fastnn's layers and models).
+* :func:`remove_stale_temp_files` deletes the temporary files a killed process
+  left behind (``.<name>.XXXXXXXX.tmp``, the pattern :func:`save_params` uses).
 
 Array names are the dict keys (strings); ``"__meta__"`` is reserved.
 """
 import json
 import os
-import tempfile
+import re
+import time
 import zipfile
 
 import numpy as np
 
-__all__ = ["CheckpointError", "save_params", "load_params", "save_model", "load_model"]
+from fastnn._files import NotRegularFileError, mkstemp_like_open, open_regular, read_chunked
+
+__all__ = ["CheckpointError", "save_params", "load_params", "save_model", "load_model",
+           "remove_stale_temp_files"]
 
 META_KEY = "__meta__"
+
+# when this module was imported: a temporary file older than this was not written by this process
+_IMPORTED_AT = time.time()
+# tempfile.mkstemp's random part: 8 characters of [a-z0-9_]
+_TEMP_PATTERN = re.compile(r"\.(?P<target>.+\.npz)\.[a-z0-9_]{8}\.tmp")
 
 
 class CheckpointError(ValueError):
@@ -77,8 +96,7 @@ def save_params(path, params, meta=None):
         arrays[META_KEY] = np.array(text)
     path = _npz_path(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
+    fd, tmp = mkstemp_like_open(directory, "." + os.path.basename(path) + ".", ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -97,14 +115,27 @@ def save_params(path, params, meta=None):
 _NPY_MAGIC = b"\x93NUMPY"
 
 
-def _read_member(zf, info, path):
+def _read_member(zf, info, path, file_size):
     """One ``.npy`` member of the zip, parsed by hand: header checked, the declared size checked
-    against the member's real size *before* anything is allocated, numeric dtypes only (and the
-    0-d unicode string of the meta).  Never unpickles."""
+    against the member's sizes in the zip (and, for a stored member, against the file's real
+    size) *before* anything is read; the data read in chunks, so a member can never make the
+    reader allocate more than the bytes it really holds.  Numeric dtypes only (and the 0-d
+    unicode string of the meta).  Never unpickles."""
     name = info.filename
     if not name.endswith(".npy"):
         raise CheckpointError(f"load_params: member {name!r} of {path!r} is not an .npy array")
     key = name[:-len(".npy")]
+    if info.compress_type == zipfile.ZIP_STORED:
+        if info.compress_size != info.file_size:
+            raise CheckpointError(
+                f"load_params: member {name!r} of {path!r} is stored uncompressed but declares "
+                f"{info.file_size} bytes with a compressed size of {info.compress_size} "
+                "(corrupt)")
+        if info.header_offset + info.compress_size > file_size:
+            raise CheckpointError(
+                f"load_params: member {name!r} of {path!r} is stored uncompressed and declares "
+                f"{info.file_size} bytes, but the whole file holds {file_size} bytes "
+                "(truncated or corrupt); refused before reading it")
     with zf.open(info) as f:
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
@@ -127,47 +158,60 @@ def _read_member(zf, info, path):
             raise CheckpointError(
                 f"load_params: array {key!r} in {path!r} declares shape {shape} of {dtype} "
                 f"({nbytes} bytes) but the member holds {info.file_size - f.tell()} bytes")
-        data = bytearray(nbytes)
-        if nbytes and f.readinto(data) != nbytes:
-            raise CheckpointError(f"load_params: array {key!r} in {path!r} is truncated")
-        a = np.frombuffer(data, dtype=dtype, count=count)
+        data = read_chunked(f, nbytes)     # memory follows the bytes the member really holds
+        if len(data) < nbytes:
+            raise CheckpointError(f"load_params: array {key!r} in {path!r} is truncated: it "
+                                  f"declares {nbytes} bytes, the member holds {len(data)}")
+        a = data.view(dtype) if nbytes else np.empty(count, dtype=dtype)
+        if f.read(1):
+            raise CheckpointError(f"load_params: array {key!r} in {path!r} has bytes after "
+                                  f"the {nbytes} its header declares")
         return key, a.reshape(shape, order="F" if fortran else "C")
 
 
 def _read_checkpoint(path):
     """(arrays, meta) of a checkpoint file; any defect is a CheckpointError naming the file."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(len(_NPY_MAGIC))
+        f = open_regular(path, "rb")
     except FileNotFoundError:
         raise
+    except NotRegularFileError as exc:
+        raise CheckpointError(f"load_params: {exc}") from None
     except OSError as exc:
         raise CheckpointError(f"load_params: cannot read {path!r}: {exc}") from None
-    if head == _NPY_MAGIC:
-        raise CheckpointError(f"load_params: {path!r} holds a single array, not a checkpoint "
-                              "(.npz) of named arrays")
-    arrays, meta = {}, None
-    try:
-        with zipfile.ZipFile(path) as zf:
-            for info in zf.infolist():
-                key, a = _read_member(zf, info, path)
-                if key in arrays or (key == META_KEY and meta is not None):
-                    raise CheckpointError(f"load_params: {path!r} holds {key!r} twice")
-                if key == META_KEY:
-                    if a.dtype.kind != "U" or a.ndim != 0:
-                        raise CheckpointError(f"load_params: {META_KEY!r} in {path!r} is not a "
-                                              "JSON string")
-                    meta = json.loads(str(a[()]))
-                    if not isinstance(meta, dict):
-                        raise CheckpointError(f"load_params: the meta of {path!r} is a "
-                                              f"{type(meta).__name__}, expected a JSON object")
-                else:
-                    arrays[key] = a
-    except CheckpointError:
-        raise
-    except Exception as exc:       # untrusted bytes: any parsing failure means a corrupt file
-        raise CheckpointError(f"load_params: {path!r} is not a readable fastnn checkpoint "
-                              f"(.npz): {type(exc).__name__}: {exc}") from None
+    with f:
+        try:
+            head = f.read(len(_NPY_MAGIC))
+            file_size = os.fstat(f.fileno()).st_size
+            f.seek(0)
+        except OSError as exc:
+            raise CheckpointError(f"load_params: cannot read {path!r}: {exc}") from None
+        if head == _NPY_MAGIC:
+            raise CheckpointError(f"load_params: {path!r} holds a single array, not a "
+                                  "checkpoint (.npz) of named arrays")
+        arrays, meta = {}, None
+        try:
+            with zipfile.ZipFile(f) as zf:
+                for info in zf.infolist():
+                    key, a = _read_member(zf, info, path, file_size)
+                    if key in arrays or (key == META_KEY and meta is not None):
+                        raise CheckpointError(f"load_params: {path!r} holds {key!r} twice")
+                    if key == META_KEY:
+                        if a.dtype.kind != "U" or a.ndim != 0:
+                            raise CheckpointError(f"load_params: {META_KEY!r} in {path!r} is "
+                                                  "not a JSON string")
+                        meta = json.loads(str(a[()]))
+                        if not isinstance(meta, dict):
+                            raise CheckpointError(f"load_params: the meta of {path!r} is a "
+                                                  f"{type(meta).__name__}, expected a JSON "
+                                                  "object")
+                    else:
+                        arrays[key] = a
+        except CheckpointError:
+            raise
+        except Exception as exc:       # untrusted bytes: any parsing failure means a corrupt file
+            raise CheckpointError(f"load_params: {path!r} is not a readable fastnn checkpoint "
+                                  f"(.npz): {type(exc).__name__}: {exc}") from None
     return arrays, meta
 
 
@@ -190,8 +234,10 @@ def load_params(path, into=None):
     Raises
     ------
     CheckpointError
-        File unreadable or not an ``.npz``; an array needing pickle (object
-        dtype); names, shapes or dtypes not matching ``into``.
+        File unreadable, not a regular file (a FIFO, a device, a directory),
+        or not an ``.npz``; an array needing pickle (object dtype); an array
+        declaring more bytes than its member holds; names, shapes or dtypes
+        not matching ``into``.
     """
     path = os.fspath(path)
     arrays, meta = _read_checkpoint(path)
@@ -244,3 +290,46 @@ def load_model(path, model):
     """:func:`load_params` into ``model.params`` and ``model.buffers`` (in place); returns the
     meta dict."""
     return load_params(path, into=_model_arrays(model, "load_model"))[1]
+
+
+def remove_stale_temp_files(directory, names=None, older_than=None):
+    """Delete the temporary files that :func:`save_params` left in ``directory`` when its process
+    was killed mid-write (SIGKILL, power loss): ``.<target>.npz.XXXXXXXX.tmp``.
+
+    Only regular files of exactly that pattern are touched, and only those last modified before
+    ``older_than``, so a save in progress in this process is never removed.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+    names : iterable of str, optional
+        Only the temporary files of these targets (e.g. ``["interrupted.npz"]``); default: any.
+    older_than : float, optional
+        A ``time.time()`` stamp; default: when this process imported :mod:`fastnn.checkpoint`.
+
+    Returns
+    -------
+    list of str
+        The paths removed.
+    """
+    directory = os.fspath(directory)
+    cutoff = _IMPORTED_AT if older_than is None else float(older_than)
+    wanted = None if names is None else {_npz_path(os.path.basename(os.fspath(n))) for n in names}
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP_PATTERN.fullmatch(entry.name)
+        if m is None or (wanted is not None and m.group("target") not in wanted):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False) or entry.stat(
+                    follow_symlinks=False).st_mtime >= cutoff:
+                continue
+            os.remove(entry.path)
+        except OSError:
+            continue
+        removed.append(entry.path)
+    return removed

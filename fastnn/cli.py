@@ -61,7 +61,13 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (OSError, ValueError, TypeError, KeyError, FloatingPointError) as exc:
+    except MemoryError as exc:
+        # a size the commands' own estimates let through: one line, like a bad argument
+        if os.environ.get("FASTNN_TRACEBACK", "") not in ("", "0"):
+            raise
+        print(f"{prog}: error: out of memory: {exc or 'MemoryError'}", file=sys.stderr)
+        return EXIT_USAGE
+    except (OSError, ValueError, TypeError, KeyError, FloatingPointError, OverflowError) as exc:
         # a library error caused by the user's input (a file, a value): one line, no
         # traceback (FASTNN_TRACEBACK=1 shows it, for debugging fastnn itself)
         if os.environ.get("FASTNN_TRACEBACK", "") not in ("", "0"):

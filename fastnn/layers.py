@@ -29,6 +29,8 @@ by default for layers followed by ReLU.
 import numpy as np
 
 from fastnn import init, ops
+from fastnn.ops.conv import _geometry as _conv_geometry
+from fastnn.ops.pooling import _positive as _pool_size
 
 __all__ = [
     "Layer", "ParamDict", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",
@@ -187,6 +189,7 @@ class Conv2d(Layer):
         _init_weight(w, init, _rng(rng), weight_scale, nonlinearity)
         self._add_param("w", w)
         _add_bias(self, bias, out_channels, w.dtype)
+        stride, pad, dilation = _conv_geometry(stride, pad, dilation, "Conv2d")
         self.conv_param = dict(stride=stride, pad=pad, dilation=dilation, groups=groups)
 
     def forward(self, x):
@@ -234,8 +237,11 @@ class MaxPool2d(Layer):
 
     def __init__(self, kernel_size=2, stride=None):
         super().__init__()
-        self.kh, self.kw = (kernel_size, kernel_size) if np.isscalar(kernel_size) else kernel_size
-        self.stride = self.kh if stride is None else stride
+        kh, kw = (kernel_size, kernel_size) if np.isscalar(kernel_size) else kernel_size
+        name = type(self).__name__
+        self.kh = _pool_size(kh, "kernel_size", name)
+        self.kw = _pool_size(kw, "kernel_size", name)
+        self.stride = self.kh if stride is None else _pool_size(stride, "stride", name)
 
     def forward(self, x):
         out, self._cache = ops.max_pool_forward(x, self.kh, self.kw, self.stride)

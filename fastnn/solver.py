@@ -51,7 +51,7 @@ _DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
 _KWARGS = ("update_rule", "optim_config", "lr_decay", "lr_schedule", "batch_size", "num_epochs",
            "sampling", "num_train_samples", "num_val_samples", "checkpoint_name", "print_every",
            "verbose", "seed", "patience", "augment", "monitor", "clip_grad_norm",
-           "clip_grad_value", "callbacks", "tensorboard", "interrupt_checkpoint")
+           "clip_grad_value", "callbacks", "tensorboard", "interrupt_checkpoint", "checkpoint_tag")
 
 
 def _overrides(cb, hook):
@@ -252,6 +252,10 @@ class Solver:
         the checkpoint is written, then ``KeyboardInterrupt`` is raised.
         :meth:`load` of that file followed by :meth:`train` finishes the run
         exactly as an uninterrupted run with the same seed would have.
+    checkpoint_tag : str, optional
+        A label of the run's settings (``fastnn train`` uses a hash of its
+        config), written into every checkpoint's metadata; :meth:`load` then
+        refuses a checkpoint carrying another tag, or none.
 
     Attributes
     ----------
@@ -264,6 +268,7 @@ class Solver:
     lr_history : list of float, the learning rate at each accuracy check
     best_val_acc : float; best_params : dict (copied into ``model.params`` at the end)
     epoch : int; stopped_early : bool; interrupted : bool
+    run_finished : bool, True when the last run (or the one a checkpoint holds) has ended
     optimizer : the fused optimiser of :mod:`fastnn.optim` (or the rule adapter of a callable)
     optim_configs : dict, per parameter, the course's view of the optimiser state
         (``learning_rate``, ``velocity``, ``m``, ``v``, ``t``, ...); assigning it
@@ -323,9 +328,13 @@ class Solver:
         user_callbacks = list(kwargs.pop("callbacks", None) or [])
         self.tensorboard = kwargs.pop("tensorboard", None)
         self.interrupt_checkpoint = kwargs.pop("interrupt_checkpoint", None)
+        self.checkpoint_tag = kwargs.pop("checkpoint_tag", None)
         if kwargs:
             raise TypeError(f"Solver: unexpected keyword argument(s) {sorted(kwargs)}; "
                             f"accepted: {', '.join(_KWARGS)}")
+        if self.checkpoint_tag is not None and not isinstance(self.checkpoint_tag, str):
+            raise TypeError(f"Solver: checkpoint_tag must be a string or None, "
+                            f"got {type(self.checkpoint_tag).__name__}")
         for aug in self.augment:
             if not callable(aug):
                 raise TypeError(f"Solver: every augment entry must be callable as "
@@ -464,13 +473,21 @@ class Solver:
         if not self._fused:
             self.optimizer.configs = {p: dict(c) for p, c in configs.items()}
             return
+        values, state = self._fused_state(configs)
+        hyper, _ = optim._RULE_KEYS[self.update_rule]
+        for k, v in values.items():
+            setattr(self.optimizer, hyper[k], v)
+        self.optimizer.state = state
+
+    def _fused_state(self, configs):
+        """(hyperparameters, optimiser state) of per-parameter course configs; ValueError when
+        they do not fit the fused optimiser (nothing is changed)."""
         hyper, state_keys = optim._RULE_KEYS[self.update_rule]
         params = self.model.params
         if sorted(configs) != sorted(params):
             raise ValueError(f"Solver: optimiser state for {sorted(configs)}, the model has "
                              f"{sorted(params)}")
-        values = {}
-        state = {}
+        values, state = {}, {}
         for p, c in configs.items():
             unknown = sorted(set(c) - set(hyper) - set(state_keys))
             if unknown:
@@ -488,10 +505,14 @@ class Solver:
                 if k not in c:
                     continue
                 if k == "t":
-                    if isinstance(c[k], bool) or not isinstance(c[k], (numbers.Integral, np.integer,
-                                                                       np.ndarray)):
-                        raise ValueError(f"Solver: step count 't' of {p!r} must be an integer")
-                    st[k] = int(c[k])
+                    t = c[k]
+                    if isinstance(t, np.ndarray) and t.ndim == 0 and t.dtype.kind in "iu":
+                        t = int(t)
+                    if isinstance(t, bool) or not isinstance(t, (numbers.Integral, np.integer)) \
+                            or t < 0:
+                        raise ValueError(f"Solver: step count 't' of {p!r} must be an integer "
+                                         f">= 0, got {t!r}")
+                    st[k] = int(t)
                     continue
                 v = np.asarray(c[k])
                 if v.shape != w.shape or v.dtype != w.dtype:
@@ -499,10 +520,12 @@ class Solver:
                                      f"{v.shape}, the parameter is {w.dtype} {w.shape}")
                 st[k] = np.array(v, copy=True)
             state[str(p)] = st
-        opt = self.optimizer
-        for k, v in values.items():
-            setattr(opt, hyper[k], v)
-        opt.state = state
+        try:                                   # the optimiser's own checks of each value
+            probe = optim.from_rule(self.update_rule, dict(params), values)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"Solver: optimiser hyperparameters {values}: {exc}") from None
+        del probe
+        return values, state
 
     @property
     def iterations_per_epoch(self):
@@ -512,6 +535,12 @@ class Solver:
         """The learning rate the next update uses (None for a rule without one)."""
         lr = self.optimizer.lr
         return None if lr is None else float(lr)
+
+    @property
+    def run_finished(self):
+        """True when a run has been started and has ended (all its iterations done, or an
+        early stop); False for a fresh Solver and for one restored in the middle of a run."""
+        return self._run_iterations > 0 and self._run_t >= self._run_iterations
 
     def _mode(self, name):
         m = getattr(self.model, name, None)
@@ -795,6 +824,47 @@ class Solver:
 
     # ------------------------------------------------------------ checkpoints
 
+    def _check_optim_state(self, meta_configs, optim_arrays, bad):
+        """The optimiser configs of a checkpoint (scalars from the meta, arrays from
+        ``optim/<param>/<key>``), validated against the model and the update rule."""
+        model_params = self.model.params
+        configs = {p: dict(c) for p, c in meta_configs.items()}
+        for k, v in optim_arrays.items():
+            p, sep, key = k.rpartition("/")
+            if not sep or p not in model_params:
+                bad(f"optimiser array 'optim/{k}' belongs to no parameter of the model")
+            configs.setdefault(p, {})[key] = v
+        missing = sorted(set(model_params) - set(configs))
+        extra = sorted(set(configs) - set(model_params))
+        if missing or extra:
+            bad(f"the optimiser state does not match the model's parameters: missing "
+                f"{missing}, unexpected {extra}")
+        builtin = isinstance(self.update_rule, str)
+
+        def finite(v):
+            return (isinstance(v, numbers.Real) and not isinstance(v, bool)
+                    and math.isfinite(v))
+
+        for p, config in configs.items():
+            shape = np.shape(model_params[p])
+            for key, v in config.items():
+                where = f"optimiser state of {p!r}: {key!r}"
+                if isinstance(v, np.ndarray):
+                    if builtin and (v.shape != shape or v.dtype.kind != "f"):
+                        bad(f"{where} (optim/{p}/{key}) is {v.dtype} {v.shape}, expected a "
+                            f"floating array of the parameter's shape {shape}")
+                elif key == "t" and builtin:
+                    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                        bad(f"{where} must be an integer >= 0, got {v!r}")
+                elif (builtin or key == "learning_rate") and not finite(v):
+                    bad(f"{where} must be a finite number, got {v!r}")
+        if self._fused:
+            try:
+                self._fused_state(configs)
+            except ValueError as exc:
+                bad(str(exc).removeprefix("Solver: "))
+        return configs
+
     def _state(self):
         arrays = {f"params/{k}": v for k, v in self.model.params.items()}
         arrays.update({f"best/{k}": v for k, v in self.best_params.items()})
@@ -827,6 +897,8 @@ class Solver:
             "layer_rngs": {k: g.bit_generator.state for k, g in generators(self.model).items()},
             "monitor": list(self.monitor.history) if self.monitor is not None else None,
         }
+        if self.checkpoint_tag is not None:
+            meta["tag"] = self.checkpoint_tag
         return arrays, meta
 
     def save(self, path):
@@ -841,52 +913,77 @@ class Solver:
     def load(self, path):
         """Restore what :meth:`save` wrote, into this Solver and its model.
 
-        The checkpoint must match the model's parameter names, shapes and
-        dtypes (else :class:`fastnn.checkpoint.CheckpointError`); parameters
-        are copied into the model's arrays in place.  Training continues with
-        :meth:`train` (which runs ``num_epochs`` more epochs).
+        Everything is validated before anything is restored, and a defect is a
+        :class:`fastnn.checkpoint.CheckpointError` naming the array or key:
+
+        * ``params/*`` and ``best/*`` (when present): exactly the model's
+          parameter names, each with the parameter's shape and dtype;
+          ``buffers/*``: the model's buffers, same shapes and dtypes;
+        * the optimiser state: one config per parameter; with a built-in
+          ``update_rule``, every array (velocity, moments, cache) has its
+          parameter's shape and a floating dtype, and every scalar is a finite
+          number (``t`` an integer >= 0); with any rule, ``learning_rate`` is a
+          finite number;
+        * with ``checkpoint_tag`` set, the checkpoint carries the same tag.
+
+        Parameters are copied into the model's arrays in place.  A checkpoint
+        written in the middle of a run makes :meth:`train` finish that run; one
+        of a finished run (:attr:`run_finished`) makes it start a new one.
         """
         arrays, meta = _ckpt.load_params(path)
+        path = os.fspath(path)
+
+        def bad(msg):
+            raise _ckpt.CheckpointError(f"Solver.load: {path!r}: {msg}")
+
         if not meta or meta.get("format") != "fastnn.Solver/1":
-            raise _ckpt.CheckpointError(f"Solver.load: {os.fspath(path)!r} is not a Solver "
+            raise _ckpt.CheckpointError(f"Solver.load: {path!r} is not a Solver "
                                         "checkpoint (no Solver metadata)")
-        _check_meta(meta, os.fspath(path))
-        params = {k[len("params/"):]: v for k, v in arrays.items() if k.startswith("params/")}
+        if self.checkpoint_tag is not None and meta.get("tag") != self.checkpoint_tag:
+            bad(f"the checkpoint belongs to another run: its tag is {meta.get('tag')!r}, this "
+                f"Solver's is {self.checkpoint_tag!r}")
+        _check_meta(meta, path)
+        groups = {"params": {}, "best": {}, "buffers": {}, "optim": {}}
+        for k, v in arrays.items():
+            head, _, rest = k.partition("/")
+            if head not in groups or not rest:
+                bad(f"unexpected array {k!r} (a Solver checkpoint holds params/, best/, "
+                    f"buffers/ and optim/ arrays)")
+            groups[head][rest] = v
+        params, best, buffers = groups["params"], groups["best"], groups["buffers"]
         model_params = self.model.params
-        missing = sorted(set(model_params) - set(params))
-        extra = sorted(set(params) - set(model_params))
-        if missing or extra:
-            raise _ckpt.CheckpointError(f"Solver.load: checkpoint does not match the model: "
-                                        f"missing {missing}, unexpected {extra}")
-        for k, v in params.items():
-            if v.shape != np.shape(model_params[k]) or v.dtype != np.asarray(model_params[k]).dtype:
-                raise _ckpt.CheckpointError(
-                    f"Solver.load: {k!r} is {v.dtype} {v.shape} in the checkpoint, the model "
-                    f"has {np.asarray(model_params[k]).dtype} {np.shape(model_params[k])}")
-        buffers = {k[len("buffers/"):]: v for k, v in arrays.items() if k.startswith("buffers/")}
+
+        def same_names(found, expected, what):
+            missing = sorted(set(expected) - set(found))
+            extra = sorted(set(found) - set(expected))
+            if missing or extra:
+                bad(f"{what} do not match the model: missing {missing}, unexpected {extra}")
+
+        def same_arrays(found, expected, prefix):
+            for k, v in found.items():
+                want = np.asarray(expected[k])
+                if v.shape != want.shape or v.dtype != want.dtype:
+                    bad(f"{prefix}{k!r} is {v.dtype} {v.shape} in the checkpoint, the model "
+                        f"has {want.dtype} {want.shape}")
+
+        same_names(params, model_params, "the parameters (params/*)")
+        same_arrays(params, model_params, "params/")
+        if best:
+            same_names(best, model_params, "the best parameters (best/*)")
+            same_arrays(best, model_params, "best/")
         model_buffers = _buffers(self.model)
-        if buffers and sorted(buffers) != sorted(model_buffers):
-            raise _ckpt.CheckpointError(f"Solver.load: checkpoint buffers {sorted(buffers)} do not "
-                                        f"match the model's {sorted(model_buffers)}")
-        for k, v in buffers.items():
-            if v.shape != np.shape(model_buffers[k]):
-                raise _ckpt.CheckpointError(f"Solver.load: buffer {k!r} is {v.shape} in the "
-                                            f"checkpoint, the model has {np.shape(model_buffers[k])}")
+        if buffers:
+            same_names(buffers, model_buffers, "the buffers (buffers/*)")
+            same_arrays(buffers, model_buffers, "buffers/")
+        configs = self._check_optim_state(meta["optim_configs"], groups["optim"], bad)
+        extras = self._check_extras(meta, bad)
+
         for k, v in params.items():
             model_params[k][...] = v
         for k, v in buffers.items():
             model_buffers[k][...] = v
-        self.best_params = {k[len("best/"):]: v for k, v in arrays.items()
-                            if k.startswith("best/")}
-        configs = {p: dict(c) for p, c in meta["optim_configs"].items()}
-        for k, v in arrays.items():
-            if k.startswith("optim/"):
-                p, key = k[len("optim/"):].rsplit("/", 1)
-                configs.setdefault(p, {})[key] = v
-        try:
-            self.optim_configs = configs
-        except (TypeError, ValueError) as exc:
-            raise _ckpt.CheckpointError(f"Solver.load: {os.fspath(path)!r}: {exc}") from None
+        self.best_params = best
+        self.optim_configs = configs
         self.epoch = meta["epoch"]
         self.best_val_acc = meta["best_val_acc"]
         self.loss_history = list(meta["loss_history"])
@@ -905,7 +1002,7 @@ class Solver:
                 streams[k].bit_generator.state = state
         if self.monitor is not None and meta.get("monitor") is not None:
             self.monitor.history = list(meta["monitor"])
-        self._load_extras(meta)
+        self._apply_extras(extras, bad)
         return self
 
     def _callback_states(self):
@@ -916,10 +1013,9 @@ class Solver:
                 states[getattr(cb, "name", None) or f"{type(cb).__name__}{i}"] = st
         return states
 
-    def _load_extras(self, meta):
-        """What the callbacks, the validation loss and the shuffled sampler keep in a checkpoint."""
-        def bad(msg):
-            raise _ckpt.CheckpointError(f"Solver.load: {msg}")
+    def _check_extras(self, meta, bad):
+        """The validation-loss, learning-rate and clipping histories, the shuffled sampler's seed
+        and the callbacks' states of a checkpoint's meta, checked (nothing restored yet)."""
         floats = meta.get("val_loss_history") or []
         lrs = meta.get("lr_history") or []
         norms = meta.get("grad_norm_history") or []
@@ -933,8 +1029,12 @@ class Solver:
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
             bad("'sampler_seed' must be a non-negative integer")
         states = meta.get("callbacks") or {}
-        if not isinstance(states, dict):
-            bad("'callbacks' must be a dict")
+        if not isinstance(states, dict) or not all(isinstance(v, dict) for v in states.values()):
+            bad("'callbacks' must map callback names to dicts")
+        return floats, lrs, norms, seed, states
+
+    def _apply_extras(self, extras, bad):
+        floats, lrs, norms, seed, states = extras
         self.val_loss_history = [float("nan") if v is None else float(v) for v in floats]
         self.lr_history = list(lrs)
         self.grad_norm_history = [float(v) for v in norms if v is not None]

@@ -46,6 +46,7 @@ class Solver:
     augment: list[_Step]
     monitor: Monitor | None
     interrupt_checkpoint: str | None
+    checkpoint_tag: str | None
     interrupted: bool
     stopped_early: bool
     epoch: int
@@ -72,7 +73,10 @@ class Solver:
                  monitor: Monitor | bool | None = None, clip_grad_norm: float | None = None,
                  clip_grad_value: float | None = None, callbacks: Sequence[Callback] | None = None,
                  tensorboard: str | None = None,
-                 interrupt_checkpoint: str | None = None) -> None: ...
+                 interrupt_checkpoint: str | None = None,
+                 checkpoint_tag: str | None = None) -> None: ...
+    @property
+    def run_finished(self) -> bool: ...
     @property
     def iterations_per_epoch(self) -> int: ...
     def optimizer_lr(self) -> float | None: ...

@@ -72,6 +72,8 @@ import warnings
 
 import numpy as np
 
+from fastnn._files import open_regular
+
 __all__ = ["loguniform", "uniform", "choice", "randint", "grid", "Space",
            "random_search", "grid_search", "coarse_to_fine",
            "SearchResult", "make_train_fn", "TrainFn", "parse_space"]
@@ -623,7 +625,7 @@ class SearchResult:
         """Read a file written by :meth:`to_json`."""
         path = os.fspath(path)
         try:
-            with open(path) as f:
+            with open_regular(path, "r") as f:     # a FIFO or device is refused, not read
                 d = json.load(f)
         except json.JSONDecodeError as exc:
             raise ValueError(f"SearchResult.from_json: {path!r} is not valid JSON: {exc}") from None
@@ -656,7 +658,7 @@ class SearchResult:
         of the header order become config keys (the writer puts params before metrics, and
         the ``metric`` column starts the metrics)."""
         path = os.fspath(path)
-        with open(path, newline="") as f:
+        with open_regular(path, "r", newline="") as f:
             rd = csv.reader(f)
             head = next(rd)
             body = list(rd)

@@ -35,6 +35,10 @@ TOL_OPTIM = {np.float32: dict(rtol=1e-4, atol=1e-6), np.float64: dict(rtol=1e-10
 EXACT = {np.float32: dict(rtol=0, atol=0), np.float64: dict(rtol=0, atol=0)}
 
 
+class _NdarraySubclass(np.ndarray):
+    """An ndarray subclass: ops refuse it as ``out`` (kernels need plain arrays)."""
+
+
 @dataclasses.dataclass
 class Sample:
     """One call: ``forward(*args, **kwargs)``."""
@@ -241,6 +245,12 @@ def _out_errors(fn, x, kwargs, name):
     return [
         ErrorInput(fn, (x,), {**kwargs, "out": [0.0] * x.size}, TypeError,
                    rf"{name}: out must be a numpy.ndarray", "out list"),
+        ErrorInput(fn, (x,), {**kwargs, "out": np.empty((1, x.size), x.dtype).view(np.matrix)},
+                   TypeError, rf"{name}: out must be a numpy.ndarray \(not a subclass\), got "
+                   r"the ndarray subclass numpy.matrix", "out np.matrix"),
+        ErrorInput(fn, (x,), {**kwargs, "out": np.empty(x.shape, x.dtype).view(_NdarraySubclass)},
+                   TypeError, rf"{name}: out must be a numpy.ndarray \(not a subclass\)",
+                   "out ndarray subclass"),
         ErrorInput(fn, (x,), {**kwargs, "out": np.empty(x.shape, other)}, TypeError,
                    rf"{name}: out must have dtype", "out other dtype"),
         ErrorInput(fn, (x,), {**kwargs, "out": np.empty(x.shape + (1,), x.dtype)}, ValueError,

@@ -221,3 +221,158 @@ def test_train_sigint_then_resume_matches_uninterrupted(tmp_path):
     assert b["loss_history"] == a["loss_history"]
     assert b["val_acc_history"] == a["val_acc_history"] and b["test_acc"] == a["test_acc"]
     assert not (part / "interrupted.npz").exists()
+
+
+# ---------------------------------------------------------------- one-line errors, not tracebacks
+
+def _exit_code(args):
+    try:
+        return main(args)
+    except SystemExit as exc:
+        return exc.code
+
+
+@pytest.fixture
+def ram_64gib(monkeypatch):
+    """The memory checks compare against 64 GiB whatever this machine has."""
+    import fastnn.commands.train as cmd
+    monkeypatch.setattr(cmd, "physical_memory", lambda: 64 << 30)
+
+
+@pytest.mark.parametrize("args, pattern", [
+    (["train", "--batch-size", "1000000000"],
+     "--batch-size 1000000000 of 1x8x8 images needs at least"),
+    (["train", "--filters", "100000000"],
+     "--model convnet with --filters 100000000 on 1x8x8 images needs at least"),
+    (["train", "--model", "mlp", "--hidden", "99999999999"],
+     "--model mlp with --hidden 99999999999 on 1x8x8 images needs at least"),
+    (["bench", "--shape", "99999,99999,99999"], "--shape 99999,99999,99999 (999,970,000,299,999 "
+                                                "elements) needs at least"),
+])
+def test_sizes_beyond_memory_refused_before_allocating(tmp_path, capsys, ram_64gib, args,
+                                                       pattern):
+    code = _exit_code(args + (["--output-dir", str(tmp_path / "o")] if args[0] == "train"
+                              else []))
+    line = capsys.readouterr().err
+    assert code == 2
+    assert_one_line_error(code, line, pattern)
+    assert "this machine has 64.0 GiB of memory" in line
+
+
+def test_memory_estimate_accepts_the_default_run():
+    from fastnn.commands.train import check_memory, estimate_memory
+    cfg = {"model": "convnet", "filters": 32, "hidden": None, "batch_size": 32}
+    params, batch = estimate_memory(cfg, (1, 8, 8), 10)
+    # conv 1*32*9+32, affine 32*4*4*128+128, affine 128*10+10 = 67,274 weights, 5 copies
+    assert params == 4 * 5 * 67274
+    assert 0 < batch < 10 << 20
+    check_memory(cfg, (1, 8, 8), 10, limit=1 << 30)
+    with pytest.raises(Exception, match="needs at least"):
+        check_memory(cfg, (1, 8, 8), 10, limit=1 << 10)
+
+
+@pytest.mark.parametrize("args, pattern", [
+    (["train", "--threads", "99999999999"], "--threads must be in 1.."),
+    (["train", "--threads", "0"], "--threads must be in 1.."),
+    (["bench", "--threads", "99999999999"], "--threads must be in 1.."),
+    (["train", "--seed", "-1"], "--seed must be an integer >= 0"),
+    (["search", "--update-rule", "bogus"], "--update-rule must be one of sgd, sgd_momentum"),
+])
+def test_more_bad_arguments_one_line(tmp_path, capsys, args, pattern):
+    code = _exit_code(args + ["--output-dir", str(tmp_path / "o")] if args[0] != "bench"
+                      else args)
+    assert code == 2
+    assert_one_line_error(code, capsys.readouterr().err, pattern)
+    assert not (tmp_path / "o").exists()
+
+
+def test_threads_100000_is_an_error_not_an_abort(tmp_path):
+    """OpenMP aborts the process when it cannot create the threads: refused before that."""
+    r = subprocess.run([sys.executable, "-m", "fastnn", "train", "--threads", "100000",
+                        "--output-dir", str(tmp_path / "o")], capture_output=True, text=True,
+                       cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+                       timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert_one_line_error(r.returncode, r.stderr, "--threads must be in 1..")
+
+
+def test_search_scheduler_without_dask(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)      # import distributed fails
+    monkeypatch.setitem(sys.modules, "dask", None)
+    code = main(["search", "--scheduler", "tcp://127.0.0.1:8786", "--trials", "1",
+                 "--output-dir", str(tmp_path / "s")])
+    assert code == 2
+    assert_one_line_error(code, capsys.readouterr().err,
+                          "--scheduler tcp://127.0.0.1:8786 needs Dask's distributed scheduler, "
+                          "which is not installed")
+
+
+def test_memory_error_at_the_cli_boundary(capsys, monkeypatch):
+    import fastnn.commands.config as cmd
+
+    def run(args):
+        raise MemoryError("Unable to allocate 238. GiB for an array")
+    monkeypatch.setattr(cmd, "run", run)
+    code = main(["config"])
+    assert code == 2
+    assert_one_line_error(code, capsys.readouterr().err,
+                          "fastnn config: error: out of memory: Unable to allocate 238. GiB")
+
+
+def _mnist(folder, rows, cols, n=5010):
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for stem in ("train", "t10k"):
+        X = rng.integers(0, 256, (n, rows, cols), dtype=np.uint8)
+        y = (np.arange(n) % 10).astype(np.uint8)
+        (folder / f"{stem}-images-idx3-ubyte").write_bytes(
+            b"\0\0\x08\x03" + b"".join(int(d).to_bytes(4, "big") for d in X.shape) + X.tobytes())
+        (folder / f"{stem}-labels-idx1-ubyte").write_bytes(
+            b"\0\0\x08\x01" + n.to_bytes(4, "big") + y.tobytes())
+    return folder
+
+
+@pytest.mark.parametrize("rows, cols, model, pattern", [
+    (1, 1, "convnet", "--model convnet pools 2x2 and needs images of at least 2x2"),
+    (6, 6, "vgg", "--model vgg needs image height and width divisible by 4"),
+    (0, 5, "mlp", "its images are 1x0x5; every image needs at least one pixel"),
+    (0, 0, "convnet", "its images are 1x0x0; every image needs at least one pixel"),
+])
+def test_mnist_images_too_small_for_the_model(tmp_path, capsys, rows, cols, model, pattern):
+    data = _mnist(tmp_path / "mnist", rows, cols)
+    code = main(["train", "--dataset", str(data), "--model", model, "--epochs", "1", "--output-dir", str(tmp_path / "o")])
+    assert code == 2
+    assert_one_line_error(code, capsys.readouterr().err, pattern)
+
+
+def test_mnist_1x1_trains_with_mlp(tmp_path, capsys):
+    data = _mnist(tmp_path / "mnist", 1, 1)
+    code = main(["train", "--dataset", str(data), "--model", "mlp", "--epochs", "1",
+                 "--no-plots", "--no-monitor", "--quiet", "--output-dir", str(tmp_path / "o")])
+    assert code == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, pattern", [
+    ('{"loss_history": [1.0, ' + "9" * 400 + "]}", "(400 digits), too large for a float"),
+    ('{"loss_history": [1.0], "monitor": [{"epoch": ' + "7" * 400 + "}]}", "(400 digits)"),
+    ('{"loss_history": [' + "9" * 5000 + "]}", "not valid JSON"),
+    ('{"loss_history": [1.0], "monitor": [[1, 2]]}',
+     "'monitor' record 0 must be an object, got a list"),
+    ('{"loss_history": [1.0], "monitor": [{"activations": [1, 2]}]}',
+     "'activations' must be an object (name -> statistics), got a list"),
+    ('{"loss_history": [1.0], "monitor": [{"params": {"W1": [1]}}]}',
+     "'params' entry 'W1' must be an object, got a list"),
+    ('{"loss_history": [1.0], "monitor": [{"params": {"W1": {"grad_norm": "x"}}}]}',
+     "'grad_norm' must be a number, got 'x'"),
+    ('{"loss_history": [1.0], "monitor": [{"epoch": "one"}]}', "'epoch' must be a number"),
+    ('[{"loss_history": [1.0]}]', "expected a JSON object with loss_history, got a list"),
+    ('{"loss_history": [1.0], "x": ' + "[" * 100000 + "]" * 100000 + "}",
+     "JSON nested too deeply"),
+])
+def test_plot_hostile_history_one_line(tmp_path, capsys, text, pattern):
+    path = tmp_path / "history.json"
+    path.write_text(text)
+    code = main(["plot", str(path)])
+    assert code == 2
+    assert_one_line_error(code, capsys.readouterr().err, pattern)
+    assert not any(p.suffix == ".png" for p in tmp_path.iterdir())

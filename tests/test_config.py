@@ -204,3 +204,69 @@ def test_zero_thresholds_use_every_thread():
     r = _run(_ZERO_THRESHOLDS_CODE)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ok"
+
+
+def test_thread_cap_rule():
+    from fastnn._config import MAX_THREADS
+    assert MAX_THREADS == max(64, 4 * (os.cpu_count() or 1))
+
+
+@needs_openmp
+def test_set_num_threads_above_the_cap(restore_threads):
+    from fastnn._config import MAX_THREADS
+    fastnn.set_num_threads(2)
+    for n in (MAX_THREADS + 1, 100000, 99999999999, 2**70):
+        with pytest.raises(ValueError, match=f"n must be at most {MAX_THREADS}"):
+            fastnn.set_num_threads(n)
+    assert fastnn.get_num_threads() == 2
+    fastnn.set_num_threads(MAX_THREADS)
+    assert fastnn.get_num_threads() == MAX_THREADS
+
+
+_CAP_SCRIPT = """
+import warnings, numpy as np
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    import fastnn
+from fastnn._config import MAX_THREADS
+from fastnn.ops import _common
+x = np.random.default_rng(0).standard_normal((512, 1024)).astype(np.float32)
+out, _ = fastnn.ops.relu_forward(x)
+assert np.array_equal(out, np.maximum(x, 0))
+print(fastnn.get_num_threads() == MAX_THREADS, _common.num_threads() == MAX_THREADS,
+      any("OMP_NUM_THREADS='100000'" in str(m.message) for m in w))
+"""
+
+
+@needs_openmp
+def test_omp_num_threads_above_the_cap_is_capped_at_import():
+    """OpenMP would abort creating 100000 threads; fastnn caps its count and warns."""
+    env = {**os.environ, "OMP_NUM_THREADS": "100000",
+           "PYTHONPATH": os.pathsep.join(sys.path)}
+    r = subprocess.run([sys.executable, "-c", _CAP_SCRIPT], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["True", "True", "True"]
+
+
+_THREADPOOLCTL_SCRIPT = """
+import numpy as np, fastnn
+from threadpoolctl import threadpool_limits
+from fastnn._config import MAX_THREADS
+from fastnn.ops import _common
+with threadpool_limits(limits=100000, user_api="openmp"):
+    n, k = fastnn.get_num_threads(), _common.num_threads()
+    x = np.ones((512, 1024), np.float32)
+    assert float(fastnn.ops.relu_forward(x)[0].sum()) == x.size
+print(n == MAX_THREADS, k == MAX_THREADS)
+"""
+
+
+@needs_openmp
+def test_threadpoolctl_limit_above_the_cap_is_capped():
+    pytest.importorskip("threadpoolctl")
+    r = subprocess.run([sys.executable, "-c", _THREADPOOLCTL_SCRIPT], capture_output=True,
+                       text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["True", "True"]

@@ -295,6 +295,13 @@ def test_bias_none_and_lists(rng):
     (dict(groups=2), ValueError, r"groups=2 must divide the input channels C=3"),
     (dict(b_shape=(3,)), ValueError, r"b must have shape \(F,\) = \(2,\), got shape \(3,\)"),
     (dict(x_shape=(3, 5, 5)), ValueError, r"x must have shape \(N, C, H, W\)"),
+    (dict(pad=2**70), ValueError,
+     r"conv_forward: pad must be at most 2147483647 \(an integer in 0..2147483647\), got "
+     r"1180591620717411303424"),
+    (dict(pad=2**62), ValueError, r"conv_forward: pad must be at most 2147483647"),
+    (dict(stride=10**30), ValueError,
+     r"conv_forward: stride must be at most 2147483647 \(an integer in 1..2147483647\)"),
+    (dict(dilation=2**70), ValueError, r"conv_forward: dilation must be at most 2147483647"),
 ])
 def test_errors(kwargs, exc, match):
     kwargs = dict(kwargs)
@@ -314,3 +321,20 @@ def test_backward_errors(rng):
         ops.conv_backward(out, (x, w))
     with pytest.raises(TypeError, match="w has dtype float32 but x has dtype float64"):
         ops.conv_forward(x, w.astype(np.float32), b)
+
+
+def test_geometry_at_the_bound_is_accepted():
+    """MAX_GEOMETRY itself is allowed: a stride that large gives one output pixel."""
+    x = np.arange(25.0).reshape(1, 1, 5, 5)
+    out, cache = ops.conv_forward(x, np.ones((1, 1, 2, 2)), None, stride=ops.conv.MAX_GEOMETRY)
+    assert out.shape == (1, 1, 1, 1) and out[0, 0, 0, 0] == 0 + 1 + 5 + 6
+    dx, _, _ = ops.conv_backward(np.ones_like(out), cache)
+    assert dx.sum() == 4
+
+
+@pytest.mark.parametrize("kwargs, arg", [(dict(pad=2**70), "pad"), (dict(stride=10**30), "stride"),
+                                         (dict(dilation=2**64), "dilation")])
+def test_conv2d_layer_validates_geometry_at_construction(kwargs, arg):
+    from fastnn.layers import Conv2d
+    with pytest.raises(ValueError, match=rf"Conv2d: {arg} must be at most 2147483647"):
+        Conv2d(1, 1, 3, **kwargs)

@@ -191,6 +191,10 @@ def test_every_simd_target(rng):
     (dict(stride=0), ValueError, r"stride must be a positive integer, got 0"),
     (dict(pool_width=2.0), TypeError, r"pool_width must be an integer, got 2.0"),
     (dict(x_shape=(5, 5)), ValueError, r"x must have shape \(N, C, H, W\)"),
+    (dict(stride=10**30), ValueError,
+     r"stride must be at most 2147483647 \(an integer in 1..2147483647\), got 10{30}"),
+    (dict(stride=2**63), ValueError, r"stride must be at most 2147483647"),
+    (dict(pool_height=2**70), ValueError, r"pool_height must be at most 2147483647"),
 ])
 def test_errors(fn, kwargs, exc, match):
     kwargs = dict(kwargs)
@@ -207,3 +211,14 @@ def test_backward_errors():
         ops.avg_pool_backward(out, cache)
     with pytest.raises(TypeError, match="global_avg_pool_forward: x must be a float32 or float64 array"):
         ops.global_avg_pool_forward(np.zeros((1, 1, 2, 2), np.int64))
+
+
+@pytest.mark.parametrize("cls", ["MaxPool2d", "AvgPool2d"])
+@pytest.mark.parametrize("kwargs, arg", [(dict(stride=10**30), "stride"),
+                                         (dict(kernel_size=2**70), "kernel_size"),
+                                         (dict(kernel_size=(2, 2**64)), "kernel_size"),
+                                         (dict(stride=0), "stride")])
+def test_pool_layers_validate_at_construction(cls, kwargs, arg):
+    from fastnn import layers
+    with pytest.raises(ValueError, match=rf"{cls}: {arg} must be"):
+        getattr(layers, cls)(**kwargs)

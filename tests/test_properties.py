@@ -77,11 +77,30 @@ def prelu(draw, op, dtype):
     return Sample((draw(values(shape, dtype)), draw(values((C,), dtype, -1, 0))))
 
 
+def _quarters(draw, shape, dtype, scale):
+    """Multiples of scale/4 in [-2, 2] * scale (scale a power of two)."""
+    q = draw(hnp.arrays(np.int8, shape, elements=st.integers(-8, 8)))
+    return (q.astype(np.float64) * (scale / 4)).astype(dtype)
+
+
 @st.composite
 def maxout(draw, op, dtype):
+    """Pieces that are exact in float32 whatever the GEMM's blocking, with exact ties on purpose.
+
+    x, w and b are multiples of a quarter (times a power of two) and D <= 8, so every
+    x @ w_j + b_j is computed without rounding by any summation order: which piece wins
+    then depends on the tie rule alone (the first maximal piece, as in the reference's
+    argmax), never on how the BLAS kernel rounded.  Some pieces are copies of others, so
+    exact ties occur in most examples.
+    """
     N, D, k, M = draw(dims(1, 6)), draw(dims(1, 8)), draw(dims(1, 4)), draw(dims(1, 6))
-    return Sample((draw(values((N, D), dtype)), draw(values((k, D, M), dtype, -1, 1)),
-                   draw(values((k, M), dtype, -1, 1))))
+    sx, sw = (2.0 ** draw(st.integers(-6, 6)) for _ in range(2))
+    x = _quarters(draw, (N, D), dtype, sx)
+    w = _quarters(draw, (k, D, M), dtype, sw)
+    b = _quarters(draw, (k, M), dtype, sx * sw)
+    for dst, src in draw(st.lists(st.tuples(dims(0, k - 1), dims(0, k - 1)), max_size=k)):
+        w[dst], b[dst] = w[src], b[src]
+    return Sample((x, w, b))
 
 
 @st.composite

@@ -30,24 +30,69 @@ _seen = threading.local()                      # .generation and .value: the lat
                                                # this thread applied, and its n
 
 
+# fork: libgomp keeps its thread team in process-local state that a forked child inherits
+# without the threads, so a child whose parent had run a multi-threaded OpenMP region hangs
+# in its own first one.  OpenMP offers no way to restart the team.  So once fastnn has
+# handed out more than one thread (_threaded), a child forked afterwards runs fastnn's
+# kernels on one thread (_forked_serial), from the at-fork handler below; a child of a
+# process that never ran fastnn threaded keeps its full thread count.
+cdef bint _threaded = False
+cdef bint _forked_serial = False
+
+
 def get_max_threads():
     """Threads for the calling thread's kernels (1 when serial); see set_num_threads."""
-    cdef Py_ssize_t m = omp_get_max_threads()
+    global _threaded
+    cdef Py_ssize_t m
+    if _forked_serial:
+        return 1
+    m = omp_get_max_threads()
     if _generation and getattr(_seen, "generation", 0) != _generation:
         if m == getattr(_seen, "value", _initial):     # the thread's setting is not its own
             _seen.generation, _seen.value = _generation, _requested
             omp_set_num_threads(<int>_requested)
-            return omp_get_max_threads()
+            m = omp_get_max_threads()
+    if m > 1:
+        _threaded = True
     return m
 
 
 def set_num_threads(int n):
-    """Thread count for fastnn's kernels in every thread of the process (no-op when serial)."""
+    """Thread count for fastnn's kernels in every thread of the process (no-op when serial).
+
+    In a child forked after the parent ran fastnn threaded, the count stays 1 and a
+    RuntimeWarning says why.
+    """
     global _requested, _generation
+    if _forked_serial and n > 1:
+        import warnings
+        warnings.warn(
+            f"fastnn.set_num_threads({n}): this process was forked after its parent ran "
+            "OpenMP threads, whose team cannot be restarted in the child; fastnn runs on one "
+            "thread here (start workers with the 'spawn' or 'forkserver' method for threads)",
+            RuntimeWarning, stacklevel=3)
+        return
     _requested = n
     _generation += 1
     _seen.generation, _seen.value = _generation, n
     omp_set_num_threads(n)
+
+
+def forked_serial():
+    """True in a forked child whose parent had run fastnn threaded: its kernels run serially."""
+    return bool(_forked_serial)
+
+
+def _after_fork_in_child():
+    global _forked_serial
+    if _threaded:
+        _forked_serial = True
+        omp_set_num_threads(1)
+
+
+import os as _os
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def cpu_features():

@@ -1,11 +1,23 @@
-# Affine-layer kernels: the bias add after the forward GEMM and the db reduction.
+# Affine-layer kernels: the blocked GEMM driver shared by affine, maxout and
+# DropConnect, the bias add and the db reduction.
 #
-# The GEMMs go to BLAS: `matmul` splits the rows of C among the threads of one
-# OpenMP loop, each calling a single-threaded BLAS GEMM (SciPy's, see
-# common.pxd) on its block, with the bias add fused in (C rows start as b,
-# then GEMM with beta = 1).  bias_add and column_sum are the memory-bound
-# passes of the fallback path (NumPy's threaded matmul) and db.  Compiled once
-# per SIMD target (see activations.pyx).
+# The GEMMs go to BLAS: `matmul` cuts C into blocks and runs one OpenMP loop over
+# them, each block one single-threaded BLAS GEMM (SciPy's, see common.pxd), with
+# the bias add fused in (C rows start as b, then GEMM with beta = 1).
+#
+# Partition rule (results independent of the thread count): the blocks depend on
+# the shape of C only.  C is cut along its longer side (rows when M >= N, else
+# columns) into nb equal blocks, nb the largest power of two <= min(GEMM_MAX_BLOCKS,
+# L // GEMM_GRAIN), at least 1 (L the length of that side; block b is
+# [b*L//nb, (b+1)*L//nb)).  Threads take whole blocks, so 1, 2, 3 or 16 threads
+# make exactly the same BLAS calls on the same memory: the BLAS kernel's rounding
+# (which differs with where a block starts, e.g. under OPENBLAS_CORETYPE=Haswell)
+# cannot make the result depend on the thread count.  Powers of two keep 2, 4, 8
+# and 16 threads balanced.
+#
+# bias_add and column_sum are the memory-bound passes of the fallback path
+# (NumPy's threaded matmul) and db.  Compiled once per SIMD target (see
+# activations.pyx).
 from cython cimport floating
 from cython.parallel cimport prange
 
@@ -14,8 +26,26 @@ from fastnn._kernels.common cimport threads_for, gemm_rm
 cdef extern from *:
     """
     #define FNN_AFFINE_TILE 512    /* columns per work item of column_sum */
+    #define FNN_GEMM_GRAIN 32      /* smallest side of a GEMM block (rows or columns) */
+    #define FNN_GEMM_MAX_BLOCKS 16 /* most GEMM blocks per call */
     """
     enum: TILE "FNN_AFFINE_TILE"
+    enum: GRAIN "FNN_GEMM_GRAIN"
+    enum: MAX_BLOCKS "FNN_GEMM_MAX_BLOCKS"
+
+#: The partition rule's constants, for tests and documentation.
+GEMM_GRAIN = GRAIN
+GEMM_MAX_BLOCKS = MAX_BLOCKS
+
+
+cpdef Py_ssize_t gemm_blocks(Py_ssize_t M, Py_ssize_t N) noexcept nogil:
+    """Blocks of a (M, N) C: the largest power of two <= min(MAX_BLOCKS, max(M, N) // GRAIN), >= 1"""
+    cdef Py_ssize_t L = M if M >= N else N, cap = L // GRAIN, nb = 1
+    if cap > MAX_BLOCKS:
+        cap = MAX_BLOCKS
+    while nb * 2 <= cap:
+        nb *= 2
+    return nb
 
 # Below this many elements a kernel runs on one thread (same order as the
 # activations' cheap-op threshold: one add per element).
@@ -41,9 +71,9 @@ def matmul(const floating[:, ::1] A,     # IN  (M, K), or (K, M) when trans_a
            floating[:, ::1] C,           # OUT (M, N)
            const floating[::1] bias,     # IN  (N,) added to every row, or empty for none
            size_t gemm, int n_threads):
-    """C = op(A) op(B) (+ bias); C is cut into one block per thread along its longer side
-    (rows, or columns when N > M: a 50 x 8192 dx in 25-row halves ran at half the speed),
-    one single-threaded BLAS call per block"""
+    """C = op(A) op(B) (+ bias); C is cut into gemm_blocks(M, N) blocks along its longer side
+    (rows, or columns when N > M), one single-threaded BLAS call per block, threads taking
+    whole blocks: the same calls for any thread count"""
     cdef Py_ssize_t M = C.shape[0], N = C.shape[1], K = A.shape[0] if trans_a else A.shape[1]
     cdef Py_ssize_t nb, blk, lo, hi, i, j
     cdef int lda = <int>A.shape[1], ldb = <int>B.shape[1], ldc = <int>N
@@ -56,8 +86,10 @@ def matmul(const floating[:, ::1] A,     # IN  (M, K), or (K, M) when trans_a
             for j in range(N):
                 C[i, j] = bias[j] if has_bias else 0
         return
+    nb = gemm_blocks(M, N)
     cdef int nt = threads_for(M * N * K, _GEMM_MIN, n_threads)
-    nb = min(<Py_ssize_t>nt, M if by_rows else N)
+    if nt > nb:
+        nt = <int>nb
     cdef const floating* a0 = &A[0, 0]
     cdef const floating* b0 = &B[0, 0]
     cdef floating* c0 = &C[0, 0]

@@ -17,6 +17,11 @@
 # With all images of a chunk side by side, each of forward (out = w cols),
 # dw (= dout cols^T) and dcols (= w^T dout) is ONE GEMM per chunk.
 #
+# Results do not depend on the thread count: the fused path's row block (rb
+# output rows) and backward's image slices are fixed by the shape (see
+# fastnn.ops.conv._fused_plan), so every thread count makes the same GEMM calls
+# on the same memory; threads take whole images / slices.
+#
 # Parallelism: over (image, channel) pairs for im2col/col2im.  Pair (n, c)
 # owns rows [c*HH*WW, (c+1)*HH*WW) x columns [n*P, (n+1)*P) of cols, and the
 # plane dx[n, c] in col2im, so no two threads ever write one element

@@ -6,13 +6,17 @@
 #   of threads.  The variance uses one shifted pass, sum((x-K)) and
 #   sum((x-K)^2) with K the first value of the group, which keeps the
 #   cancellation of E[x^2] - E[x]^2 harmless even when |mean| >> std.
-# - Every forward computes y = x * scale + shift with scale = gamma * invstd
-#   and shift = beta - mean * scale per channel: one FMA per element.
+# - Every forward computes y = (x - mean) * scale + beta with scale = gamma *
+#   invstd per channel: a subtraction and an FMA per element.  The folded
+#   form x * scale + (beta - mean * scale) would save the subtraction but
+#   cancels when |mean| >> std (a constant float32 channel of 100s would give
+#   -0.002, not 0).
 # - Backward (the simplified formula, one reduction pass + one elementwise
 #   pass): with xhat = (x - mean) * invstd and M values per group,
 #       dbeta  = sum(dout),  dgamma = sum(dout * xhat)
 #       dx     = gamma * invstd * (dout - dbeta / M - xhat * dgamma / M)
-#   rewritten as dx = a * dout + b * x + c per channel.
+#   rewritten as dx = a * dout + b * (x - mean) + c per channel (centred, like
+#   the forward, so nothing cancels when |mean| >> std).
 # - Parallel loops own their outputs: channels for spatial batch norm,
 #   column tiles for batch norm on (N, D), rows for layer norm, (sample, group)
 #   pairs for group norm.  Parameter-gradient partial sums that would need
@@ -88,49 +92,51 @@ cdef inline void _grad_sums(const floating* g, const floating* x, Py_ssize_t n, 
 
 
 cdef inline void _affine_run(const floating* x, floating* y, Py_ssize_t n,
-                             floating a, floating c) noexcept nogil:
-    """y = a * x + c"""
+                             floating k, floating a, floating c) noexcept nogil:
+    """y = a * (x - k) + c"""
     cdef Py_ssize_t i
     for i in range(n):
-        y[i] = a * x[i] + c
+        y[i] = a * (x[i] - k) + c
 
 
 cdef inline void _affine2_run(const floating* g, const floating* x, floating* y, Py_ssize_t n,
-                              floating a, floating b, floating c) noexcept nogil:
-    """y = a * g + b * x + c"""
+                              floating a, floating b, floating k, floating c) noexcept nogil:
+    """y = a * g + b * (x - k) + c"""
     cdef Py_ssize_t i
     for i in range(n):
-        y[i] = a * g[i] + b * x[i] + c
+        y[i] = a * g[i] + b * (x[i] - k) + c
 
 
 cdef void _affine_run_out(const floating* x, floating* y, Py_ssize_t n,
-                          floating a, floating c, bint stream) noexcept nogil:
+                          floating k, floating a, floating c, bint stream) noexcept nogil:
     """_affine_run, through an L1 scratch and streaming stores when `stream`"""
     cdef floating scratch[CHUNK]
     cdef Py_ssize_t s, m
     if not stream:
-        _affine_run(x, y, n, a, c)
+        _affine_run(x, y, n, k, a, c)
         return
     s = 0
     while s < n:
         m = min(<Py_ssize_t>CHUNK, n - s)
-        _affine_run(x + s, scratch, m, a, c)
+        _affine_run(x + s, scratch, m, k, a, c)
         stream_copy(y + s, scratch, m)
         s += m
     fnn_stream_fence()
 
 
 cdef void _affine2_run_out(const floating* g, const floating* x, floating* y, Py_ssize_t n,
-                           floating a, floating b, floating c, bint stream) noexcept nogil:
+                           floating a, floating b, floating k, floating c,
+                           bint stream) noexcept nogil:
+    """_affine2_run, through an L1 scratch and streaming stores when `stream`"""
     cdef floating scratch[CHUNK]
     cdef Py_ssize_t s, m
     if not stream:
-        _affine2_run(g, x, y, n, a, b, c)
+        _affine2_run(g, x, y, n, a, b, k, c)
         return
     s = 0
     while s < n:
         m = min(<Py_ssize_t>CHUNK, n - s)
-        _affine2_run(g + s, x + s, scratch, m, a, b, c)
+        _affine2_run(g + s, x + s, scratch, m, a, b, k, c)
         stream_copy(y + s, scratch, m)
         s += m
     fnn_stream_fence()
@@ -169,8 +175,8 @@ cdef void _bn_block_forward(const floating[:, :, ::1] x, const floating[::1] gam
         invstd[c] = 1.0 / sqrt(var[c] + eps)
     for n in range(N):
         for c in range(c0, c1):
-            _affine_run_out(&x[n, c, 0], &out[n, c, 0], L, <floating>(gamma[c] * invstd[c]),
-                            <floating>(beta[c] - mean[c] * gamma[c] * invstd[c]), stream)
+            _affine_run_out(&x[n, c, 0], &out[n, c, 0], L, <floating>mean[c],
+                            <floating>(gamma[c] * invstd[c]), beta[c], stream)
 
 
 def bn_forward_spatial(const floating[:, :, ::1] x,   # IN  (N, C, L)
@@ -216,7 +222,8 @@ cdef void _bn_block_backward(const floating[:, :, ::1] dout, const floating[:, :
             if training and cnt > 0:
                 b = -gi * invstd[c] * invstd[c] * sgx[c] / cnt
             _affine2_run_out(&dout[n, c, 0], &x[n, c, 0], &dx[n, c, 0], L, <floating>gi, <floating>b,
-                             <floating>((-gi * sg[c] / cnt - b * mean[c]) if training and cnt > 0 else 0.0),
+                             <floating>mean[c],
+                             <floating>((-gi * sg[c] / cnt) if training and cnt > 0 else 0.0),
                              stream)
 
 
@@ -251,7 +258,7 @@ cdef void _bn_tile_forward(const floating[:, ::1] x, const floating[::1] gamma,
     cdef double s1[TILE]
     cdef double s2[TILE]
     cdef floating sc[TILE]
-    cdef floating sh[TILE]
+    cdef floating km[TILE]
     cdef double m
     if training:
         for j in range(n):
@@ -266,9 +273,9 @@ cdef void _bn_tile_forward(const floating[:, ::1] x, const floating[::1] gamma,
     for j in range(j0, j1):
         invstd[j] = 1.0 / sqrt(var[j] + eps)
         sc[j - j0] = <floating>(gamma[j] * invstd[j])
-        sh[j - j0] = <floating>(beta[j] - mean[j] * gamma[j] * invstd[j])
+        km[j - j0] = <floating>mean[j]
     for i in range(N):
-        _column_affine(&x[i, j0], &out[i, j0], n, sc, sh)
+        _column_affine(&x[i, j0], &out[i, j0], n, km, sc, &beta[j0])
 
 
 def bn_forward_columns(const floating[:, ::1] x,    # IN  (N, D)
@@ -301,11 +308,12 @@ cdef inline void _column_shifted_sums(const floating* row, const floating* k, Py
 
 
 cdef inline void _column_affine(const floating* row, floating* y, Py_ssize_t n,
-                                const floating* sc, const floating* sh) noexcept nogil:
-    """y[j] = row[j] * sc[j] + sh[j]"""
+                                const floating* km, const floating* sc,
+                                const floating* sh) noexcept nogil:
+    """y[j] = (row[j] - km[j]) * sc[j] + sh[j]"""
     cdef Py_ssize_t j
     for j in range(n):
-        y[j] = row[j] * sc[j] + sh[j]
+        y[j] = (row[j] - km[j]) * sc[j] + sh[j]
 
 
 cdef void _bn_tile_backward(const floating[:, ::1] dout, const floating[:, ::1] x,
@@ -320,6 +328,7 @@ cdef void _bn_tile_backward(const floating[:, ::1] dout, const floating[:, ::1] 
     cdef floating a[TILE]
     cdef floating b[TILE]
     cdef floating c[TILE]
+    cdef floating km[TILE]
     cdef double gi, bb
     for j in range(n):
         sg[j] = 0
@@ -333,12 +342,13 @@ cdef void _bn_tile_backward(const floating[:, ::1] dout, const floating[:, ::1] 
         a[j] = <floating>gi
         b[j] = 0
         c[j] = 0
+        km[j] = <floating>mean[j0 + j]
         if training and N > 0:
             bb = -gi * invstd[j0 + j] * invstd[j0 + j] * sgx[j] / N
             b[j] = <floating>bb
-            c[j] = <floating>(-gi * sg[j] / N - bb * mean[j0 + j])
+            c[j] = <floating>(-gi * sg[j] / N)
     for i in range(N):
-        _column_affine2(&dout[i, j0], &x[i, j0], &dx[i, j0], n, a, b, c)
+        _column_affine2(&dout[i, j0], &x[i, j0], &dx[i, j0], n, a, b, km, c)
 
 
 def bn_backward_columns(const floating[:, ::1] dout,  # IN  (N, D)
@@ -369,11 +379,12 @@ cdef inline void _column_grad_sums(const floating* g, const floating* row, const
 
 
 cdef inline void _column_affine2(const floating* g, const floating* row, floating* y, Py_ssize_t n,
-                                 const floating* a, const floating* b, const floating* c) noexcept nogil:
-    """y[j] = a[j] * g[j] + b[j] * row[j] + c[j]"""
+                                 const floating* a, const floating* b, const floating* km,
+                                 const floating* c) noexcept nogil:
+    """y[j] = a[j] * g[j] + b[j] * (row[j] - km[j]) + c[j]"""
     cdef Py_ssize_t j
     for j in range(n):
-        y[j] = a[j] * g[j] + b[j] * row[j] + c[j]
+        y[j] = a[j] * g[j] + b[j] * (row[j] - km[j]) + c[j]
 
 
 # ---- layer norm: statistics per row of D values, gamma/beta per column ----
@@ -524,8 +535,8 @@ def gn_forward(const floating[:, :, :, ::1] x,   # IN  (N, G, Cg, L)
         invstd[n, g] = istd
         for ci in range(Cg):
             c = g * Cg + ci
-            _affine_run_out(&x[n, g, ci, 0], &out[n, g, ci, 0], L, <floating>(gamma[c] * istd),
-                            <floating>(beta[c] - (k + m) * gamma[c] * istd), stream)
+            _affine_run_out(&x[n, g, ci, 0], &out[n, g, ci, 0], L, <floating>(k + m),
+                            <floating>(gamma[c] * istd), beta[c], stream)
 
 
 def gn_backward(const floating[:, :, :, ::1] dout,  # IN  (N, G, Cg, L)
@@ -568,5 +579,5 @@ def gn_backward(const floating[:, :, :, ::1] dout,  # IN  (N, G, Cg, L)
             c = g * Cg + ci
             gi = gamma[c] * istd
             _affine2_run_out(&dout[n, g, ci, 0], &x[n, g, ci, 0], &dx[n, g, ci, 0], L,
-                             <floating>gi, <floating>b,
-                             <floating>((-istd * s1 / cnt - b * mu) if cnt > 0 else 0.0), stream)
+                             <floating>gi, <floating>b, <floating>mu,
+                             <floating>((-istd * s1 / cnt) if cnt > 0 else 0.0), stream)

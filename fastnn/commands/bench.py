@@ -20,9 +20,30 @@ def add_arguments(parser):
                         reps=11, ref_reps=3)
 
 
+def _check_shape_memory(shape_text):
+    """``--shape``: the activation table holds about 8 float64 arrays of that shape at once
+    (inputs, gradients, outputs of each library); refuse what the machine's RAM cannot hold."""
+    from fastnn.commands.train import _gib, physical_memory
+    shape = [int(v) for v in shape_text.split(",")]
+    n = 1
+    for d in shape:
+        n *= d
+    need, limit = 8 * 8 * n, physical_memory()
+    if limit is not None and need > limit:
+        return [f"--shape {shape_text} ({n:,} elements) needs at least {_gib(need)} for the "
+                f"activation table's arrays; this machine has {_gib(limit)} of memory"]
+    return []
+
+
 def run(args):
     from fastnn.benchmarks import compare
     problems = compare.check_arguments(args)
+    from fastnn._config import MAX_THREADS
+    if args.threads > MAX_THREADS:
+        problems.append(f"--threads must be in 1..{MAX_THREADS} (4 per CPU of this "
+                        f"{os.cpu_count()}-CPU machine, at least 64), got {args.threads}")
+    if not problems:
+        problems += _check_shape_memory(args.shape)
     if problems:
         raise CommandError("; ".join(problems))
     return compare.run(args)

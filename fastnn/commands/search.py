@@ -78,6 +78,17 @@ def run(args):
         raise CommandError(f"--shrink must be in (0, 1], got {args.shrink}")
     if args.seed < 0:
         raise CommandError(f"--seed must be >= 0, got {args.seed}")
+    from fastnn.optim import RULES
+    if args.update_rule not in RULES:
+        raise CommandError(f"--update-rule must be one of {', '.join(RULES)}; "
+                           f"got {args.update_rule!r}")
+    if args.scheduler is not None:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise CommandError(f"--scheduler {args.scheduler} needs Dask's distributed "
+                               "scheduler, which is not installed: pip install "
+                               "fastnn[distributed]") from None
     try:
         space = tune.parse_space(args.space or DEFAULT_SPACE)
     except ValueError as exc:
@@ -89,15 +100,23 @@ def run(args):
     except ValueError as exc:
         raise CommandError(str(exc)) from None
 
+    if args.resume:
+        # a resume that finds nothing must not quietly become a fresh search
+        if not os.path.isdir(args.output_dir):
+            raise CommandError(f"--resume: {args.output_dir!r} is not a folder, so there is no "
+                               "search to resume (drop --resume to start a new one)")
+        if not os.path.exists(os.path.join(args.output_dir, "results.json")):
+            raise CommandError(f"--resume: {args.output_dir!r} holds no results.json, so there "
+                               "is no search to resume (drop --resume to start a new one)")
     out = output_dir(args.output_dir)
     results_path = os.path.join(out, "results.json")
     if os.path.exists(results_path) and not args.resume:
         raise CommandError(f"{results_path} exists: pass --resume to continue it, or choose "
                            f"another --output-dir")
-    if args.resume and os.path.exists(results_path):
+    if args.resume:
         try:
             tune.SearchResult.from_json(results_path)
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:
             raise CommandError(str(exc)) from None
 
     run_kw = dict(n_jobs=args.jobs, scheduler=args.scheduler, results_path=results_path,

@@ -13,21 +13,29 @@ training set's statistics, and prints the test accuracy.  The output directory
 
 Ctrl-C stops between two iterations and writes ``interrupted.npz``;
 ``fastnn train --resume --output-dir DIR`` finishes that run, to the same result
-as an uninterrupted run with the same seed.  A folder that holds an earlier run
-is refused unless ``--overwrite`` is given, which first deletes that run's files
-(the ones listed above, ``interrupted.npz``).
+as an uninterrupted run with the same seed.  When training ends, the final state is
+written to ``interrupted.npz`` before the final files, and the checkpoint is removed
+only once they are all written: an interruption while they are written loses nothing.
+The checkpoint carries a hash of config.json's settings; ``--resume`` refuses a
+checkpoint of another config.  See docs/reliability.md.
+
+A folder that holds an earlier run (any of the files above, or ``interrupted.npz``)
+is refused unless ``--overwrite`` is given, which first deletes that run's files.
 
 ``--schedule cosine|step|onecycle|plateau`` and ``--warmup N`` choose a
 learning-rate schedule (see :mod:`fastnn.schedules`); ``--tensorboard DIR``
 writes TensorBoard event files.
 """
+import hashlib
 import json
 import math
+import numbers
 import os
 import time
 
 import numpy as np
 
+from fastnn._files import check_regular, open_regular
 from fastnn.commands import CommandError, output_dir
 
 HELP = "train a model on the built-in dataset (or a CIFAR-10 / MNIST folder): the main job"
@@ -45,6 +53,9 @@ RUN_KEYS = ("model", "dataset", "epochs", "batch_size", "lr", "lr_decay", "optim
 # optional run options: the value used when config.json has none
 RUN_DEFAULTS = {"schedule": "none", "warmup": 0, "sampling": "random", "clip_grad_norm": None,
                 "label_smoothing": 0.0}
+CHECKPOINT = "interrupted.npz"
+# the files fastnn train writes through fastnn.checkpoint.save_params (atomic, via a temp file)
+_NPZ_OUTPUTS = (CHECKPOINT, "model.npz", "preprocess.npz")
 
 
 def add_arguments(p):
@@ -103,41 +114,172 @@ def add_arguments(p):
 
 # ------------------------------------------------------------------ checks
 
-def _check(args):
+_CHOICES = {"model": ("mlp", "convnet", "vgg"), "optimizer": OPTIMIZERS,
+            "init": ("kaiming", "xavier", "lecun", "normal"),
+            "normalization": ("none", "batchnorm", "layernorm"), "preprocess": PREPROCESS}
+_INTS = ("epochs", "batch_size", "filters", "seed")
+_NUMBERS = ("lr", "lr_decay", "reg", "dropout")
+_STRINGS = ("model", "dataset", "optimizer", "init", "activation", "normalization", "augment",
+            "preprocess")
+
+
+def _option(key):
+    return "--" + key.replace("_", "-")
+
+
+def check_config(cfg):
+    """Refuse a run config (the dict config.json holds) with a CommandError naming the option.
+
+    The command line's values and a resumed config.json go through the same checks: types
+    first (a file can hold anything), then ranges and choices.
+    """
     def need(cond, msg):
         if not cond:
             raise CommandError(msg)
 
-    need(args.epochs >= 1, f"--epochs must be >= 1, got {args.epochs}")
-    need(args.batch_size >= 1, f"--batch-size must be >= 1, got {args.batch_size}")
-    need(math.isfinite(args.lr) and args.lr > 0, f"--lr must be a positive number, got {args.lr}")
-    need(math.isfinite(args.lr_decay) and 0 < args.lr_decay <= 1,
-         f"--lr-decay must be in (0, 1], got {args.lr_decay}")
-    need(math.isfinite(args.reg) and args.reg >= 0, f"--reg must be >= 0, got {args.reg}")
-    need(0 <= args.dropout < 1, f"--dropout must be in [0, 1), got {args.dropout}")
-    need(args.filters >= 1, f"--filters must be >= 1, got {args.filters}")
-    need(args.patience is None or args.patience >= 1,
-         f"--patience must be >= 1, got {args.patience}")
-    need(args.threads is None or args.threads >= 1, f"--threads must be >= 1, got {args.threads}")
-    need(args.warmup >= 0, f"--warmup must be >= 0, got {args.warmup}")
-    need(args.warmup < args.epochs or args.warmup == 0,
-         f"--warmup {args.warmup} must be shorter than --epochs {args.epochs}")
-    need(args.clip_grad_norm is None or (math.isfinite(args.clip_grad_norm)
-                                         and args.clip_grad_norm > 0),
-         f"--clip-grad-norm must be a positive number, got {args.clip_grad_norm}")
-    need(0 <= args.label_smoothing <= 1,
-         f"--label-smoothing must be in [0, 1], got {args.label_smoothing}")
+    def is_int(v):
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
+    for k in _INTS:
+        need(is_int(cfg[k]), f"{_option(k)} must be an integer, got {cfg[k]!r}")
+    for k in _NUMBERS:
+        need(isinstance(cfg[k], numbers.Real) and not isinstance(cfg[k], bool),
+             f"{_option(k)} must be a number, got {cfg[k]!r}")
+    for k in _STRINGS:
+        need(isinstance(cfg[k], str), f"{_option(k)} must be a string, got {cfg[k]!r}")
+    need(cfg["patience"] is None or is_int(cfg["patience"]),
+         f"--patience must be an integer, got {cfg['patience']!r}")
+    need(isinstance(cfg["monitor"], bool), f"monitor must be true or false, got {cfg['monitor']!r}")
+    hidden = cfg["hidden"]
+    need(hidden is None or (isinstance(hidden, (list, tuple)) and hidden
+                            and all(is_int(h) for h in hidden)),
+         f"--hidden must be a list of integers, got {hidden!r}")
+    for k, choices in _CHOICES.items():
+        need(cfg[k] in choices, f"{_option(k)} must be one of {', '.join(choices)}; got {cfg[k]!r}")
+
+    need(cfg["epochs"] >= 1, f"--epochs must be >= 1, got {cfg['epochs']}")
+    need(cfg["batch_size"] >= 1, f"--batch-size must be >= 1, got {cfg['batch_size']}")
+    need(math.isfinite(cfg["lr"]) and cfg["lr"] > 0,
+         f"--lr must be a positive number, got {cfg['lr']}")
+    need(math.isfinite(cfg["lr_decay"]) and 0 < cfg["lr_decay"] <= 1,
+         f"--lr-decay must be in (0, 1], got {cfg['lr_decay']}")
+    need(math.isfinite(cfg["reg"]) and cfg["reg"] >= 0, f"--reg must be >= 0, got {cfg['reg']}")
+    need(0 <= cfg["dropout"] < 1, f"--dropout must be in [0, 1), got {cfg['dropout']}")
+    need(cfg["filters"] >= 1, f"--filters must be >= 1, got {cfg['filters']}")
+    need(cfg["patience"] is None or cfg["patience"] >= 1,
+         f"--patience must be >= 1, got {cfg['patience']}")
+    need(cfg["seed"] >= 0, f"--seed must be an integer >= 0 (it seeds NumPy's generators), "
+                           f"got {cfg['seed']}")
+    need(hidden is None or all(h >= 1 for h in hidden),
+         f"--hidden widths must be >= 1, got {','.join(map(str, hidden or ()))}")
+    opt = {k: cfg.get(k, v) for k, v in RUN_DEFAULTS.items()}
+    need(opt["schedule"] in SCHEDULES,
+         f"--schedule must be one of {', '.join(SCHEDULES)}; got {opt['schedule']!r}")
+    need(opt["sampling"] in ("random", "shuffle"),
+         f"--sampling must be random or shuffle, got {opt['sampling']!r}")
+    need(is_int(opt["warmup"]) and 0 <= opt["warmup"] < max(cfg["epochs"], 1)
+         or opt["warmup"] == 0,
+         f"--warmup must be an integer in 0..epochs - 1 ({cfg['epochs'] - 1}), "
+         f"got {opt['warmup']!r}")
+    clip = opt["clip_grad_norm"]
+    need(clip is None or (isinstance(clip, numbers.Real) and not isinstance(clip, bool)
+                          and math.isfinite(clip) and clip > 0),
+         f"--clip-grad-norm must be a positive number, got {clip!r}")
+    ls = opt["label_smoothing"]
+    need(isinstance(ls, numbers.Real) and not isinstance(ls, bool) and 0 <= ls <= 1,
+         f"--label-smoothing must be in [0, 1], got {ls!r}")
     from fastnn.models import ACTIVATIONS
-    need(args.activation in ACTIVATIONS,
-         f"--activation must be one of {', '.join(sorted(ACTIVATIONS))}; got {args.activation!r}")
+    need(cfg["activation"] in ACTIVATIONS,
+         f"--activation must be one of {', '.join(sorted(ACTIVATIONS))}; got {cfg['activation']!r}")
+
+
+def check_threads(threads):
+    """``--threads``: None, or an integer in 1 .. fastnn's MAX_THREADS."""
+    from fastnn._config import MAX_THREADS
+    if threads is not None and not 1 <= threads <= MAX_THREADS:
+        raise CommandError(f"--threads must be in 1..{MAX_THREADS} (4 per CPU of this "
+                           f"{os.cpu_count()}-CPU machine, at least 64), got {threads}")
+
+
+def _check(args):
+    """The command line's options: --hidden's syntax, then :func:`check_config`."""
     if args.hidden is not None:
         try:
-            hidden = tuple(int(v) for v in str(args.hidden).split(","))
+            tuple(int(v) for v in str(args.hidden).split(","))
         except ValueError:
             raise CommandError(f"--hidden must be a comma list of integers, "
                                f"got {args.hidden!r}") from None
-        need(all(h >= 1 for h in hidden), f"--hidden widths must be >= 1, got {args.hidden!r}")
+    cfg = {k: getattr(args, k) for k in RUN_KEYS + tuple(RUN_DEFAULTS)}
+    cfg["hidden"] = _hidden(args)
+    check_config(cfg)
+    return cfg
+
+
+def config_hash(cfg):
+    """A hash of a run config as config.json holds it (key order and tuples vs lists do not
+    matter): the tag that ties interrupted.npz to its config."""
+    text = json.dumps(json.loads(json.dumps(cfg)), sort_keys=True, separators=(",", ":"))
+    return "config-sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def physical_memory():
+    """Bytes of RAM of this machine (None when the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _gib(n):
+    return f"{n / 2**30:,.1f} GiB"
+
+
+def estimate_memory(cfg, input_dim, num_classes):
+    """A lower bound of the bytes a run needs, (parameter_bytes, batch_bytes), float32.
+
+    parameter_bytes: the weights plus their gradient, two optimiser moments and the best copy
+    (5 copies); batch_bytes: one training batch's activations, kept for the backward pass,
+    and their gradients (2 copies).
+    """
+    C, H, W = (int(v) for v in input_dim)
+    pixels = C * H * W
+    F = cfg["filters"]
+    if cfg["model"] == "mlp":
+        dims = [pixels] + list(cfg["hidden"] or (256, 128)) + [num_classes]
+        params = sum(a * b + b for a, b in zip(dims[:-1], dims[1:]))
+        per_sample = sum(dims) * 2
+    elif cfg["model"] == "convnet":
+        hidden = (cfg["hidden"] or (128,))[0]
+        flat = F * (H // 2) * (W // 2)
+        params = C * F * 9 + F + flat * hidden + hidden + hidden * num_classes + num_classes
+        per_sample = pixels + C * 9 * H * W + 2 * F * H * W + flat + 2 * hidden + num_classes
+    else:
+        f1, f2 = F, 2 * F
+        params = 9 * (C * f1 + f1 * f1 + f1 * f2 + f2 * f2) + f2 * (H // 4) * (W // 4) * num_classes
+        per_sample = pixels + 4 * f1 * H * W + f2 * H * W + num_classes
+    return 4 * 5 * params, 4 * 2 * per_sample * cfg["batch_size"]
+
+
+def check_memory(cfg, input_dim, num_classes, limit=None):
+    """CommandError when :func:`estimate_memory` exceeds ``limit`` (default: the machine's RAM),
+    before anything of that size is allocated."""
+    limit = physical_memory() if limit is None else limit
+    if limit is None:
+        return
+    param_bytes, batch_bytes = estimate_memory(cfg, input_dim, num_classes)
+    if param_bytes + batch_bytes <= limit:
+        return
+    shape = "x".join(str(int(v)) for v in input_dim)
+    if param_bytes >= batch_bytes:
+        what = (f"--model {cfg['model']} with"
+                + (f" --filters {cfg['filters']}" if cfg["model"] != "mlp" else "")
+                + (f" --hidden {','.join(map(str, cfg['hidden']))}" if cfg["hidden"] else "")
+                + f" on {shape} images needs at least {_gib(param_bytes)} for its parameters "
+                  "and their optimiser state")
+    else:
+        what = (f"--batch-size {cfg['batch_size']} of {shape} images needs at least "
+                f"{_gib(batch_bytes)} for one batch's activations")
+    raise CommandError(f"{what}; this machine has {_gib(limit)} of memory")
 
 
 def build_schedule(cfg, per_epoch):
@@ -208,6 +350,20 @@ def build_run(cfg):
     from fastnn.models import make_model
 
     data = load_dataset(cfg["dataset"])
+    X = data["X_train"]
+    if X.ndim < 2 or 0 in X.shape[1:]:
+        raise CommandError(f"--dataset {cfg['dataset']}: its images are "
+                           f"{'x'.join(map(str, X.shape[1:])) or 'scalars'}; every image "
+                           "needs at least one pixel")
+    if len(X) == 0:
+        raise CommandError(f"--dataset {cfg['dataset']}: no training images")
+    if X.ndim == 4 and cfg["model"] == "convnet" and min(X.shape[2:]) < 2:
+        raise CommandError(f"--model convnet pools 2x2 and needs images of at least 2x2; "
+                           f"--dataset {cfg['dataset']} holds {X.shape[2]}x{X.shape[3]} images "
+                           "(use --model mlp)")
+    if X.ndim == 4 and cfg["model"] == "vgg" and (X.shape[2] % 4 or X.shape[3] % 4):
+        raise CommandError(f"--model vgg needs image height and width divisible by 4; "
+                           f"--dataset {cfg['dataset']} holds {X.shape[2]}x{X.shape[3]} images")
     pre = fdata.make_preprocessor(cfg["preprocess"])
     X_train = pre.fit_transform(data["X_train"])
     split = {"X_train": X_train, "y_train": data["y_train"],
@@ -218,11 +374,13 @@ def build_run(cfg):
                            f"use --model mlp with it")
     input_dim = X_train.shape[1:] if X_train.ndim == 4 else (1, 1, X_train.shape[1])
     num_classes = len(data.get("classes") or np.unique(data["y_train"]))
+    check_memory(cfg, input_dim, num_classes)
     model = make_model(cfg["model"], input_dim, num_classes, hidden_dims=cfg["hidden"],
                        num_filters=cfg["filters"], activation=cfg["activation"],
                        normalization=None if cfg["normalization"] == "none"
                        else cfg["normalization"],
                        dropout=cfg["dropout"], init=cfg["init"], reg=cfg["reg"], seed=cfg["seed"])
+    cfg = dict(RUN_DEFAULTS, **cfg)           # a config.json may lack the optional options
     model.label_smoothing = float(cfg["label_smoothing"])
     per_epoch = max(len(X_train) // cfg["batch_size"], 1)
     schedule = build_schedule(cfg, per_epoch)
@@ -271,65 +429,107 @@ def _write_json(path, obj):
 
 # ------------------------------------------------------------------ the command
 
+def _read_config(cfg_path):
+    """The config.json of a run to resume, re-validated as the command line's values are."""
+    try:
+        with open_regular(cfg_path, "r") as f:
+            cfg = json.load(f)
+    except (OSError, ValueError, RecursionError) as exc:
+        raise CommandError(f"--resume: cannot read {cfg_path!r}: {exc}") from None
+    if not isinstance(cfg, dict):
+        raise CommandError(f"--resume: {cfg_path!r} holds a {type(cfg).__name__}, "
+                           "expected a JSON object")
+    missing = [k for k in RUN_KEYS if k not in cfg]
+    if missing:
+        raise CommandError(f"--resume: {cfg_path!r} lacks {missing}")
+    raw = cfg
+    cfg = {k: raw[k] for k in RUN_KEYS}
+    cfg.update({k: raw[k] for k in RUN_DEFAULTS if k in raw})
+    try:
+        check_config(cfg)
+    except CommandError as exc:
+        raise CommandError(f"--resume: {cfg_path!r} is not a valid run config: {exc}") from None
+    return cfg
+
+
 def run(args):
     import fastnn
-    from fastnn import data as fdata
+    from fastnn.checkpoint import CheckpointError, remove_stale_temp_files
     from fastnn.solver import Solver
 
     out = args.output_dir
+    check_threads(args.threads)
+    interrupt_path = os.path.join(out, CHECKPOINT)
+    cfg_path = os.path.join(out, "config.json")
     if args.resume:
-        cfg_path = os.path.join(out, "config.json")
-        ckpt = os.path.join(out, "interrupted.npz")
-        if not os.path.isfile(cfg_path) or not os.path.isfile(ckpt):
+        if not os.path.isfile(cfg_path) or not os.path.isfile(interrupt_path):
             raise CommandError(f"--resume: {out!r} has no interrupted run "
-                               f"(needs config.json and interrupted.npz)")
+                               f"(needs config.json and {CHECKPOINT})")
         try:
-            with open(cfg_path) as f:
-                cfg = json.load(f)
-            missing = [k for k in RUN_KEYS if k not in cfg]
-        except (OSError, ValueError) as exc:
-            raise CommandError(f"--resume: cannot read {cfg_path!r}: {exc}") from None
-        if missing:
-            raise CommandError(f"--resume: {cfg_path!r} lacks {missing}")
-        for k, v in RUN_DEFAULTS.items():
-            cfg.setdefault(k, v)
+            check_regular(interrupt_path)
+        except OSError as exc:
+            raise CommandError(f"--resume: cannot read {interrupt_path!r}: {exc}") from None
+        cfg = _read_config(cfg_path)
     else:
-        _check(args)
-        cfg = {k: getattr(args, k) for k in RUN_KEYS + tuple(RUN_DEFAULTS)}
-        cfg["hidden"] = _hidden(args)
-        ckpt = None
+        cfg = _check(args)
         _clear_earlier_run(out, args.overwrite)
     output_dir(out)
+    # what a process killed mid-save (SIGKILL) left: never needed, never overwritten
+    remove_stale_temp_files(out, names=_NPZ_OUTPUTS)
     if args.threads is not None:
         fastnn.set_num_threads(args.threads)
     say = (lambda *a: None) if args.quiet else print
 
     model, split, pre, solver_kw = build_run(cfg)
-    interrupt_path = os.path.join(out, "interrupted.npz")
     solver = Solver(model, split, verbose=not args.quiet, interrupt_checkpoint=interrupt_path,
                     print_every=max(1, len(split["X_train"]) // cfg["batch_size"] // 2),
-                    tensorboard=_tensorboard_dir(args), **solver_kw)
-    if ckpt is not None:
-        solver.load(ckpt)
-        say(f"resuming {out!r} at epoch {solver.epoch + 1}")
+                    checkpoint_tag=config_hash(cfg), tensorboard=_tensorboard_dir(args),
+                    **solver_kw)
+    if args.resume:
+        try:
+            solver.load(interrupt_path)
+        except CheckpointError as exc:
+            raise CommandError(f"--resume: {exc} ({CHECKPOINT} and config.json must come from "
+                               "the same run; start a fresh run without --resume)") from None
+        say(f"resuming {out!r} at epoch {solver.epoch + 1}" if not solver.run_finished else
+            f"resuming {out!r}: training had finished; writing the final files")
     else:
-        _write_json(os.path.join(out, "config.json"), cfg)
+        if os.path.exists(interrupt_path):            # an older run's: never resumed with this one
+            os.remove(interrupt_path)
+        _write_json(cfg_path, cfg)
         say(f"training {cfg['model']} on {cfg['dataset']!r}: {len(split['X_train'])} train / "
             f"{len(split['X_val'])} val / {len(split['X_test'])} test images of "
             f"{split['X_train'].shape[1:]}, {sum(v.size for v in model.params.values())} "
             f"parameters, {fastnn.get_num_threads()} threads")
     t0 = time.perf_counter()
+    hint = f"interrupted; resume with: fastnn train --resume --output-dir {out}"
     try:
-        solver.train()
+        if not solver.run_finished:
+            solver.train()
+            # the finished state, resumable until every final file is written
+            solver.save(interrupt_path)
     except KeyboardInterrupt:
-        print(f"interrupted; resume with: fastnn train --resume --output-dir {out}")
+        print(hint)
         return 130
     seconds = time.perf_counter() - t0
-    if os.path.exists(interrupt_path):
-        os.remove(interrupt_path)
+    try:
+        test_acc, written = _write_final_files(args, out, cfg, solver, split, pre, seconds)
+    except KeyboardInterrupt:
+        print(hint)
+        return 130
+    os.remove(interrupt_path)
+    say(f"wrote {', '.join(written)} to {out}")
+    print(f"test accuracy: {test_acc:.4f} (best val {solver.best_val_acc:.4f}, "
+          f"{solver.epoch} epochs in {seconds:.1f} s)")
+    return 0
 
+
+def _write_final_files(args, out, cfg, solver, split, pre, seconds):
+    """Test accuracy, model.npz, preprocess.npz, history.json and the plots: (test accuracy,
+    the names written)."""
+    from fastnn import data as fdata
     test_acc = solver.check_accuracy(split["X_test"], split["y_test"])
-    model.save(os.path.join(out, "model.npz"), meta={"config": cfg, "test_acc": test_acc})
+    solver.model.save(os.path.join(out, "model.npz"), meta={"config": cfg, "test_acc": test_acc})
     fdata.save_preprocessor(os.path.join(out, "preprocess.npz"), pre)
     history = solver.history()
     history.update(test_acc=test_acc, seconds=seconds, config=cfg)
@@ -338,7 +538,4 @@ def run(args):
     if args.plots:
         from fastnn.plots import plot_history
         written += [os.path.basename(p) for p in plot_history(history, out)]
-    say(f"wrote {', '.join(written)} to {out}")
-    print(f"test accuracy: {test_acc:.4f} (best val {solver.best_val_acc:.4f}, "
-          f"{solver.epoch} epochs in {seconds:.1f} s)")
-    return 0
+    return test_acc, written

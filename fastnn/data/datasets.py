@@ -23,6 +23,8 @@ from importlib import resources
 
 import numpy as np
 
+from fastnn._files import NotRegularFileError, open_regular, read_chunked
+
 __all__ = ["DatasetError", "BUILTIN", "CIFAR10_CLASSES", "load_builtin", "load_cifar10",
            "load_mnist"]
 
@@ -280,25 +282,67 @@ class _BatchUnpickler(pickle.Unpickler):
         raise DatasetError(f"load_cifar10: {self._filename!r} uses a persistent id; refused")
 
 
+_MEMO_PUTS = frozenset(("PUT", "BINPUT", "LONG_BINPUT"))
+_MEMO_GETS = frozenset(("GET", "BINGET", "LONG_BINGET"))
+
+
+def _check_opcodes(raw, filename):
+    """Walk the pickle's opcodes without building anything; refuse any count the file's own
+    bytes cannot justify, before the real unpickler sees it.
+
+    * Counted arguments (BINBYTES8, BINUNICODE8, ...): pickle's C reader allocates them at
+      their declared length before reading; ``pickletools`` reads each argument from the bytes
+      really present, so a length beyond the file fails here, allocation-free.
+    * Memo indices: the C reader grows its memo table to the index a PUT names, so a 9-byte
+      file naming index 2**28 costs gigabytes.  A memo index is accepted only if it is smaller
+      than the number of opcodes before it (each stored entry took one opcode; pickle writers
+      number them 0, 1, 2, ...); a GET must name an index stored before it.
+    * FRAME lengths may not exceed the bytes left in the file.
+    """
+    def refuse(what):
+        raise DatasetError(f"load_cifar10: {filename!r} is not a readable CIFAR-10 batch "
+                           f"(corrupt pickle, refused before unpickling: {what})")
+
+    stored, n_memo, n_ops = set(), 0, 0
+    try:
+        for op, arg, pos in pickletools.genops(io.BytesIO(raw)):
+            name = op.name
+            if name in _MEMO_PUTS:
+                if not isinstance(arg, int) or arg < 0 or arg >= n_ops:
+                    refuse(f"{name} at byte {pos} stores memo index {arg}, but only {n_ops} "
+                           f"opcode(s) come before it, so at most {n_ops} entries can exist")
+                stored.add(arg)
+            elif name == "MEMOIZE":
+                stored.add(n_memo)
+                n_memo += 1
+            elif name in _MEMO_GETS:
+                if arg not in stored:
+                    refuse(f"{name} at byte {pos} reads memo index {arg}, which nothing "
+                           "stored before it")
+            elif name == "FRAME":
+                if not isinstance(arg, int) or arg > len(raw) - pos:
+                    refuse(f"FRAME at byte {pos} declares {arg} bytes, more than the "
+                           f"{len(raw) - pos} left in the file")
+            if name in _MEMO_PUTS:
+                n_memo = len(stored)
+            n_ops += 1
+    except DatasetError:
+        raise
+    except Exception as exc:
+        refuse(exc)
+
+
 def _unpickle(filename):
     try:
-        with open(filename, "rb") as f:
+        with open_regular(filename, "rb") as f:
             raw = f.read()
     except FileNotFoundError:
         raise DatasetError(f"load_cifar10: missing file {filename!r}") from None
+    except NotRegularFileError as exc:
+        raise DatasetError(f"load_cifar10: {exc}") from None
     except OSError as exc:
         raise DatasetError(f"load_cifar10: cannot read {filename!r}: {exc}") from None
-    try:
-        # The opcodes are walked first, without building anything.  pickle's C reader
-        # allocates a counted argument (BINBYTES8, BINUNICODE8, ...) at its declared length
-        # and only then reads it: a 200-byte file declaring 2**62 bytes made it ask malloc
-        # for that (found by the sanitizer run).  pickletools reads each argument from the
-        # bytes really present, so a length beyond the file fails here, allocation-free.
-        for _ in pickletools.genops(io.BytesIO(raw)):
-            pass
-    except Exception as exc:
-        raise DatasetError(f"load_cifar10: {filename!r} is not a readable CIFAR-10 batch "
-                           f"(corrupt pickle, refused before unpickling: {exc})") from None
+    _check_opcodes(raw, filename)
     try:
         return _BatchUnpickler(io.BytesIO(raw), filename, len(raw)).load()
     except DatasetError:
@@ -445,8 +489,12 @@ def load_cifar10(path, val_size=1000, dtype=np.float32, scale=True):
     Raises
     ------
     DatasetError
-        Missing folder or file; a corrupt, truncated or unsafe pickle (an
-        array declaring more bytes than the file holds, or of object dtype); a batch
+        Missing folder or file; a file that is not a regular file (a FIFO or
+        device, which could block or never end); a corrupt, truncated or
+        unsafe pickle (an array declaring more bytes than the file holds, or
+        of object dtype; a memo index, memo reference or frame length that
+        the file's opcodes cannot justify, refused by an opcode pre-pass
+        before the unpickler could grow its memo table to match); a batch
         that is not a dict with ``data`` (N, 3072) uint8 and ``labels`` (N,)
         integers in 0..9; ``val_size`` not leaving any training image.
 
@@ -476,7 +524,6 @@ def load_cifar10(path, val_size=1000, dtype=np.float32, scale=True):
 
 _IDX_IMAGES = 0x00000803    # unsigned byte, 3 dimensions (N, rows, cols)
 _IDX_LABELS = 0x00000801    # unsigned byte, 1 dimension (N,)
-_READ_CHUNK = 1 << 24
 
 
 def _idx_candidates(folder, stem, kind):
@@ -486,29 +533,24 @@ def _idx_candidates(folder, stem, kind):
 
 
 def _read_exact(f, n, filename):
-    """Read n bytes, in chunks (so a lying header cannot make us allocate more than the file
-    holds), then check that nothing follows."""
-    parts, got = [], 0
-    while got < n:
-        chunk = f.read(min(_READ_CHUNK, n - got))
-        if not chunk:
-            break
-        parts.append(chunk)
-        got += len(chunk)
-    if got < n:
+    """Read n bytes as a uint8 array, in chunks (so a lying header cannot make us allocate more
+    than the file holds; peak about n plus one chunk), then check that nothing follows."""
+    body = read_chunked(f, n)
+    if len(body) < n:
         raise DatasetError(f"load_mnist: {filename!r} is truncated: its header announces {n} "
-                           f"bytes of data, the file holds {got}")
+                           f"bytes of data, the file holds {len(body)}")
     if f.read(1):
         raise DatasetError(f"load_mnist: {filename!r} has bytes after the {n} its header "
                            "announces (corrupt or not this file)")
-    return b"".join(parts)
+    return body
 
 
 def _read_idx(filename, magic, ndim):
     """One IDX file -> uint8 array of ``ndim`` dimensions, header and size checked exactly."""
-    opener = gzip.open if filename.endswith(".gz") else open
     try:
-        with opener(filename, "rb") as f:
+        with open_regular(filename, "rb") as raw, (
+                gzip.GzipFile(fileobj=raw, mode="rb") if filename.endswith(".gz")
+                else raw) as f:
             header = f.read(4 + 4 * ndim)
             if len(header) < 4 + 4 * ndim:
                 raise DatasetError(f"load_mnist: {filename!r} is truncated: {len(header)} bytes, "
@@ -524,16 +566,18 @@ def _read_idx(filename, magic, ndim):
         raise
     except FileNotFoundError:
         raise DatasetError(f"load_mnist: missing file {filename!r}") from None
+    except NotRegularFileError as exc:
+        raise DatasetError(f"load_mnist: {exc}") from None
     except (OSError, EOFError, zlib.error) as exc:   # gzip.BadGzipFile is an OSError
         raise DatasetError(f"load_mnist: cannot read {filename!r} (bad gzip or unreadable): "
                            f"{exc}") from None
-    return np.frombuffer(body, np.uint8).reshape(dims)
+    return body.reshape(dims)
 
 
 def _find_idx(folder, stem, kind):
     candidates = _idx_candidates(folder, stem, kind)
     for c in candidates:
-        if os.path.isfile(c):
+        if os.path.exists(c):       # a FIFO or device is refused when it is opened
             return c
     raise DatasetError(f"load_mnist: missing file {candidates[0]!r} (also looked for "
                        f"{', '.join(os.path.basename(c) for c in candidates[1:])})")
@@ -583,7 +627,8 @@ def load_mnist(path, val_size=5000, dtype=np.float32, scale=True):
     Raises
     ------
     DatasetError
-        Missing folder or file; wrong magic number; a file shorter or longer
+        Missing folder or file; a file that is not a regular file (FIFO,
+        device); wrong magic number; a file shorter or longer
         than its header announces; bad gzip data; image and label counts that
         differ; train and test images of different sizes; labels above 9;
         ``val_size`` not leaving any training image.

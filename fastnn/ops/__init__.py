@@ -4,7 +4,11 @@
 Every function validates its arguments (clear errors naming the argument and
 what was expected), allocates outputs and calls a compiled kernel of the SIMD
 target chosen at import (``fastnn._dispatch``).  Kernels trust their inputs;
-all checking happens in Python.
+all checking happens in Python.  That includes the cache a backward pass is
+given: the sizes and indices its kernel uses are re-derived from the cache and
+checked (shapes, dtypes, group counts, geometry; index arrays range-checked),
+so an edited cache raises ``ValueError`` naming the function and the field
+instead of making the kernel read or write out of bounds.
 
 One module per op family, mirroring ``fastnn/_kernels`` and ``fastnn.reference``:
 

@@ -9,6 +9,7 @@ import numbers
 
 import numpy as np
 
+from fastnn._config import MAX_THREADS
 from fastnn._kernels import _buffers, _runtime
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -85,14 +86,17 @@ def output_for(x, out, fn, inplace_ok):
     """Allocate the output, or check a user's `out` against the input x."""
     if out is None:
         return _buffers.empty_like(x)
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"{fn}: out must be a numpy.ndarray, got {type(out).__name__}")
+    if type(out) is not np.ndarray:
+        what = (f"the ndarray subclass {type(out).__module__}.{type(out).__name__}"
+                if isinstance(out, np.ndarray) else type(out).__name__)
+        raise TypeError(f"{fn}: out must be a numpy.ndarray (not a subclass), got {what} "
+                        "(np.asarray(out) is a plain view of the same memory)")
     if out.dtype != x.dtype:
         raise TypeError(f"{fn}: out must have dtype {x.dtype} (the input's), got {out.dtype}")
     if out.shape != x.shape:
         raise ValueError(f"{fn}: out must have shape {x.shape} (the input's), got {out.shape}")
-    if not out.flags.c_contiguous:
-        raise ValueError(f"{fn}: out must be C-contiguous")
+    if not (out.flags.c_contiguous and out.flags.aligned):
+        raise ValueError(f"{fn}: out must be C-contiguous and aligned")
     if not out.flags.writeable:
         raise ValueError(f"{fn}: out is read-only")
     if np.may_share_memory(out, x):
@@ -116,6 +120,114 @@ def cache_for(cache, op, fn):
     return cache
 
 
+# ---------------------------------------------------------------- cache checks
+#
+# A backward pass trusts its cache for every size the kernel loops over and every index it
+# writes through; a cache edited between forward and backward (a truncated mask, statistics of
+# another batch, a changed group count) must raise, not make the kernel read or write out of
+# bounds.  These checks look at shapes, dtypes and flags only (O(1)), except for arrays of
+# indices the kernel addresses memory with, whose values are range-checked (one pass).
+
+def _tampered(c, name, fn, expected, got):
+    raise ValueError(f"{fn}: cache.{name} must be {expected}, got {got} (pass the cache "
+                     f"{c.op}_forward returned, unmodified)")
+
+
+def cache_field(c, name, fn):
+    """``c.<name>``; a ValueError naming the function and the field when it is missing."""
+    try:
+        return getattr(c, name)
+    except AttributeError:
+        _tampered(c, name, fn, "present", "no such field")
+
+
+def _describe(a):
+    if type(a) is not np.ndarray:
+        return type(a).__name__
+    flags = "" if a.flags.c_contiguous and a.flags.aligned else ", not C-contiguous and aligned"
+    return f"a {a.dtype} array of shape {a.shape}{flags}"
+
+
+def cache_array(c, name, fn, shape=None, dtype=None, ndim=None, floating=False):
+    """``c.<name>`` checked to be a plain, C-contiguous, aligned ndarray of the given ``shape``
+    (a tuple; None: any), ``dtype`` (None: any; ``floating``: float32 or float64) and
+    ``ndim``."""
+    a = cache_field(c, name, fn)
+    ok = (type(a) is np.ndarray and a.flags.c_contiguous and a.flags.aligned
+          and (shape is None or a.shape == tuple(shape))
+          and (ndim is None or a.ndim == ndim)
+          and (dtype is None or a.dtype == np.dtype(dtype))
+          and (not floating or a.dtype in _FLOATS))
+    if not ok:
+        want = "a C-contiguous"
+        want += (" float32/float64" if floating else f" {np.dtype(dtype)}" if dtype is not None
+                 else "")
+        want += " array"
+        if shape is not None:
+            want += f" of shape {tuple(shape)}"
+        elif ndim is not None:
+            want += f" of {ndim} dimensions"
+        _tampered(c, name, fn, want, _describe(a))
+    return a
+
+
+def cache_int(c, name, fn, lo, hi=None):
+    """``c.<name>`` checked to be an integer in ``lo .. hi``."""
+    v = cache_field(c, name, fn)
+    if (isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral)
+            or v < lo or (hi is not None and v > hi)):
+        _tampered(c, name, fn, f"an integer in {lo}..{'' if hi is None else hi}", repr(v))
+    return int(v)
+
+
+def cache_bool(c, name, fn):
+    v = cache_field(c, name, fn)
+    if not isinstance(v, (bool, np.bool_)):
+        _tampered(c, name, fn, "True or False", repr(v))
+    return bool(v)
+
+
+def cache_real(c, name, fn):
+    v = cache_field(c, name, fn)
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        _tampered(c, name, fn, "a real number", repr(v))
+    return float(v)
+
+
+def cache_shape(c, name, fn, ndim=None):
+    """``c.<name>`` checked to be a tuple of non-negative ints (of length ``ndim``)."""
+    v = cache_field(c, name, fn)
+    if (not isinstance(v, tuple) or (ndim is not None and len(v) != ndim)
+            or not all(isinstance(d, numbers.Integral) and not isinstance(d, (bool, np.bool_))
+                       and d >= 0 for d in v)):
+        _tampered(c, name, fn, "a shape tuple" + (f" of {ndim} sizes" if ndim else ""),
+                  repr(v)[:200])
+    return tuple(int(d) for d in v)
+
+
+def cache_dtype(c, name, fn):
+    """``c.<name>`` checked to be float32 or float64."""
+    v = cache_field(c, name, fn)
+    try:
+        dt = np.dtype(v)
+    except TypeError:
+        dt = None
+    if dt not in _FLOATS:
+        _tampered(c, name, fn, "float32 or float64", repr(v))
+    return dt
+
+
+def cache_indices(c, name, fn, a, bound):
+    """Check that every value of the integer array ``a`` (``c.<name>``) is in ``0 .. bound-1``:
+    the kernel addresses memory with them."""
+    if a.size:
+        # one pass: viewed as unsigned, a negative value is huge, so max() finds it
+        top = int(a.view(a.dtype.str.replace("i", "u")).max())
+        if top >= bound:
+            _tampered(c, name, fn, f"indices in 0..{bound - 1}",
+                      f"{int(a.min()) if int(a.min()) < 0 else top}")
+
+
 def check_dout(dout, shape, dtype, fn):
     """dout as a C-contiguous, aligned array of the forward output's shape, in the forward
     dtype."""
@@ -129,7 +241,9 @@ def check_dout(dout, shape, dtype, fn):
 
 
 def num_threads():
-    return _runtime.get_max_threads()
+    """Threads for a kernel call: OpenMP's setting for the calling thread, capped at
+    :data:`fastnn._config.MAX_THREADS` (a threadpoolctl limit can set any count)."""
+    return min(_runtime.get_max_threads(), MAX_THREADS)
 
 
 # ---------------------------------------------------------------- BLAS inside OpenMP loops

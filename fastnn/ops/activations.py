@@ -5,8 +5,9 @@ Common behaviour of the elementwise activations:
 * any float32/float64 array-like of any shape (0-d and empty included); the
   output has the input's dtype and shape; non-contiguous input is copied once
   to C order;
-* ``out=`` (forward): a C-contiguous, writeable array of the input's shape and
-  dtype that receives the result.  ``out=x`` (exact in-place) is allowed for
+* ``out=`` (forward): a plain ``numpy.ndarray`` (not a subclass such as
+  ``np.matrix``), C-contiguous, aligned and writeable, of the input's shape and
+  dtype, that receives the result.  ``out=x`` (exact in-place) is allowed for
   ``relu``, ``sigmoid`` and ``tanh``, whose backward needs only the output;
   other partial or full overlaps with ``x`` raise ``ValueError``;
 * ``dout`` is converted to the forward dtype; its shape must match;
@@ -18,7 +19,8 @@ import numpy as np
 from fastnn import _dispatch
 from fastnn._kernels import _buffers
 from fastnn.ops.affine import matmul
-from fastnn.ops._common import (Cache, cache_for, check_dout, float_array, output_for,
+from fastnn.ops._common import (Cache, cache_array, cache_for, cache_indices, cache_int,
+                                cache_real, check_dout, float_array, output_for,
                                 param_array, real_number, num_threads)
 
 __all__ = [
@@ -54,11 +56,16 @@ def _unary_forward(op, kernel_op, x, out, a, b, inplace_ok, save_output):
 def _unary_backward(op, dout, cache):
     fn = f"{op}_backward"
     c = cache_for(cache, op, fn)
-    g = check_dout(dout, c.saved.shape, c.saved.dtype, fn)
-    dx = _buffers.empty_like(c.saved)
+    saved = cache_array(c, "saved", fn, floating=True)
     ops = _dispatch.kernels.activations
-    ops.unary_backward(ops.OPS[c.kernel_op], g.reshape(-1), c.saved.reshape(-1), dx.reshape(-1),
-                       c.a, c.b, num_threads())
+    if c.__dict__.get("kernel_op") not in ops.OPS:
+        raise ValueError(f"{fn}: cache.kernel_op is {c.__dict__.get('kernel_op')!r}, not a "
+                         f"kernel of {op}_forward (pass the cache it returned, unmodified)")
+    a, b = cache_real(c, "a", fn), cache_real(c, "b", fn)
+    g = check_dout(dout, saved.shape, saved.dtype, fn)
+    dx = _buffers.empty_like(saved)
+    ops.unary_backward(ops.OPS[c.kernel_op], g.reshape(-1), saved.reshape(-1), dx.reshape(-1),
+                       a, b, num_threads())
     return dx
 
 
@@ -256,15 +263,26 @@ def prelu_backward(dout, cache):
     """
     fn = "prelu_backward"
     c = cache_for(cache, "prelu", fn)
-    g = check_dout(dout, c.x.shape, c.x.dtype, fn)
-    dx = _buffers.empty_like(c.x)
-    total = c.x.size
-    rows = -(-total // max(c.C * c.S, 1)) if total else 0
-    partial = np.empty((rows, c.C), dtype=np.float64)
+    x = cache_array(c, "x", fn, floating=True)
+    alpha = cache_array(c, "alpha", fn, dtype=x.dtype, ndim=1)
+    try:
+        C, S = _prelu_layout(x, alpha, fn)       # the layout the kernel walks, from x and alpha
+    except ValueError:
+        raise ValueError(f"{fn}: cache.alpha {alpha.shape} does not fit cache.x {x.shape} (pass "
+                         "the cache prelu_forward returned, unmodified)") from None
+    if (cache_int(c, "C", fn, 0), cache_int(c, "S", fn, 0)) != (C, S):
+        raise ValueError(f"{fn}: cache.C, cache.S are {c.C}, {c.S}, but x {x.shape} and alpha "
+                         f"{alpha.shape} give {C}, {S} (pass the cache prelu_forward returned, "
+                         "unmodified)")
+    g = check_dout(dout, x.shape, x.dtype, fn)
+    dx = _buffers.empty_like(x)
+    total = x.size
+    rows = -(-total // max(C * S, 1)) if total else 0
+    partial = np.empty((rows, C), dtype=np.float64)
     _dispatch.kernels.activations.prelu_backward(
-        g.reshape(-1), c.x.reshape(-1), c.alpha, dx.reshape(-1), partial, c.C, c.S, num_threads())
-    dalpha = partial.sum(axis=0).astype(c.x.dtype)
-    return dx, dalpha.reshape(c.alpha.shape)
+        g.reshape(-1), x.reshape(-1), alpha, dx.reshape(-1), partial, C, S, num_threads())
+    dalpha = partial.sum(axis=0).astype(x.dtype)
+    return dx, dalpha.reshape(alpha.shape)
 
 
 # ---------------------------------------------------------------- Maxout
@@ -324,10 +342,18 @@ def maxout_backward(dout, cache):
     """
     fn = "maxout_backward"
     c = cache_for(cache, "maxout", fn)
-    g = check_dout(dout, c.idx.shape, c.x.dtype, fn)
-    N, M = c.idx.shape
-    k = c.k
-    D = c.w_cat.shape[0]
+    x = cache_array(c, "x", fn, floating=True)
+    if x.ndim < 2:
+        raise ValueError(f"{fn}: cache.x must have shape (N, D), got {x.shape} (pass the "
+                         "cache maxout_forward returned, unmodified)")
+    N, D = x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64))
+    k = cache_int(c, "k", fn, 1)
+    idx = cache_array(c, "idx", fn, dtype=np.int32, ndim=2)
+    M = idx.shape[1]
+    cache_array(c, "idx", fn, shape=(N, M), dtype=np.int32)
+    cache_array(c, "w_cat", fn, shape=(D, k * M), dtype=x.dtype)
+    cache_indices(c, "idx", fn, idx, k)          # the scatter writes dz[n, idx * M + m]
+    g = check_dout(dout, idx.shape, x.dtype, fn)
     dz = _buffers.empty((N, k * M), c.x.dtype)
     _dispatch.kernels.activations.maxout_scatter(g, c.idx, dz, num_threads())
     dx = _buffers.empty((N, D), c.x.dtype)

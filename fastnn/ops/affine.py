@@ -13,11 +13,14 @@ and 256x3072 -> 1024 forward+backward took 42-56 ms against 27 ms for the
 bare GEMMs.  Without SciPy, NumPy's matmul is used with one-thread bias and db
 passes.  The ``db`` column sum is a Cython kernel.
 """
+import math
+
 import numpy as np
 
 from fastnn import _dispatch
 from fastnn._kernels import _buffers
-from fastnn.ops._common import (Cache, cache_for, check_dout, float_array, num_threads,
+from fastnn.ops._common import (Cache, cache_array, cache_for, cache_shape, check_dout,
+                                float_array, num_threads,
                                 param_array, scipy_gemm)
 
 __all__ = ["affine_forward", "affine_backward"]
@@ -106,7 +109,16 @@ def affine_backward(dout, cache, need_dx=True):
     """
     fn = "affine_backward"
     c = cache_for(cache, "affine", fn)
-    x2, w = c.x, c.w
+    x2 = cache_array(c, "x", fn, ndim=2, floating=True)
+    w = cache_array(c, "w", fn, ndim=2, dtype=x2.dtype)
+    if w.shape[0] != x2.shape[1]:
+        raise ValueError(f"{fn}: cache.w has shape {w.shape}, but cache.x {x2.shape} needs "
+                         f"({x2.shape[1]}, M) (pass the cache affine_forward returned, "
+                         "unmodified)")
+    x_shape = cache_shape(c, "x_shape", fn)
+    if len(x_shape) < 2 or x_shape[0] != x2.shape[0] or math.prod(x_shape) != x2.size:
+        raise ValueError(f"{fn}: cache.x_shape {x_shape} does not hold cache.x {x2.shape} "
+                         "(pass the cache affine_forward returned, unmodified)")
     g = check_dout(dout, (x2.shape[0], w.shape[1]), x2.dtype, fn)
     dx = None
     if need_dx:

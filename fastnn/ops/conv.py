@@ -20,9 +20,12 @@ Layout NCHW; im2col row index ``c*HH*WW + i*WW + j``.  Two paths, same results:
   Cython passes that repack out/dout.
 
 Bounded memory: the scratch of one call stays within ``WORKSPACE_BYTES``
-(module constant, default 8 MiB): the fused path shrinks its row blocks, the
-chunked path its number of images per chunk (the minimum, used even when it
-exceeds the limit, is one output row per thread, resp. one image).  So the extra memory of conv forward+backward
+(module constant, default 8 MiB) per chunk of work: the fused path keeps each
+thread's row block within a quarter of it (one block per thread), the chunked
+path shrinks its number of images per chunk (the minimum, used even when it
+exceeds the limit, is one output row per thread, resp. one image).  Blocks and
+slices are fixed by the shape, never by the thread count, so the fused path
+gives the same bits for any thread count.  So the extra memory of conv forward+backward
 does not grow with the batch size.  ``cache.path``, ``cache.chunk`` and
 ``cache.workspace_bytes`` (``cache.backward_workspace_bytes`` after backward)
 report what a call used.
@@ -33,7 +36,8 @@ import numpy as np
 
 from fastnn import _dispatch
 from fastnn._kernels import _buffers
-from fastnn.ops._common import (Cache, cache_for, check_dout, float_array, num_threads,
+from fastnn.ops._common import (Cache, cache_array, cache_field, cache_for, check_dout,
+                                float_array, num_threads,
                                 param_array, scipy_gemm)
 
 __all__ = ["conv_forward", "conv_backward", "conv_output_shape", "conv_workspace_plan",
@@ -54,12 +58,19 @@ BLOCK_COLUMNS = 256
 USE_FUSED = True
 
 
-# backward sums dw over this many fixed slices of the batch (one partial each),
-# so results are identical for every thread count up to it
+# backward sums dw over this many fixed slices of the batch (one partial each,
+# summed in a fixed order), so results are identical for every thread count;
+# backward uses at most this many threads
 _SLICES = 16
 
 
-def _int_param(v, name, fn, minimum):
+#: Largest stride, pad, dilation (and pooling window / stride) accepted: the
+#: kernels index with 64-bit integers, and this bound keeps every product of
+#: them (padded sizes, window offsets) far from overflow.
+MAX_GEOMETRY = 2**31 - 1
+
+
+def _int_param(v, name, fn, minimum, maximum=None):
     try:
         i = operator.index(v)
     except TypeError:
@@ -67,6 +78,9 @@ def _int_param(v, name, fn, minimum):
     if i < minimum:
         what = "positive" if minimum == 1 else "non-negative"
         raise ValueError(f"{fn}: {name} must be a {what} integer, got {i}")
+    if maximum is not None and i > maximum:
+        raise ValueError(f"{fn}: {name} must be at most {maximum} (an integer in "
+                         f"{minimum}..{maximum}), got {i}")
     return i
 
 
@@ -144,10 +158,10 @@ def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1):
         Filters, in x's dtype.  Non-square filters and images work.
     b : array_like, shape (F,), optional
         Bias (zeros when None).
-    stride : int, >= 1
-    pad : int, >= 0
+    stride : int, 1 .. MAX_GEOMETRY (2**31 - 1)
+    pad : int, 0 .. MAX_GEOMETRY
         Zero padding on each side (same for height and width).
-    dilation : int, >= 1
+    dilation : int, 1 .. MAX_GEOMETRY
         Spacing between filter taps.
     groups : int, >= 1
         Channels and filters split in ``groups`` independent convolutions;
@@ -184,8 +198,8 @@ def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1):
     out = _buffers.empty((N, F, Ho, Wo), x.dtype)
     gemm = scipy_gemm() if USE_FUSED else None
     if gemm is not None and gemm.addr is not None:
-        nt = max(1, min(num_threads(), N))
-        rb, ws = _fused_plan(C, F, HH, WW, Ho, Wo, x.itemsize, nt, False, groups)
+        rb, nt, ws = _fused_plan(C, F, HH, WW, Ho, Wo, x.itemsize, min(num_threads(), N), False,
+                                 groups)
         if N:
             scratch = _buffers.empty((nt, C * HH * WW * rb * Wo), x.dtype)
             with gemm.one_thread():
@@ -202,19 +216,25 @@ def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1):
                       path=path, chunk=nb, workspace_bytes=ws)
 
 
-def _fused_plan(C, F, HH, WW, Ho, Wo, itemsize, nt, backward, groups, limit=None):
-    """Output rows per block and scratch bytes of the fused path.
+def _fused_plan(C, F, HH, WW, Ho, Wo, itemsize, nt, backward, groups, limit=None, slices=0):
+    """Output rows per block, threads and scratch bytes of the fused path.
 
-    Each of the nt threads holds the im2col columns of rb output rows of one
-    image (and their gradient in backward, plus a per-thread dw and db); rb is
-    the largest count that keeps the total within ``limit`` (at least 1).
+    The row block depends on the shape only, never on the thread count (so
+    every thread count makes the same GEMM calls and gets the same bits): rb
+    output rows hold about :data:`BLOCK_COLUMNS` output pixels, and one block's
+    im2col columns (and their gradient in backward) take at most a quarter of
+    ``limit`` (at least one row).  Threads take whole images (forward) or
+    whole image slices (backward, ``slices`` of them), one block of scratch
+    each; returns (rb, threads, scratch bytes including backward's per-slice
+    dw and db partials).
     """
     limit = WORKSPACE_BYTES if limit is None else limit
     K = C * HH * WW
     per_row = K * Wo * itemsize * (2 if backward else 1)
-    fixed = nt * (F * (K // groups) * itemsize + F * 8) if backward else 0
-    rb = max(1, min(Ho, (limit - fixed) // (nt * per_row), -(-BLOCK_COLUMNS // Wo)))
-    return rb, nt * rb * per_row + fixed
+    rb = max(1, min(Ho, (limit // 4) // per_row, -(-BLOCK_COLUMNS // Wo)))
+    fixed = slices * (F * (K // groups) * itemsize + F * 8) if backward else 0
+    nt = max(1, min(nt, slices) if backward else nt)
+    return rb, nt, nt * rb * per_row + fixed
 
 
 def _forward_chunks(x, w, b, out, geom, groups, nb):
@@ -263,13 +283,31 @@ def conv_backward(dout, cache):
     """
     fn = "conv_backward"
     c = cache_for(cache, "conv", fn)
-    x, w = c.x, c.w
+    # the geometry the kernels loop over, re-derived from the cached x and w with the forward
+    # pass's checks, so an edited cache cannot make them index out of bounds
+    x = cache_array(c, "x", fn, ndim=4, floating=True)
+    w = cache_array(c, "w", fn, ndim=4, dtype=x.dtype)
+    geom = cache_field(c, "geom", fn)
+    if not isinstance(geom, tuple) or len(geom) != 3:
+        raise ValueError(f"{fn}: cache.geom must be (stride, pad, dilation), got {geom!r} "
+                         "(pass the cache conv_forward returned, unmodified)")
+    groups = cache_field(c, "groups", fn)
+    try:
+        _, _, groups, (Ho, Wo) = _check(x, w, None, *geom, groups, fn)
+    except (TypeError, ValueError) as exc:
+        why = str(exc)[len(fn) + 2:] if str(exc).startswith(fn + ": ") else str(exc)
+        raise ValueError(f"{fn}: cache.x {x.shape}, cache.w {w.shape}, cache.geom {geom!r} "
+                         f"and cache.groups {groups!r} do not fit together: {why} (pass the "
+                         "cache conv_forward returned, unmodified)") from None
+    if cache_field(c, "out_hw", fn) != (Ho, Wo):
+        raise ValueError(f"{fn}: cache.out_hw must be {(Ho, Wo)}, got {c.out_hw!r} (pass the "
+                         "cache conv_forward returned, unmodified)")
+    if cache_field(c, "path", fn) not in ("fused", "chunked"):
+        raise ValueError(f"{fn}: cache.path must be 'fused' or 'chunked', got {c.path!r}")
     N, C, H, W = x.shape
     F, Cg, HH, WW = w.shape
-    Ho, Wo = c.out_hw
     g = check_dout(dout, (N, F, Ho, Wo), x.dtype, fn)
-    s, p, d = c.geom
-    groups = c.groups
+    s, p, d = _geometry(*geom, fn)
     K, P = C * HH * WW, Ho * Wo
     Kg, Fg = K // groups, F // groups
     k = _dispatch.kernels.conv
@@ -277,11 +315,11 @@ def conv_backward(dout, cache):
     dx = _buffers.empty_like(x)
     if c.path == "fused":
         gemm = scipy_gemm()
-        nt = max(1, min(num_threads(), N))
-        rb, ws = _fused_plan(C, F, HH, WW, Ho, Wo, x.itemsize, nt, True, groups)
+        slices = min(N, _SLICES)               # fixed image slices: the same dw for any thread count
+        rb, nt, ws = _fused_plan(C, F, HH, WW, Ho, Wo, x.itemsize, num_threads(), True, groups,
+                                 slices=slices)
         c.backward_chunk, c.backward_workspace_bytes = nt, ws
         scratch = _buffers.empty((nt, 2 * K * rb * Wo), x.dtype)
-        slices = min(N, max(_SLICES, nt))      # fixed image slices: same dw for any nt <= _SLICES
         dw_parts = np.empty((max(slices, 1), F * Kg), x.dtype)
         db_parts = np.empty((max(slices, 1), F), np.float64)
         with gemm.one_thread():
@@ -379,8 +417,9 @@ def col2im(cols, x_shape, HH, WW, stride=1, pad=0, dilation=1):
 
 
 def _geometry(stride, pad, dilation, fn):
-    """(stride, pad, dilation) checked: positive, non-negative, positive integers"""
-    s = _int_param(stride, "stride", fn, 1)
-    p = _int_param(pad, "pad", fn, 0)
-    d = _int_param(dilation, "dilation", fn, 1)
+    """(stride, pad, dilation) checked: positive, non-negative, positive integers, each at
+    most :data:`MAX_GEOMETRY`"""
+    s = _int_param(stride, "stride", fn, 1, MAX_GEOMETRY)
+    p = _int_param(pad, "pad", fn, 0, MAX_GEOMETRY)
+    d = _int_param(dilation, "dilation", fn, 1, MAX_GEOMETRY)
     return s, p, d

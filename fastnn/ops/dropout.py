@@ -27,7 +27,8 @@ import numpy as np
 from fastnn import _dispatch
 from fastnn._kernels import _buffers
 from fastnn.ops.affine import affine_backward, affine_forward
-from fastnn.ops._common import (Cache, cache_for, check_dout, float_array, param_array,
+from fastnn.ops._common import (Cache, cache_array, cache_bool, cache_dtype, cache_for,
+                                cache_real, cache_shape, check_dout, float_array, param_array,
                                 real_number, num_threads)
 
 __all__ = [
@@ -139,12 +140,14 @@ def dropout_backward(dout, cache):
     """
     fn = "dropout_backward"
     c = cache_for(cache, "dropout", fn)
-    g = check_dout(dout, c.shape, c.dtype, fn)
-    if not c.training:
+    shape = cache_shape(c, "shape", fn)
+    g = check_dout(dout, shape, cache_dtype(c, "dtype", fn), fn)
+    if not cache_bool(c, "training", fn):
         return g
+    mask = cache_array(c, "mask", fn, shape=shape, dtype=np.uint8)
     dx = _buffers.empty_like(g)
-    _dispatch.kernels.dropout.dropout_backward(g.reshape(-1), c.mask.reshape(-1), dx.reshape(-1),
-                                               c.scale, num_threads())
+    _dispatch.kernels.dropout.dropout_backward(g.reshape(-1), mask.reshape(-1), dx.reshape(-1),
+                                               cache_real(c, "scale", fn), num_threads())
     return dx
 
 
@@ -234,10 +237,18 @@ def dropconnect_backward(dout, cache):
     """
     fn = "dropconnect_backward"
     c = cache_for(cache, "dropconnect", fn)
-    a = c.affine
-    g = check_dout(dout, (a.x.shape[0], a.w.shape[1]), a.x.dtype, fn)
-    dx, dw, db = affine_backward(g, a)
-    if c.training:
-        _dispatch.kernels.dropout.dropout_backward(dw.reshape(-1), c.mask.reshape(-1),
-                                                   dw.reshape(-1), c.scale, num_threads())
+    a = c.__dict__.get("affine")
+    if not isinstance(a, Cache) or a.op != "affine":
+        raise ValueError(f"{fn}: cache.affine must be the affine_forward cache that "
+                         f"dropconnect_forward stored, got {type(a).__name__} (pass the cache "
+                         "dropconnect_forward returned, unmodified)")
+    x2 = cache_array(a, "x", fn, ndim=2, floating=True)
+    w = cache_array(a, "w", fn, ndim=2, dtype=x2.dtype)
+    g = check_dout(dout, (x2.shape[0], w.shape[1]), x2.dtype, fn)
+    dx, dw, db = affine_backward(g, a)          # checks the affine cache
+    if cache_bool(c, "training", fn):
+        mask = cache_array(c, "mask", fn, shape=dw.shape, dtype=np.uint8)
+        _dispatch.kernels.dropout.dropout_backward(dw.reshape(-1), mask.reshape(-1),
+                                                   dw.reshape(-1), cache_real(c, "scale", fn),
+                                                   num_threads())
     return dx, dw, db

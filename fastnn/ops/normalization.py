@@ -31,7 +31,8 @@ import numpy as np
 
 from fastnn import _dispatch
 from fastnn._kernels import _buffers
-from fastnn.ops._common import (Cache, cache_for, check_dout, float_array, num_threads,
+from fastnn.ops._common import (Cache, cache_array, cache_bool, cache_for, cache_int,
+                                cache_shape, check_dout, float_array, num_threads,
                                 param_array, real_number)
 
 __all__ = [
@@ -187,9 +188,16 @@ def batchnorm_backward(dout, cache):
     """
     fn = "batchnorm_backward"
     c = cache_for(cache, "batchnorm", fn)
-    x = c.x
-    g = check_dout(dout, x.shape, x.dtype, fn)
+    x = cache_array(c, "x", fn, floating=True)
+    if x.ndim < 2:
+        raise ValueError(f"{fn}: cache.x must have shape (N, D) or (N, C, H, W), got "
+                         f"{x.shape} (pass the cache batchnorm_forward returned, unmodified)")
     N, C = x.shape[0], x.shape[1]
+    cache_array(c, "gamma", fn, shape=(C,), dtype=x.dtype)
+    cache_array(c, "mean", fn, shape=(C,), dtype=np.float64)
+    cache_array(c, "invstd", fn, shape=(C,), dtype=np.float64)
+    cache_bool(c, "batch_stats", fn)
+    g = check_dout(dout, x.shape, x.dtype, fn)
     L = int(np.prod(x.shape[2:]))
     dx = _buffers.empty_like(x)
     dgamma = np.empty(C, x.dtype)
@@ -269,8 +277,20 @@ def layernorm_backward(dout, cache):
     """
     fn = "layernorm_backward"
     c = cache_for(cache, "layernorm", fn)
-    x2 = c.x
+    x2 = cache_array(c, "x", fn, ndim=2, floating=True)
     R, D = x2.shape
+    gamma = cache_array(c, "gamma", fn, dtype=x2.dtype)
+    if gamma.size != D:
+        raise ValueError(f"{fn}: cache.gamma has {gamma.size} elements, cache.x rows have {D} "
+                         "(pass the cache layernorm_forward returned, unmodified)")
+    cache_array(c, "mean", fn, shape=(R,), dtype=np.float64)
+    cache_array(c, "invstd", fn, shape=(R,), dtype=np.float64)
+    x_shape = cache_shape(c, "x_shape", fn)
+    if int(np.prod(x_shape, dtype=object)) != R * D or x_shape[len(x_shape) - gamma.ndim:] != \
+            gamma.shape:
+        raise ValueError(f"{fn}: cache.x_shape {x_shape} does not match cache.x {x2.shape} and "
+                         f"cache.gamma {gamma.shape} (pass the cache layernorm_forward "
+                         "returned, unmodified)")
     g = check_dout(dout, c.x_shape, x2.dtype, fn).reshape(R, D)
     dx = _buffers.empty(c.x_shape, x2.dtype)
     dgamma = np.empty(D, x2.dtype)
@@ -340,10 +360,20 @@ def groupnorm_backward(dout, cache):
     """
     fn = "groupnorm_backward"
     c = cache_for(cache, "groupnorm", fn)
-    x = c.x
-    g = check_dout(dout, x.shape, x.dtype, fn)
+    x = cache_array(c, "x", fn, floating=True)
+    if x.ndim < 2:
+        raise ValueError(f"{fn}: cache.x must have shape (N, C, ...), got {x.shape} (pass the "
+                         "cache groupnorm_forward returned, unmodified)")
     N, C = x.shape[0], x.shape[1]
-    shape4 = (N, c.groups, C // c.groups, int(np.prod(x.shape[2:])))
+    G = cache_int(c, "groups", fn, 1)
+    if C % G:
+        raise ValueError(f"{fn}: cache.groups must divide the {C} channels of cache.x, got {G} "
+                         "(pass the cache groupnorm_forward returned, unmodified)")
+    cache_array(c, "gamma", fn, shape=(C,), dtype=x.dtype)
+    cache_array(c, "mean", fn, shape=(N, G), dtype=np.float64)
+    cache_array(c, "invstd", fn, shape=(N, G), dtype=np.float64)
+    g = check_dout(dout, x.shape, x.dtype, fn)
+    shape4 = (N, G, C // G, int(np.prod(x.shape[2:])))
     dx = _buffers.empty_like(x)
     if shape4[3] == 0:
         # no spatial elements: every sum is 0 and dx is empty (the kernel would take the

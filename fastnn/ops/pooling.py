@@ -10,26 +10,23 @@ first NaN receives the gradient.  2x2 windows with stride 2 have a fast path.
 Output size: ``Ho = (H - pool_height) // stride + 1`` (floor, like PyTorch),
 likewise Wo.
 """
-import operator
 
 import numpy as np
 
 from fastnn import _dispatch
 from fastnn._kernels import _buffers
-from fastnn.ops._common import Cache, cache_for, check_dout, float_array, num_threads
+from fastnn.ops._common import (Cache, cache_array, cache_dtype, cache_field, cache_for,
+                                cache_indices, cache_shape, check_dout, float_array,
+                                num_threads)
+from fastnn.ops.conv import MAX_GEOMETRY, _int_param
 
 __all__ = ["max_pool_forward", "max_pool_backward", "avg_pool_forward", "avg_pool_backward",
            "global_avg_pool_forward", "global_avg_pool_backward"]
 
 
 def _positive(v, name, fn):
-    try:
-        i = operator.index(v)
-    except TypeError:
-        raise TypeError(f"{fn}: {name} must be an integer, got {v!r}") from None
-    if i < 1:
-        raise ValueError(f"{fn}: {name} must be a positive integer, got {i}")
-    return i
+    """A window size or stride: an integer in 1 .. MAX_GEOMETRY (2**31 - 1)."""
+    return _int_param(v, name, fn, 1, MAX_GEOMETRY)
 
 
 def _pool_geometry(x, pool_height, pool_width, stride, fn):
@@ -45,13 +42,31 @@ def _pool_geometry(x, pool_height, pool_width, stride, fn):
     return x, ph, pw, s, ((H - ph) // s + 1, (W - pw) // s + 1)
 
 
+def _cached_geometry(c, fn):
+    """(x_shape, dtype, (ph, pw, s), (Ho, Wo)) of a pooling cache, re-derived and checked the
+    way the forward pass checked its arguments: the backward kernel loops over them."""
+    x_shape = cache_shape(c, "x_shape", fn, 4)
+    dtype = cache_dtype(c, "dtype", fn)
+    pool = cache_field(c, "pool", fn)
+    if not isinstance(pool, tuple) or len(pool) != 3:
+        raise ValueError(f"{fn}: cache.pool must be (pool_height, pool_width, stride), got "
+                         f"{pool!r} (pass the cache {c.op}_forward returned, unmodified)")
+    ph, pw, s = (_positive(v, f"cache.pool {name}", fn)
+                 for v, name in zip(pool, ("pool_height", "pool_width", "stride")))
+    H, W = x_shape[2:]
+    if ph > H or pw > W:
+        raise ValueError(f"{fn}: cache.pool window {ph}x{pw} does not fit cache.x_shape "
+                         f"{x_shape} (pass the cache {c.op}_forward returned, unmodified)")
+    return x_shape, dtype, (ph, pw, s), ((H - ph) // s + 1, (W - pw) // s + 1)
+
+
 def max_pool_forward(x, pool_height=2, pool_width=2, stride=2):
     """Max pooling, ``torch.nn.functional.max_pool2d(x, (pool_height, pool_width), stride)``.
 
     Parameters
     ----------
     x : array_like of float32 or float64, shape (N, C, H, W)
-    pool_height, pool_width, stride : int, >= 1
+    pool_height, pool_width, stride : int, 1 .. 2**31 - 1
         The window must fit the input (no padding).
 
     Returns
@@ -81,10 +96,13 @@ def max_pool_backward(dout, cache):
     """
     fn = "max_pool_backward"
     c = cache_for(cache, "max_pool", fn)
-    g = check_dout(dout, c.idx.shape, c.dtype, fn)
-    dx = _buffers.empty(c.x_shape, c.dtype)
-    ph, pw, s = c.pool
-    _dispatch.kernels.pooling.max_pool_backward(g, c.idx, dx, ph, pw, s, num_threads())
+    x_shape, dtype, (ph, pw, s), (Ho, Wo) = _cached_geometry(c, fn)
+    idx = cache_array(c, "idx", fn, shape=x_shape[:2] + (Ho, Wo),
+                      dtype=np.uint8 if ph * pw <= 255 else np.int32)
+    cache_indices(c, "idx", fn, idx, ph * pw)     # the kernel writes dx at the window's idx
+    g = check_dout(dout, idx.shape, dtype, fn)
+    dx = _buffers.empty(x_shape, dtype)
+    _dispatch.kernels.pooling.max_pool_backward(g, idx, dx, ph, pw, s, num_threads())
     return dx
 
 
@@ -110,9 +128,12 @@ def avg_pool_backward(dout, cache):
     """
     fn = "avg_pool_backward"
     c = cache_for(cache, "avg_pool", fn)
-    g = check_dout(dout, c.out_shape, c.dtype, fn)
-    dx = _buffers.empty(c.x_shape, c.dtype)
-    ph, pw, s = c.pool
+    x_shape, dtype, (ph, pw, s), (Ho, Wo) = _cached_geometry(c, fn)
+    if cache_shape(c, "out_shape", fn, 4) != x_shape[:2] + (Ho, Wo):
+        raise ValueError(f"{fn}: cache.out_shape must be {x_shape[:2] + (Ho, Wo)}, got "
+                         f"{c.out_shape} (pass the cache avg_pool_forward returned, unmodified)")
+    g = check_dout(dout, x_shape[:2] + (Ho, Wo), dtype, fn)
+    dx = _buffers.empty(x_shape, dtype)
     _dispatch.kernels.pooling.avg_pool_backward(g, dx, ph, pw, s, num_threads())
     return dx
 
@@ -147,9 +168,10 @@ def global_avg_pool_backward(dout, cache):
     """
     fn = "global_avg_pool_backward"
     c = cache_for(cache, "global_avg_pool", fn)
-    N, C, H, W = c.x_shape
-    g = check_dout(dout, (N, C), c.dtype, fn)
-    dx = _buffers.empty(c.x_shape, c.dtype)
+    N, C, H, W = cache_shape(c, "x_shape", fn, 4)
+    dtype = cache_dtype(c, "dtype", fn)
+    g = check_dout(dout, (N, C), dtype, fn)
+    dx = _buffers.empty((N, C, H, W), dtype)
     if H * W:
         _dispatch.kernels.pooling.global_avg_pool_backward(g, dx.reshape(N, C, H * W), num_threads())
     return dx
