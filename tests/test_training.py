@@ -657,6 +657,27 @@ def test_interrupt_resume_bit_exact_with_schedule_callbacks_and_shuffle(tmp_path
         signal.signal(signal.SIGINT, previous)
 
 
+def test_load_refuses_an_optimiser_state_the_fused_optimiser_cannot_hold(tmp_path):
+    from fastnn.checkpoint import CheckpointError, load_params, save_params
+    s = Solver(mlp(), small_data(), update_rule="adam", optim_config={"lr": 1e-2},
+               batch_size=16, num_epochs=1, verbose=False, seed=0)
+    s.train()
+    path = s.save(tmp_path / "s.npz")
+    arrays, meta = load_params(path)
+    for change, message in [(lambda c: c["W1"].update(learning_rate=0.5), "differs between"),
+                            (lambda c: c["W1"].update(momentum=0.9), "does not use"),
+                            (lambda c: c["b1"].update(beta1=2.0), "beta1")]:
+        bad_meta = __import__("copy").deepcopy(meta)
+        change(bad_meta["optim_configs"])
+        save_params(tmp_path / "bad.npz", arrays, bad_meta)
+        fresh = Solver(mlp(seed=3), small_data(), update_rule="adam", verbose=False)
+        before = {k: v.copy() for k, v in fresh.model.params.items()}
+        with pytest.raises(CheckpointError, match=message):
+            fresh.load(tmp_path / "bad.npz")
+        for k, v in before.items():                          # nothing was restored
+            np.testing.assert_array_equal(fresh.model.params[k], v)
+
+
 def test_early_stopping_callback_on_val_loss():
     stop = callbacks.EarlyStopping(patience=1, monitor="val_loss")
     s = Solver(mlp(), small_data(), update_rule="sgd", optim_config={"lr": 5.0},
