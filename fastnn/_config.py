@@ -59,7 +59,7 @@ def set_num_threads(n):
 
 def _cap_initial_threads():
     """Cap OpenMP's initial count (``OMP_NUM_THREADS``, else one per core) at MAX_THREADS."""
-    initial = _runtime.get_max_threads()
+    initial = _runtime.initial_max_threads()
     if initial > MAX_THREADS:
         warnings.warn(f"fastnn: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')!r} asks "
                       f"for {initial} threads; fastnn uses at most {MAX_THREADS} "

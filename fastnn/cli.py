@@ -1,6 +1,7 @@
 """The ``fastnn`` command line (also ``python -m fastnn``).
 
     fastnn train       train a model on the built-in dataset (the main job)
+    fastnn lrfind      learning-rate range test: a suggested rate, with dead units and update ratio
     fastnn diagnose    the lecture's initialisation / dead-ReLU / gradient-flow experiments
     fastnn plot        plot a history.json written by ``fastnn train``
     fastnn bench       fastnn vs its NumPy reference vs PyTorch, one side-by-side table

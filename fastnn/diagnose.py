@@ -31,6 +31,10 @@ from fastnn.monitor import activation_stats
 __all__ = ["EXPERIMENTS", "init_tanh", "init_relu", "dead_relu", "gradient_flow", "run",
            "format_result"]
 
+# init-relu's common histogram range [0, RELU_HIST_MAX]: He keeps the std about 0.8 with
+# unit-Gaussian inputs, so values above 5 are rare (under 0.1%)
+RELU_HIST_MAX = 5.0
+
 # init name -> (description, filler(w, rng))
 _INITS = {
     "small": ("N(0, 0.01^2)", lambda w, rng: init.normal(w, rng, std=0.01)),
@@ -131,11 +135,12 @@ def init_relu(seed=0, n_layers=10, hidden=500, n_samples=1000, inits=("xavier", 
               hist_bins=30, outdir=None):
     """Activation statistics of a deep ReLU net, Xavier vs He (see :func:`init_tanh`).
 
-    ``inits[name]`` also has the per-layer ``dead_fraction``; the histograms
-    span each layer's own range.
+    ``inits[name]`` also has the per-layer ``dead_fraction``.  Every histogram
+    has the same bins, over ``[0, RELU_HIST_MAX]`` (values above it, under 0.1%
+    of them for He, are not counted), so the layers and inits can be compared.
     """
-    result = _activation_run("init-relu", L.ReLU, None, inits, n_layers, hidden, n_samples,
-                             seed, hist_bins)
+    result = _activation_run("init-relu", L.ReLU, (0.0, RELU_HIST_MAX), inits, n_layers,
+                             hidden, n_samples, seed, hist_bins)
     return _with_png(result, outdir, "init-relu.png", "plot_init_experiment")
 
 

@@ -9,6 +9,9 @@ _Init = Literal["small", "large", "xavier", "he"]
 _Experiment = Literal["init-tanh", "init-relu", "dead-relu", "gradient-flow"]
 _Outdir = str | os.PathLike[str] | None
 
+# init-relu's histograms share bins over [0, RELU_HIST_MAX]
+RELU_HIST_MAX: float
+
 # each experiment returns a JSON-serialisable dict (with "png" when given outdir)
 EXPERIMENTS: dict[str, Callable[..., dict[str, Any]]]
 

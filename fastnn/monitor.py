@@ -55,6 +55,13 @@ __all__ = ["Monitor", "activation_stats", "iter_layers"]
 _RELU_LIKE = (L.ReLU, L.LeakyReLU, L.PReLU, L.ELU, L.SELU, L.GELU, L.SiLU, L.Softplus)
 _ACTIVATIONS = (L._Activation, L.PReLU)
 SATURATION = 0.99  # tanh |a| > 0.99; sigmoid a < 1 - 0.99 or a > 0.99
+# advice thresholds of Monitor.summary / Monitor.advice.  Dead units: the lecture's example
+# of a network hurt by a too-high learning rate has 40% dead; 10-20% is common and harmless.
+DEAD_THRESHOLD = 0.4
+SATURATION_THRESHOLD = 0.3
+HEALTHY_RATIO = 1e-3
+RATIO_BAND = (1e-4, 1e-2)        # a factor 10 either side of the healthy 1e-3
+MIN_UPDATES_FOR_RATIO = 2        # the first observed update is not judged (see advice)
 
 
 def _norm(a):
@@ -92,7 +99,8 @@ def activation_stats(x, a, layer, hist_bins=30, hist_range=None):
 
     Returns a dict: ``type``, ``mean``, ``std`` (over all values, in float64;
     NaN if any value is NaN), ``hist`` (``counts`` and ``edges`` over the finite
-    values, ``hist_bins`` bins over ``hist_range`` or the finite min..max),
+    values, ``hist_bins`` bins over ``hist_range`` or the finite min..max; empty
+    lists when ``hist_bins`` is 0),
     ``dead_fraction``, ``saturation_fraction`` (see the module docstring) and
     ``nonfinite_fraction``.
 
@@ -107,7 +115,9 @@ def activation_stats(x, a, layer, hist_bins=30, hist_range=None):
     finite = np.isfinite(a64)
     n_finite = int(np.count_nonzero(finite))
     vals = a64[finite] if n_finite < n else a64.ravel()
-    if n_finite:
+    if hist_bins == 0:                   # no histogram wanted (the cheap path)
+        counts, edges = np.zeros(0, np.int64), np.zeros(0)
+    elif n_finite:
         counts, edges = np.histogram(vals, bins=hist_bins, range=hist_range)
     else:
         counts, edges = np.zeros(hist_bins, np.int64), np.linspace(0.0, 1.0, hist_bins + 1)
@@ -142,7 +152,8 @@ class Monitor:
     probe_size : int, default 256
         :meth:`observe_epoch` forwards the first ``probe_size`` rows of its probe.
     hist_bins : int, default 30
-        Bins of each activation histogram.
+        Bins of each activation histogram (0: no histograms, the records' ``hist``
+        holds empty lists).
 
     Attributes
     ----------
@@ -160,8 +171,8 @@ class Monitor:
                 or probe_size < 1:
             raise ValueError(f"Monitor: probe_size must be an integer >= 1, got {probe_size!r}")
         if isinstance(hist_bins, bool) or not isinstance(hist_bins, (int, np.integer)) \
-                or hist_bins < 1:
-            raise ValueError(f"Monitor: hist_bins must be an integer >= 1, got {hist_bins!r}")
+                or hist_bins < 0:
+            raise ValueError(f"Monitor: hist_bins must be an integer >= 0, got {hist_bins!r}")
         self.probe_size = int(probe_size)
         self.hist_bins = int(hist_bins)
         self.history = []
@@ -303,12 +314,26 @@ class Monitor:
 
     # ------------------------------------------------------------------ text
     @staticmethod
-    def summary(record):
-        """A few human-readable lines about one record (for the Solver's verbose output).
+    def summary(record, dead_threshold=DEAD_THRESHOLD,
+                saturation_threshold=SATURATION_THRESHOLD, ratio_band=RATIO_BAND):
+        """A few human-readable lines about one record (the Solver prints them every epoch).
 
-        Worst dead and saturation fractions with their layers, the range of the
-        activation stds, the range of the update/weight ratios (weights ``W*`` when
-        the model has course names) with a hint when it is far from 1e-3.
+        The facts: the range of the activation stds, the worst dead and saturation
+        fractions with their layers, the range of the update/weight ratios (weights
+        ``W*`` when the model has course names).  Then, for each problem found, a
+        line starting with ``!`` saying what is wrong and what to change
+        (:meth:`advice`).
+
+        Parameters
+        ----------
+        record : dict
+            One :attr:`history` record.
+        dead_threshold : float
+            Advise when a layer's dead fraction is above it.
+        saturation_threshold : float
+            Advise when a tanh/sigmoid layer's saturation fraction is above it.
+        ratio_band : (float, float)
+            Advise when the largest update/weight ratio is outside it (healthy: ~1e-3).
         """
         lines = []
         acts = record.get("activations") or {}
@@ -321,34 +346,105 @@ class Monitor:
                     if v.get("dead_fraction") is not None]
             if dead:
                 d, k = max(dead)
-                if d > 0:
-                    lines.append(f"  worst dead fraction {d:.1%} ({k})"
-                                 + ("  <- many dead units: learning rate too high?"
-                                    if d > 0.5 else ""))
-                else:
-                    lines.append("  no dead units")
+                lines.append(f"  worst dead fraction {d:.1%} ({k})" if d > 0 else "  no dead units")
             sat = [(v["saturation_fraction"], k) for k, v in acts.items()
                    if v.get("saturation_fraction") is not None]
             if sat:
                 s, k = max(sat)
-                lines.append(f"  worst saturation {s:.1%} ({k})"
-                             + ("  <- saturated: smaller init / inputs?" if s > 0.5 else ""))
+                lines.append(f"  worst saturation {s:.1%} ({k})")
             bad = [k for k, v in acts.items() if v.get("nonfinite_fraction")]
             if bad:
                 lines.append(f"  non-finite activations in {', '.join(bad)}")
-        params = record.get("params") or {}
-        ratios = [(v["update_ratio"], k) for k, v in params.items()
-                  if v.get("update_ratio") is not None and k.startswith("W")]
-        if not ratios:
-            ratios = [(v["update_ratio"], k) for k, v in params.items()
-                      if v.get("update_ratio") is not None]
+        ratios = _weight_ratios(record)
         if ratios:
             lo, hi = min(ratios), max(ratios)
-            hint = ""
-            if hi[0] > 1e-2:
-                hint = "  <- above ~1e-3: learning rate too high?"
-            elif hi[0] < 1e-4:
-                hint = "  <- below ~1e-3: learning rate too low?"
-            lines.append(f"  update/weight ratio {lo[0]:.2e} ({lo[1]}) .. {hi[0]:.2e} ({hi[1]})"
-                         f"{hint}")
+            lines.append(f"  update/weight ratio {lo[0]:.2e} ({lo[1]}) .. {hi[0]:.2e} ({hi[1]})")
+        lines += [f"  ! {a}" for a in Monitor.advice(record, dead_threshold,
+                                                      saturation_threshold, ratio_band)]
         return "\n".join(lines) if lines else "  (no monitor data)"
+
+    @staticmethod
+    def advice(record, dead_threshold=DEAD_THRESHOLD,
+               saturation_threshold=SATURATION_THRESHOLD, ratio_band=RATIO_BAND):
+        """What is wrong in one record and what to change, one plain sentence per problem.
+
+        * a ReLU-family layer with more than ``dead_threshold`` dead units: lower
+          the learning rate, give the ReLU biases a small positive init
+          (:func:`fastnn.init.relu_bias`), or use leaky ReLU;
+        * a tanh/sigmoid layer with more than ``saturation_threshold`` saturated
+          values: smaller (Xavier) init, normalised inputs, batch norm, or ReLU;
+        * the largest update/weight ratio of the weights outside ``ratio_band``:
+          the learning rate is too high or too low, with the factor that brings
+          the ratio to ~1e-3.  Not judged on a record with only one observed
+          update (``n_updates < MIN_UPDATES_FOR_RATIO``; the Solver's record after
+          the first iteration): Adam's and RMSProp's first step has about the
+          learning rate's size in every coordinate, whatever the gradient;
+        * non-finite activations.
+
+        Returns
+        -------
+        list of str
+            Empty when nothing is wrong.
+        """
+        out = []
+        acts = record.get("activations") or {}
+        for name, v in acts.items():
+            d = v.get("dead_fraction")
+            if d is not None and d > dead_threshold:
+                out.append(f"{d:.0%} of the units of {name} are dead (never active on the "
+                           f"probe batch): they get no gradient and cannot recover. Lower the "
+                           f"learning rate (too-large updates push units off), give the ReLU "
+                           f"biases a small positive init (fastnn.init.relu_bias, 0.01), or "
+                           f"use leaky ReLU (--activation leaky_relu).")
+            s = v.get("saturation_fraction")
+            if s is not None and s > saturation_threshold:
+                out.append(f"{s:.0%} of the outputs of {name} are saturated (local gradient "
+                           f"below 0.02): gradients vanish through this layer. Use a smaller "
+                           f"init (Xavier for tanh/sigmoid), normalise the inputs, add batch "
+                           f"norm, or switch to ReLU.")
+            if v.get("nonfinite_fraction"):
+                out.append(f"{name} has NaN/inf activations: the learning rate is far too high "
+                           f"or the inputs hold NaN/inf; lower the learning rate 10x and check "
+                           f"the data.")
+        ratios = _weight_ratios(record)
+        if ratios and record.get("n_updates", MIN_UPDATES_FOR_RATIO) >= MIN_UPDATES_FOR_RATIO:
+            lo_band, hi_band = ratio_band
+            hi = max(ratios)
+            lo = min(ratios)
+            if hi[0] > hi_band:
+                factor = hi[0] / HEALTHY_RATIO
+                out.append(f"update/weight ratio {hi[0]:.1e} ({hi[1]}) is {factor:.0f}x the "
+                           f"healthy ~1e-3: the learning rate is too high; divide it by about "
+                           f"{_round_factor(factor)} (or let fastnn lrfind pick it).")
+            elif hi[0] < lo_band:
+                factor = HEALTHY_RATIO / hi[0]
+                out.append(f"update/weight ratio {hi[0]:.1e} ({hi[1]}) is {factor:.0f}x below "
+                           f"the healthy ~1e-3 even for the fastest-moving weights: the "
+                           f"learning rate is too low; multiply it by about "
+                           f"{_round_factor(factor)} (or let fastnn lrfind pick it).")
+            elif lo[0] < lo_band / 10:
+                out.append(f"update/weight ratio of {lo[1]} is only {lo[0]:.1e} (~1e-3 is "
+                           f"healthy): that layer barely learns; check its init scale or its "
+                           f"gradients (fastnn gradcheck).")
+        return out
+
+
+def _weight_ratios(record):
+    """(ratio, name) of the weights ``W*`` (every parameter without course names)."""
+    params = record.get("params") or {}
+    ratios = [(v["update_ratio"], k) for k, v in params.items()
+              if v.get("update_ratio") is not None and k.startswith("W")]
+    if not ratios:
+        ratios = [(v["update_ratio"], k) for k, v in params.items()
+                  if v.get("update_ratio") is not None]
+    return ratios
+
+
+def _round_factor(f):
+    """A factor as a person would say it: 3, 10, 30, 100, ..."""
+    if f < 1.5:
+        return "1"
+    exp = math.floor(math.log10(f))
+    mant = f / 10 ** exp
+    step = min((1, 2, 3, 5, 10), key=lambda c: abs(math.log(mant / c)))
+    return f"{step * 10 ** exp:g}"

@@ -8,6 +8,13 @@ from fastnn.models import Model
 
 __all__ = ["Monitor", "activation_stats", "iter_layers"]
 
+SATURATION: float
+DEAD_THRESHOLD: float
+SATURATION_THRESHOLD: float
+HEALTHY_RATIO: float
+RATIO_BAND: tuple[float, float]
+MIN_UPDATES_FOR_RATIO: int
+
 # the records are plain JSON-serialisable dicts; these describe their keys
 class _Histogram(TypedDict):
     counts: list[int]
@@ -56,4 +63,10 @@ class Monitor:
                       epoch: float | None) -> _EpochRecord: ...
     # a record of history, or one read back from history.json
     @staticmethod
-    def summary(record: Mapping[str, Any]) -> str: ...
+    def summary(record: Mapping[str, Any], dead_threshold: float = ...,
+                saturation_threshold: float = ...,
+                ratio_band: tuple[float, float] = ...) -> str: ...
+    @staticmethod
+    def advice(record: Mapping[str, Any], dead_threshold: float = ...,
+               saturation_threshold: float = ...,
+               ratio_band: tuple[float, float] = ...) -> list[str]: ...

@@ -9,6 +9,7 @@ Every function returns the path(s) it wrote.
   records) ``monitor.png`` from the dict ``fastnn train`` writes to history.json.
 * :func:`plot_init_experiment`, :func:`plot_dead_relu`,
   :func:`plot_gradient_flow`: the figures of :mod:`fastnn.diagnose`.
+* :func:`plot_lrfind`: the learning-rate range test of :mod:`fastnn.lrfind`.
 """
 import math
 import os
@@ -16,7 +17,7 @@ import os
 import numpy as np
 
 __all__ = ["plot_history", "plot_loss", "plot_accuracy", "plot_monitor", "smooth",
-           "plot_init_experiment", "plot_dead_relu", "plot_gradient_flow"]
+           "plot_init_experiment", "plot_dead_relu", "plot_gradient_flow", "plot_lrfind"]
 
 HEALTHY_UPDATE_RATIO = 1e-3
 
@@ -32,6 +33,24 @@ def _figure(w, h):
 def _integer_x(ax):
     from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _epoch_x(ax, first, last):
+    """Integer epoch ticks from ``first`` to ``last``, the last epoch labelled, none beyond it."""
+    first, last = int(first), int(last)
+    if last <= first:
+        ax.set_xticks([first])
+        ax.set_xlim(first - 0.5, first + 0.5)
+        return
+    step = max(1, math.ceil((last - first) / 10))
+    ticks = list(range(first, last + 1, step))
+    if ticks[-1] != last:
+        if last - ticks[-1] <= step / 2 and len(ticks) > 1:
+            ticks.pop()
+        ticks.append(last)
+    ax.set_xticks(ticks)
+    pad = 0.03 * (last - first) + 0.2
+    ax.set_xlim(first - pad, last + pad)
 
 
 def _save(fig, path):
@@ -102,33 +121,52 @@ def plot_loss(loss_history, path):
     return _save(fig, path)
 
 
-def plot_accuracy(train_acc, val_acc, path):
-    """Train and validation accuracy per accuracy check (check 0 is after the first iteration)."""
+def _accuracy_figure(train_acc, val_acc):
     tr, va = _floats(train_acc), _floats(val_acc)
-    fig = _figure(8, 4.5)
-    ax = fig.add_subplot(1, 1, 1)
-    if len(tr):
-        ax.plot(np.arange(len(tr)), tr, "o-", label="train")
-    if len(va):
-        ax.plot(np.arange(len(va)), va, "s-", label="val")
-    if len(tr) or len(va):
-        ax.legend()
-        gap = tr[-1] - va[-1] if len(tr) and len(va) else None
-        if gap is not None and np.isfinite(gap):
-            ax.set_title(f"Accuracy (final train - val gap {gap:+.3f})")
-        else:
-            ax.set_title("Accuracy")
-    else:
-        ax.set_title("Accuracy")
-        ax.text(0.5, 0.5, "no accuracy checks recorded", ha="center", va="center",
-                transform=ax.transAxes)
-    ax.set_xlabel("epoch (accuracy check)")
+    fig = _figure(11, 4.5)
+    ax, zoom = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.25]})
+    n = max(len(tr), len(va))
+    for a, skip in ((ax, 0), (zoom, 1 if n > 1 else 0)):
+        if len(tr) > skip:
+            a.plot(np.arange(skip, len(tr)), tr[skip:], "o-", ms=4, label="train")
+        if len(va) > skip:
+            a.plot(np.arange(skip, len(va)), va[skip:], "s-", ms=4, label="val")
+        a.set_xlabel("epoch (accuracy check)")
+        a.grid(alpha=0.3)
+        if n:
+            _epoch_x(a, 0, n - 1)
     ax.set_ylabel("accuracy")
     ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    _integer_x(ax)
+    ax.set_title("Accuracy")
+    if n:
+        ax.legend(loc="lower right")
+        gap = tr[-1] - va[-1] if len(tr) and len(va) else None
+        # the zoom: every check after the first (the first is taken after one iteration)
+        later = np.concatenate([tr[1:], va[1:]]) if n > 1 else np.concatenate([tr, va])
+        later = later[np.isfinite(later)]
+        if later.size:
+            lo, hi = float(later.min()), float(later.max())
+            pad = max(0.01, 0.08 * (hi - lo))
+            zoom.set_ylim(max(0.0, lo - pad), min(1.0 + pad / 2, hi + pad))
+            if n > 1:
+                _epoch_x(zoom, 1, n - 1)
+        title = "Zoom on the epochs after the first"
+        if gap is not None and np.isfinite(gap):
+            title += f" (final train - val gap {gap:+.3f})"
+        zoom.set_title(title)
+    else:
+        ax.text(0.5, 0.5, "no accuracy checks recorded", ha="center", va="center",
+                transform=ax.transAxes)
+        zoom.set_title("Zoom")
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
+
+
+def plot_accuracy(train_acc, val_acc, path):
+    """Train and validation accuracy per accuracy check (check 0 is after the first iteration):
+    the full 0..1 range on the left, and on the right the checks after the first on a
+    y axis fitted to them, so the train/val gap near the top is readable."""
+    return _save(_accuracy_figure(train_acc, val_acc), path)
 
 
 def _series(records, section, key, names=None):
@@ -156,6 +194,14 @@ def plot_monitor(records, path):
     records = [r for r in records if isinstance(r, dict)]
     fig = _figure(13, 9)
     axes = fig.subplots(2, 2)
+    epochs = [float(r["epoch"]) for r in records if isinstance(r.get("epoch"), (int, float))]
+
+    def _monitor_x(ax):
+        if epochs and all(e == int(e) for e in epochs):
+            _epoch_x(ax, min(epochs), max(epochs))
+        else:
+            _integer_x(ax)
+
     pnames = set()
     for r in records:
         pnames.update((r.get("params") or {}).keys())
@@ -168,7 +214,7 @@ def plot_monitor(records, path):
                 ys = np.where(ys > 0, ys, np.nan)
             ax.plot(xs, ys, style, marker="o", ms=3, label=name)
         ax.set_title(title)
-        _integer_x(ax)
+        _monitor_x(ax)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         if log and any(np.any(np.asarray(ys) > 0) for _, ys in series.values()):
@@ -188,7 +234,7 @@ def plot_monitor(records, path):
     for name, (xs, ys) in sat.items():
         ax.plot(xs, ys, "--", marker="s", ms=3, label=f"{name} saturated")
     ax.set_title("Dead (ReLU family) / saturated (tanh, sigmoid) fraction")
-    _integer_x(ax)
+    _monitor_x(ax)
     ax.set_xlabel("epoch")
     ax.set_ylabel("fraction")
     ax.set_ylim(-0.02, 1.02)
@@ -243,7 +289,11 @@ def plot_history(history, outdir):
 def plot_init_experiment(result, path):
     """Figure of :func:`fastnn.diagnose.init_tanh` / :func:`~fastnn.diagnose.init_relu`:
     activation mean and std per layer for each init (top), and one row of per-layer
-    histograms per init."""
+    histograms per init, all on one x range and one log y axis (fraction per bin)."""
+    return _save(_init_figure(result), path)
+
+
+def _init_figure(result):
     inits = result["inits"]
     n_layers = result["n_layers"]
     names = list(inits)
@@ -264,27 +314,51 @@ def plot_init_experiment(result, path):
         ax.set_xticks(layers)
         ax.grid(alpha=0.3)
     ax_mean.legend(fontsize=8)
+    # one x range and one (log) y range for every histogram, so that a layer whose values
+    # collapse towards zero or pile up at the saturation limits looks different at a glance
+    hists = [h for name in names for h in inits[name]["hist"][:n_layers]]
+    lo = min((h["edges"][0] for h in hists if h["edges"]), default=0.0)
+    hi = max((h["edges"][-1] for h in hists if h["edges"]), default=1.0)
+    first = None
     for row, name in enumerate(names, start=1):
         for j, h in enumerate(inits[name]["hist"][:n_layers]):
-            ax = fig.add_subplot(grid[row, j])
+            ax = fig.add_subplot(grid[row, j], sharex=first, sharey=first)
+            first = first or ax
             counts = np.asarray(h["counts"], dtype=np.float64)
             edges = np.asarray(h["edges"], dtype=np.float64)
-            ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=f"C{row - 1}")
-            ax.set_yticks([])
+            total = counts.sum()
+            frac = counts / total if total else counts
+            ax.bar(edges[:-1], np.where(frac > 0, frac, np.nan), width=np.diff(edges),
+                   align="edge", color=f"C{row - 1}")
             ax.tick_params(labelsize=6)
+            if j:
+                ax.tick_params(labelleft=False)
+            ax.text(0.97, 0.92, f"std {inits[name]['std'][j]:.2g}", transform=ax.transAxes,
+                    ha="right", va="top", fontsize=7,
+                    bbox={"fc": "white", "alpha": 0.75, "lw": 0, "pad": 1})
             if row == 1:
                 ax.set_title(f"layer {j + 1}", fontsize=8)
             if j == 0:
-                ax.set_ylabel(name, fontsize=9)
+                ax.set_ylabel(f"{name}\nfraction", fontsize=8)
+    if first is not None:
+        first.set_yscale("log")
+        first.set_ylim(1e-4, 1.5)
+        first.set_xlim(lo, hi)
     fig.suptitle(f"{result['experiment']}: {n_layers} x (Linear({result['hidden']}) - "
-                 f"{result['activation']}), unit-Gaussian input")
+                 f"{result['activation']}), unit-Gaussian input; every histogram on the same "
+                 f"axes (fraction of values per bin, log scale)")
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def plot_dead_relu(result, path):
     """Figure of :func:`fastnn.diagnose.dead_relu`: dead fraction per hidden layer for each
-    learning rate (bars) and the training loss curves."""
+    learning rate (bars) and the training loss curves (log y axis, so that a divergent
+    rate's spike does not flatten the others)."""
+    return _save(_dead_relu_figure(result), path)
+
+
+def _dead_relu_figure(result):
     runs = result["runs"]
     fig = _figure(12, 4.5)
     ax, ax_loss = fig.subplots(1, 2)
@@ -304,12 +378,13 @@ def plot_dead_relu(result, path):
     ax.legend()
     ax.grid(alpha=0.3, axis="y")
     ax_loss.set_xlabel("step")
-    ax_loss.set_ylabel("training loss (moving average)")
+    ax_loss.set_ylabel("training loss (moving average, log scale)")
+    ax_loss.set_yscale("log")
     ax_loss.set_title(f"{result['optimizer']}, {result['steps']} steps")
     ax_loss.legend()
-    ax_loss.grid(alpha=0.3)
+    ax_loss.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def plot_gradient_flow(result, path):
@@ -327,5 +402,56 @@ def plot_gradient_flow(result, path):
     ax.set_xticks(np.arange(1, result["n_layers"] + 1))
     ax.legend()
     ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------- learning-rate range test
+
+def plot_lrfind(result, path):
+    """Figure of :func:`fastnn.lrfind.lrfind`: against the learning rate (log axis), the
+    loss (raw and smoothed), the dead fraction of every ReLU-family layer and the
+    update/weight ratio of every weight (log axis, healthy 1e-3 line); the suggested
+    rate is marked on all three panels.
+
+    ``result`` is an :class:`fastnn.lrfind.LRFindResult` or its ``to_dict()``.
+    """
+    r = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    lrs = _floats(r["lrs"])
+    fig = _figure(8, 9)
+    ax_loss, ax_dead, ax_ratio = fig.subplots(3, 1, sharex=True)
+    losses, sm = _floats(r["losses"]), _floats(r["smoothed"])
+    ax_loss.plot(lrs, losses, lw=0.6, alpha=0.35, color="C0", label="mini-batch loss")
+    ax_loss.plot(lrs, sm, lw=1.8, color="C0", label="smoothed loss")
+    finite = sm[np.isfinite(sm)]
+    if finite.size:
+        lo, first = float(finite.min()), float(finite[0])
+        top = max(first, lo) * 1.3
+        ax_loss.set_ylim(max(0.0, lo - 0.1 * (top - lo)), top)
+    ax_loss.set_ylabel("training loss")
+    ax_loss.set_title(f"Learning-rate range test ({r.get('update_rule', '')}): "
+                      f"suggested lr {r['suggested_lr']:.2e}")
+    for name, series in (r.get("dead_fraction") or {}).items():
+        ax_dead.plot(lrs[:len(series)], _floats(series), label=name)
+    if not r.get("dead_fraction"):
+        ax_dead.text(0.5, 0.5, "no ReLU-family layers", ha="center", va="center",
+                     transform=ax_dead.transAxes)
+    ax_dead.set_ylim(-0.02, 1.02)
+    ax_dead.set_ylabel("dead fraction")
+    for name, series in (r.get("update_ratio") or {}).items():
+        v = _floats(series)
+        ax_ratio.plot(lrs[:len(v)], np.where(v > 0, v, np.nan), label=name)
+    ax_ratio.axhline(HEALTHY_UPDATE_RATIO, color="k", ls=":", lw=1.2, label="1e-3 (healthy)")
+    ax_ratio.set_yscale("log")
+    ax_ratio.set_ylabel("update / weight ratio")
+    ax_ratio.set_xlabel("learning rate")
+    ax_ratio.set_xscale("log")
+    for ax in (ax_loss, ax_dead, ax_ratio):
+        ax.axvline(r["suggested_lr"], color="C3", ls="--", lw=1.5,
+                   label=f"suggested {r['suggested_lr']:.1e}" if ax is ax_loss else None)
+        ax.grid(alpha=0.3, which="both")
+        handles, _ = ax.get_legend_handles_labels()
+        if handles:
+            ax.legend(fontsize=7, ncol=2 if len(handles) > 6 else 1)
     fig.tight_layout()
     return _save(fig, path)

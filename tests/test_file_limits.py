@@ -113,7 +113,7 @@ def test_tiny_checkpoint_refused_through_train_resume(tmp_path, capsys):
         code = main(["train", "--resume", "--output-dir", {str(out)!r}, "--quiet"])
         print("EXIT", code)
         """)
-    assert lines[-1] == "EXIT 1", lines
+    assert lines[-1] == "EXIT 2", lines     # a one-line CLI error
     assert rss < 200 * MB, f"peak RSS {rss / MB:.0f} MB"
 
 

@@ -245,18 +245,92 @@ def test_summary_lines():
                       "W2": {"update_ratio": 5e-3}}}
     text = Monitor().summary(rec)
     assert "worst dead fraction 75.0% (1:ReLU)" in text
-    assert "many dead units" in text
+    assert "! 75% of the units of 1:ReLU are dead" in text
     assert "worst saturation 10.0% (3:Tanh)" in text
+    assert "saturated (local" not in text          # 10% is below the 30% threshold
     assert "5.00e-03 (W2) .. 2.00e-02 (W1)" in text
-    assert "too high" in text
+    # no n_updates in the record: judged; 2e-2 is 20x the healthy 1e-3
+    assert "is 20x the healthy ~1e-3: the learning rate is too high; divide it by about 20" \
+        in text
     assert Monitor.summary({}) == "  (no monitor data)"
+
+
+def _record(dead=0.0, sat=None, ratio=1e-3, n_updates=100, nonfinite=0.0):
+    return {"n_updates": n_updates,
+            "activations": {"1:ReLU": {"std": 0.5, "dead_fraction": dead,
+                                       "saturation_fraction": None,
+                                       "nonfinite_fraction": nonfinite},
+                            "3:Tanh": {"std": 0.5, "dead_fraction": None,
+                                       "saturation_fraction": sat}},
+            "params": {"W1": {"update_ratio": ratio}, "W2": {"update_ratio": ratio / 2},
+                       "b1": {"update_ratio": None}}}
+
+
+def test_advice_healthy_record_is_silent():
+    assert Monitor.advice(_record(dead=0.1, sat=0.05, ratio=1e-3)) == []
+    assert "!" not in Monitor.summary(_record(dead=0.1, sat=0.05, ratio=1e-3))
+
+
+def test_advice_dead_units_names_the_fixes():
+    (line,) = Monitor.advice(_record(dead=0.55))
+    assert line.startswith("55% of the units of 1:ReLU are dead")
+    for fix in ("Lower the learning rate", "relu_bias", "leaky ReLU"):
+        assert fix in line
+    assert Monitor.advice(_record(dead=0.55), dead_threshold=0.6) == []
+
+
+def test_advice_saturation_names_the_fixes():
+    (line,) = Monitor.advice(_record(sat=0.45))
+    assert line.startswith("45% of the outputs of 3:Tanh are saturated")
+    assert "Xavier" in line and "batch norm" in line
+
+
+@pytest.mark.parametrize("ratio, words, factor", [
+    (3e-2, "too high; divide it by about", "30"),
+    (1.2e-1, "too high; divide it by about", "100"),
+    (5e-5, "too low; multiply it by about", "20"),
+    (2e-6, "too low; multiply it by about", "500"),
+])
+def test_advice_update_ratio_gives_the_factor(ratio, words, factor):
+    (line,) = Monitor.advice(_record(ratio=ratio))
+    assert f"{words} {factor} " in line
+    assert line.startswith(f"update/weight ratio {ratio:.1e} (W1)")
+
+
+def test_advice_ratio_not_judged_on_the_first_updates():
+    assert Monitor.advice(_record(ratio=5e-2, n_updates=1)) == []
+    assert len(Monitor.advice(_record(ratio=5e-2, n_updates=2))) == 1
+
+
+def test_advice_slow_layer_and_nonfinite():
+    rec = _record(ratio=1e-3)
+    rec["params"]["W2"]["update_ratio"] = 2e-6
+    (line,) = Monitor.advice(rec)
+    assert line.startswith("update/weight ratio of W2 is only 2.0e-06")
+    (line,) = Monitor.advice(_record(nonfinite=0.5))
+    assert "NaN/inf" in line and "lower the learning rate" in line
+
+
+def test_solver_epoch_lines_carry_the_advice(capsys):
+    from fastnn.solver import Solver
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 5))
+    y = (X[:, 0] > 0).astype(int)
+    model = _mlp(L.ReLU(), d_out=2)
+    data = {"X_train": X, "y_train": y, "X_val": X[:50], "y_val": y[:50]}
+    Solver(model, data, update_rule="sgd", optim_config={"learning_rate": 1e-7},
+           batch_size=20, num_epochs=2, monitor=True, seed=0).train()
+    out = capsys.readouterr().out
+    assert "! update/weight ratio" in out and "too low; multiply it by about" in out
 
 
 def test_errors(rng):
     with pytest.raises(ValueError, match="probe_size must be an integer >= 1"):
         Monitor(probe_size=0)
-    with pytest.raises(ValueError, match="hist_bins must be an integer >= 1"):
+    with pytest.raises(ValueError, match="hist_bins must be an integer >= 0"):
         Monitor(hist_bins=2.5)
+    with pytest.raises(ValueError, match="hist_bins must be an integer >= 0"):
+        Monitor(hist_bins=-1)
     with pytest.raises(TypeError, match="must be a fastnn Model or Layer"):
         Monitor().observe_epoch(object(), rng.standard_normal((2, 3)), 0)
     with pytest.raises(ValueError, match="at least one sample"):
@@ -278,3 +352,12 @@ def test_bare_sequential_float32(rng):
     rec = mon.observe_epoch(net, rng.standard_normal((6, 5)), epoch=None)
     assert rec["epoch"] is None and list(rec["activations"]) == ["1:ELU"]
     assert rec["params"] == {}
+
+
+def test_no_histograms_with_zero_bins(rng):
+    model = _mlp(L.ReLU())
+    model.params["b1"] = np.full(6, -1e3)
+    rec = Monitor(hist_bins=0).observe_epoch(model, rng.standard_normal((10, 5)), epoch=0)
+    stats = rec["activations"]["1:ReLU"]
+    assert stats["hist"] == {"counts": [], "edges": []}
+    assert stats["dead_fraction"] == 1.0

@@ -218,3 +218,57 @@ def test_solver_monitor_history_plots(tmp_path):
     assert [os.path.basename(p) for p in paths] == ["loss.png", "accuracy.png", "monitor.png"]
     for p in paths:
         assert_png(p)
+
+
+# ---------------------------------------------------------------- the lecture figures' axes
+
+def test_init_relu_histograms_share_one_axis():
+    r = diagnose.init_relu(n_layers=4, hidden=60, n_samples=80)
+    # the same bins for every layer and init
+    edges = {tuple(h["edges"]) for name in r["inits"] for h in r["inits"][name]["hist"]}
+    assert len(edges) == 1
+    e = next(iter(edges))
+    assert e[0] == 0.0 and e[-1] == diagnose.RELU_HIST_MAX
+    fig = plots._init_figure(r)
+    hist_axes = fig.axes[2:]
+    assert len(hist_axes) == 2 * 4
+    limits = {(ax.get_xlim(), ax.get_ylim(), ax.get_yscale()) for ax in hist_axes}
+    assert len(limits) == 1                        # one x range, one log y range
+    (xlim, ylim, yscale), = limits
+    assert xlim == (0.0, diagnose.RELU_HIST_MAX) and yscale == "log"
+    # Xavier's last layer has collapsed: its mass sits in the first bins, He's does not
+    xa = np.asarray(r["inits"]["xavier"]["hist"][-1]["counts"], float)
+    he = np.asarray(r["inits"]["he"]["hist"][-1]["counts"], float)
+    assert xa[:3].sum() / xa.sum() > he[:3].sum() / he.sum()
+
+
+def test_dead_relu_loss_panel_is_log_scale():
+    r = diagnose.dead_relu(lrs=(1e-3, 0.2), steps=30, hidden=(20, 20))
+    fig = plots._dead_relu_figure(r)
+    assert fig.axes[1].get_yscale() == "log"
+    assert len(fig.axes[1].get_lines()) == 2
+
+
+def test_accuracy_zoom_and_last_epoch_tick():
+    train = [0.17, 0.92, 0.97, 0.985] + [0.99 + 0.0005 * i for i in range(17)]
+    val = [0.2, 0.89, 0.95, 0.95] + [0.96 + 0.001 * (i % 3) for i in range(17)]
+    fig = plots._accuracy_figure(train, val)
+    full, zoom = fig.axes
+    assert full.get_ylim() == pytest.approx((-0.02, 1.02))
+    lo, hi = zoom.get_ylim()
+    assert 0.85 < lo < 0.9 and 1.0 <= hi <= 1.01      # the 0.95-1.0 band fills half of it
+    for ax in (full, zoom):
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert max(ticks) == 20                        # the last epoch, nothing beyond
+        assert ax.get_xlim()[1] < 21
+    assert min(t for t in zoom.get_xticks()) == 1
+
+
+@pytest.mark.parametrize("n, expected", [(1, [0]), (2, [0, 1]), (4, [0, 1, 2, 3]),
+                                         (21, [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]),
+                                         (22, [0, 3, 6, 9, 12, 15, 18, 21])])
+def test_epoch_ticks(n, expected):
+    fig = plots._figure(4, 3)
+    ax = fig.add_subplot(1, 1, 1)
+    plots._epoch_x(ax, 0, n - 1)
+    assert list(ax.get_xticks()) == expected

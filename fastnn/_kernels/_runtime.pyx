@@ -78,6 +78,11 @@ def set_num_threads(int n):
     omp_set_num_threads(n)
 
 
+def initial_max_threads():
+    """OpenMP's count for the calling thread, without marking fastnn as having run threaded."""
+    return omp_get_max_threads()
+
+
 def forked_serial():
     """True in a forked child whose parent had run fastnn threaded: its kernels run serially."""
     return bool(_forked_serial)

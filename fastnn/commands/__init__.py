@@ -13,6 +13,7 @@ __all__ = ["CommandError", "COMMANDS", "output_dir"]
 # name -> module under fastnn.commands, in the order ``fastnn --help`` lists them
 COMMANDS = {
     "train": "train",
+    "lrfind": "lrfind",
     "diagnose": "diagnose",
     "plot": "plot",
     "bench": "bench",

@@ -37,6 +37,7 @@ import numpy as np
 
 from fastnn._files import check_regular, open_regular
 from fastnn.commands import CommandError, output_dir
+from fastnn.commands.lrfind import lr_or_auto
 
 HELP = "train a model on the built-in dataset (or a CIFAR-10 / MNIST folder): the main job"
 
@@ -44,7 +45,7 @@ OPTIMIZERS = ("sgd", "sgd_momentum", "nesterov", "rmsprop", "adam", "adamw", "ad
 SCHEDULES = ("none", "cosine", "step", "onecycle", "plateau")
 # what a run writes into --output-dir (--overwrite deletes these first)
 RUN_FILES = ("model.npz", "preprocess.npz", "config.json", "history.json", "interrupted.npz",
-             "loss.png", "accuracy.png", "monitor.png")
+             "loss.png", "accuracy.png", "monitor.png", "lrfind.png")
 PREPROCESS = ("none", "mean_image", "channel_mean", "standardize", "pca", "whiten")
 # the options that define a run (saved in config.json, restored by --resume)
 RUN_KEYS = ("model", "dataset", "epochs", "batch_size", "lr", "lr_decay", "optimizer", "reg",
@@ -67,7 +68,8 @@ def add_arguments(p):
            "IDX files (default: %(default)s)")
     a("--epochs", type=int, default=20, help="default: %(default)s")
     a("--batch-size", type=int, default=32, help="default: %(default)s")
-    a("--lr", type=float, default=6e-4, help="learning rate (default: %(default)s)")
+    a("--lr", type=lr_or_auto, default=6e-4, metavar="LR|auto",
+      help="learning rate, or auto: the rate fastnn lrfind suggests (default: %(default)s)")
     a("--lr-decay", type=float, default=1.0, help="per-epoch factor (default: %(default)s)")
     a("--optimizer", choices=OPTIMIZERS, default="adam", help="default: %(default)s")
     a("--reg", type=float, default=1e-4, help="L2 strength (default: %(default)s)")
@@ -110,6 +112,9 @@ def add_arguments(p):
       help="replace an earlier run in --output-dir (its files are deleted first)")
     a("--no-plots", dest="plots", action="store_false", help="do not write the PNG plots")
     a("--quiet", action="store_true", help="print only the final accuracy")
+    a("--sanity", action="store_true",
+      help="first run the sanity checks (initial loss, regularisation, overfit 20 samples) "
+           "and print their report")
 
 
 # ------------------------------------------------------------------ checks
@@ -143,7 +148,8 @@ def check_config(cfg):
     for k in _INTS:
         need(is_int(cfg[k]), f"{_option(k)} must be an integer, got {cfg[k]!r}")
     for k in _NUMBERS:
-        need(isinstance(cfg[k], numbers.Real) and not isinstance(cfg[k], bool),
+        need((k == "lr" and cfg[k] == "auto")
+             or (isinstance(cfg[k], numbers.Real) and not isinstance(cfg[k], bool)),
              f"{_option(k)} must be a number, got {cfg[k]!r}")
     for k in _STRINGS:
         need(isinstance(cfg[k], str), f"{_option(k)} must be a string, got {cfg[k]!r}")
@@ -159,8 +165,8 @@ def check_config(cfg):
 
     need(cfg["epochs"] >= 1, f"--epochs must be >= 1, got {cfg['epochs']}")
     need(cfg["batch_size"] >= 1, f"--batch-size must be >= 1, got {cfg['batch_size']}")
-    need(math.isfinite(cfg["lr"]) and cfg["lr"] > 0,
-         f"--lr must be a positive number, got {cfg['lr']}")
+    need(cfg["lr"] == "auto" or (math.isfinite(cfg["lr"]) and cfg["lr"] > 0),
+         f"--lr must be a positive number or auto, got {cfg['lr']}")
     need(math.isfinite(cfg["lr_decay"]) and 0 < cfg["lr_decay"] <= 1,
          f"--lr-decay must be in (0, 1], got {cfg['lr_decay']}")
     need(math.isfinite(cfg["reg"]) and cfg["reg"] >= 0, f"--reg must be >= 0, got {cfg['reg']}")
@@ -449,6 +455,9 @@ def _read_config(cfg_path):
         check_config(cfg)
     except CommandError as exc:
         raise CommandError(f"--resume: {cfg_path!r} is not a valid run config: {exc}") from None
+    if cfg["lr"] == "auto":        # a run writes the rate --lr auto chose
+        raise CommandError(f"--resume: {cfg_path!r} is not a valid run config: "
+                           "--lr must be a positive number, got 'auto'")
     return cfg
 
 
@@ -462,7 +471,7 @@ def run(args):
     interrupt_path = os.path.join(out, CHECKPOINT)
     cfg_path = os.path.join(out, "config.json")
     if args.resume:
-        if not os.path.isfile(cfg_path) or not os.path.isfile(interrupt_path):
+        if not os.path.exists(cfg_path) or not os.path.exists(interrupt_path):
             raise CommandError(f"--resume: {out!r} has no interrupted run "
                                f"(needs config.json and {CHECKPOINT})")
         try:
@@ -480,6 +489,9 @@ def run(args):
         fastnn.set_num_threads(args.threads)
     say = (lambda *a: None) if args.quiet else print
 
+    if not args.resume and (cfg["lr"] == "auto" or args.sanity):   # fastnn.lrfind, fastnn.sanity
+        from fastnn.commands.lrfind import before_training
+        before_training(cfg, args.sanity, out, say)               # --lr auto sets cfg["lr"]
     model, split, pre, solver_kw = build_run(cfg)
     solver = Solver(model, split, verbose=not args.quiet, interrupt_checkpoint=interrupt_path,
                     print_every=max(1, len(split["X_train"]) // cfg["batch_size"] // 2),

@@ -18,7 +18,9 @@ from fastnn.data import datasets
 from fastnn.data.augment import MixedLabels
 from fastnn.models import make_model
 from fastnn.monitor import Monitor, activation_stats, iter_layers
-from fastnn.plots import plot_history, plot_loss, smooth
+from fastnn.plots import plot_history, plot_loss, plot_lrfind, smooth
+from fastnn import sanity
+from fastnn.lrfind import lrfind, suggest_lr
 from fastnn.models import FullyConnectedNet, Model, SmallVGG, ThreeLayerConvNet, TwoLayerNet
 from fastnn.models import make_model as models_make
 from fastnn.ops import Cache
@@ -206,6 +208,20 @@ results: dict[str, dict[str, Any]] = diagnose.run("init-tanh", outdir="docs")
 tanh = diagnose.init_tanh(seed=0, inits=("xavier", "he"))
 print(diagnose.format_result(tanh))
 flow = diagnose.gradient_flow(activations=["sigmoid", "relu"], outdir=None)
+advice_lines: list[str] = Monitor.advice(record, dead_threshold=0.3)
+
+# ---- sanity checks and the learning-rate range test (docs/babysitting.md)
+report = sanity.check(model, splits, update_rule="adam", optim_config={"learning_rate": 1e-3})
+report_ok: bool = report.ok
+overfit_its: int | None = report.overfit_iterations
+first_check: sanity.SanityCheck = report["initial_loss"]
+chance: float = sanity.expected_initial_loss(10, "svm")
+found = lrfind(model, splits, update_rule="sgd_momentum", num_iter=100, path="lrfind.png")
+suggested: float = found.suggested_lr
+why: str = found.reason
+dead_at_rates: list[float | None] = found.worst_dead()
+png_path: str = plot_lrfind(found.to_dict(), "again.png")
+lr_pick, lr_reason, lr_info = suggest_lr(found.lrs, found.smoothed, rule="steepest")
 
 # ---- hyperparameter search (README "Hyperparameter search")
 space = {"lr": tune.loguniform(1e-5, 1e-1), "reg": tune.loguniform(1e-5, 1e-1)}
@@ -238,6 +254,8 @@ ops.relu_backward(dx, ("not", "a", "cache"))  # type: ignore[arg-type]
 fastnn.set_num_threads("two")  # type: ignore[arg-type]
 L.Linear(3, 4, bias="yes")  # type: ignore[arg-type]
 fastnn.Solver(model, splits, batch_sise=32)  # type: ignore[call-arg]
+lrfind(model, splits, rule="fastest")  # type: ignore[arg-type]
+sanity.check(model, splits, loss="hinge")  # type: ignore[arg-type]
 bad_loss: str = ops.softmax_loss(scores, y)[0]  # type: ignore[assignment]
 init.normal(w2, 0)  # type: ignore[arg-type]
 tune.random_search(train_fn, space, n_trials=5, n_job=2)  # type: ignore[call-arg]
