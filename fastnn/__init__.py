@@ -27,9 +27,11 @@ finally:
 from fastnn._config import (buffer_cache_info, config, get_num_threads, set_buffer_cache,
                             set_num_threads, show_config)
 from fastnn import ops, reference
+from fastnn import callbacks, layers, models, optim, schedules  # noqa: E402  (fastnn.models etc.)
 from fastnn.solver import Solver
 from fastnn.models import load
 from fastnn import inference
 
-__all__ = ["ops", "reference", "Solver", "load", "inference", "show_config", "config", "get_num_threads",
+__all__ = ["ops", "reference", "layers", "models", "optim", "schedules", "callbacks", "Solver",
+           "load", "inference", "show_config", "config", "get_num_threads",
            "set_num_threads", "set_buffer_cache", "buffer_cache_info", "__version__"]

@@ -155,8 +155,9 @@ class Linear(Layer):
         out, self._cache = ops.affine_forward(x, self.params["w"], self._bias())
         return out
 
-    def backward(self, dout):
-        dx, dw, db = ops.affine_backward(dout, self._cache_or_raise())
+    def backward(self, dout, need_input_grad=True):
+        """Accumulate dw, db; return dx (None with ``need_input_grad=False``: no dx GEMM)."""
+        dx, dw, db = ops.affine_backward(dout, self._cache_or_raise(), need_dx=need_input_grad)
         self._accumulate(w=dw, **({"b": db} if "b" in self.params else {}))
         return dx
 
@@ -296,7 +297,16 @@ class BatchNorm1d(Layer):
                         "running_var": np.ones(num_features, dt)}
         self.momentum, self.eps = momentum, eps
 
+    _NDIMS = (2, 3)
+    _HINT = "; for (N, C, H, W) images use BatchNorm2d"
+
     def forward(self, x):
+        ndim = np.ndim(x)
+        if ndim not in self._NDIMS:
+            want = " or ".join({2: "(N, D)", 3: "(N, D, L)", 4: "(N, C, H, W)"}[n]
+                               for n in self._NDIMS)
+            raise ValueError(f"{type(self).__name__}: expected {want} input (as PyTorch's), got "
+                             f"{ndim}-D shape {np.shape(x)}{self._HINT}")
         out, self._cache = ops.batchnorm_forward(
             x, self.params["gamma"], self.params["beta"], self.buffers["running_mean"],
             self.buffers["running_var"], training=self.training, momentum=self.momentum,
@@ -313,7 +323,10 @@ class BatchNorm1d(Layer):
 
 
 class BatchNorm2d(BatchNorm1d):
-    """Spatial batch norm: per channel of (N, C, H, W) over N, H, W."""
+    """Spatial batch norm: per channel of (N, C, H, W) over N, H, W (4-D input only)."""
+
+    _NDIMS = (4,)
+    _HINT = "; for (N, D) features use BatchNorm1d"
 
 
 class LayerNorm(Layer):
@@ -401,10 +414,11 @@ class DropConnect(Linear):
                                                    self.training, seed)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, need_input_grad=True):
+        """Accumulate dw, db; return dx (None with ``need_input_grad=False``)."""
         dx, dw, db = ops.dropconnect_backward(dout, self._cache_or_raise())
         self._accumulate(w=dw, **({"b": db} if "b" in self.params else {}))
-        return dx
+        return dx if need_input_grad else None
 
 
 # ---------------------------------------------------------------- activations
@@ -565,10 +579,24 @@ class Sequential(Layer):
             x = layer.forward(x)
         return x
 
-    def backward(self, dout):
-        for layer in reversed(self.layers):
+    def backward(self, dout, need_input_grad=True):
+        """Backward through every layer; returns dx.
+
+        ``need_input_grad=False`` (training, where only the parameter gradients
+        are wanted): the layers before the first one with parameters are
+        skipped, a first :class:`Linear` computes no dx, and None is returned.
+        """
+        layers = self.layers
+        first = 0
+        if not need_input_grad:
+            first = next((i for i, layer in enumerate(layers) if layer.params), len(layers))
+        for i in range(len(layers) - 1, first - 1, -1):
+            layer = layers[i]
+            if i == first and not need_input_grad and isinstance(layer, Linear):
+                layer.backward(dout, need_input_grad=False)
+                return None
             dout = layer.backward(dout)
-        return dout
+        return dout if need_input_grad else None
 
     def train(self, mode=True):
         self.training = bool(mode)

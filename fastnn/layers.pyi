@@ -32,6 +32,7 @@ class Linear(Layer):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, init: str = "kaiming",
                  weight_scale: float = 0.01, nonlinearity: str = "relu", rng: _Rng = None,
                  dtype: DTypeLike = ...) -> None: ...
+    def backward(self, dout: ArrayLike, need_input_grad: bool = True) -> NDArray[Any]: ...  # None when need_input_grad=False
 
 class Conv2d(Layer):
     conv_param: dict[str, int]
@@ -104,6 +105,7 @@ class Sequential(Layer):
     def __init__(self, *layers: Layer) -> None: ...
     def __getitem__(self, i: int) -> Layer: ...
     def __len__(self) -> int: ...
+    def backward(self, dout: ArrayLike, need_input_grad: bool = True) -> NDArray[Any]: ...  # None when need_input_grad=False
 
 class Residual(Layer):
     def __init__(self, block: Layer, drop_prob: float = 0.0, zero_init: bool = False,

@@ -79,13 +79,19 @@ class Model:
     preprocessor : fastnn.data.Preprocessor, optional
         Fitted preprocessing applied by :meth:`predict` / :meth:`predict_proba` to raw
         inputs, and saved with the model (also settable as ``model.preprocessor``).
+    label_smoothing : float in [0, 1], default 0
+        Label smoothing of the softmax loss (see :func:`fastnn.ops.softmax_loss`).
     """
 
-    def __init__(self, net, reg=0.0, dtype=None, input_shape=None, preprocessor=None):
+    def __init__(self, net, reg=0.0, dtype=None, input_shape=None, preprocessor=None,
+                 label_smoothing=0.0):
         if not isinstance(net, L.Sequential):
             raise TypeError(f"Model: net must be a fastnn.layers.Sequential, got {type(net).__name__}")
         self.net = net
         self.reg = float(reg)
+        self.label_smoothing = float(label_smoothing)
+        if not 0.0 <= self.label_smoothing <= 1.0:
+            raise ValueError(f"Model: label_smoothing must be in [0, 1], got {label_smoothing!r}")
         self.params = L.ParamDict()
         self._grads = {}
         for name, layer, key in _course_names(net):
@@ -205,11 +211,15 @@ class Model:
         return summarize(self.net, input_shape if input_shape is not None else self.input_shape,
                          self.dtype, title=type(self).__name__)
 
-    def loss(self, X, y=None):
+    def loss(self, X, y=None, copy=True):
         """Scores (eval mode) when y is None, else (loss, grads) from a training step.
 
         ``y`` holds integer labels (N,), or a ``fastnn.data.MixedLabels(y_a, y_b, lam)``
         from mixup: the loss is then ``lam * L(y_a) + (1 - lam) * L(y_b)``.
+        ``copy=False`` returns :attr:`grads` itself, the layers' own gradient
+        arrays, which the next call overwrites (what :class:`fastnn.Solver`
+        hands its in-place optimiser); the default returns fresh copies (the
+        course's contract).
         """
         X = np.asarray(X, dtype=self.dtype)
         if y is None:
@@ -222,20 +232,22 @@ class Model:
         self.net.train()
         scores = self.net.forward(X)
         if hasattr(y, "lam"):      # mixup's MixedLabels(y_a, y_b, lam): a convex mix of two losses
-            loss_a, d_a = ops.softmax_loss(scores, y.y_a)
-            loss_b, d_b = ops.softmax_loss(scores, y.y_b)
+            loss_a, d_a = ops.softmax_loss(scores, y.y_a, self.label_smoothing)
+            loss_b, d_b = ops.softmax_loss(scores, y.y_b, self.label_smoothing)
             lam = float(y.lam)
             loss = lam * loss_a + (1.0 - lam) * loss_b
             dscores = d_a * d_a.dtype.type(lam) + d_b * d_b.dtype.type(1.0 - lam)
         else:
-            loss, dscores = ops.softmax_loss(scores, y)
+            loss, dscores = ops.softmax_loss(scores, y, self.label_smoothing)
         self.net.zero_grad()
-        self.net.backward(dscores)
+        self.net.backward(dscores, need_input_grad=False)
         if self.reg:
             for name, w in self.params.items():
                 if name.startswith("W"):
                     loss += 0.5 * self.reg * float(np.sum(np.square(w, dtype=np.float64)))
                     self._grads[name] += self.reg * w
+        if not copy:
+            return loss, self._grads
         return loss, {k: g.copy() for k, g in self._grads.items()}
 
     def __repr__(self):
@@ -464,7 +476,7 @@ _NORMS = (None, "batchnorm", "layernorm")
 
 def make_model(name, input_dim, num_classes, *, hidden_dims=None, num_filters=32,
                activation="relu", normalization=None, dropout=0.0, init="kaiming",
-               weight_scale=1e-2, reg=0.0, dtype=np.float32, seed=None):
+               weight_scale=1e-2, reg=0.0, dtype=np.float32, seed=None, head_init="zeros"):
     """Build one of the command line's models by name (what ``fastnn train --model`` trains).
 
     Parameters
@@ -491,6 +503,12 @@ def make_model(name, input_dim, num_classes, *, hidden_dims=None, num_filters=32
         L2 strength (see :class:`Model`).
     seed : int, optional
         Seeds weights and dropout masks.
+    head_init : {"zeros", "init"}, default "zeros"
+        The last affine layer (the classifier) starts at zero weights, so the
+        initial scores are 0 and the initial loss is exactly log(C) plus the
+        regularisation (the lecture's first sanity check); its gradient is
+        not zero, so it learns from the first step.  "init": like the other
+        layers (``init``).
     """
     if name not in MODEL_NAMES:
         raise ValueError(f"make_model: model must be one of {list(MODEL_NAMES)}, got {name!r}")
@@ -504,6 +522,8 @@ def make_model(name, input_dim, num_classes, *, hidden_dims=None, num_filters=32
                          f"got {normalization!r}")
     if not 0 <= dropout < 1:
         raise ValueError(f"make_model: dropout must be in [0, 1), got {dropout}")
+    if head_init not in ("zeros", "init"):
+        raise ValueError(f"make_model: head_init must be 'zeros' or 'init', got {head_init!r}")
     try:
         C, H, W = (int(v) for v in input_dim)
     except (TypeError, ValueError):
@@ -546,6 +566,8 @@ def make_model(name, input_dim, num_classes, *, hidden_dims=None, num_filters=32
         layers = (conv_block(C, f1) + conv_block(f1, f1) + [L.MaxPool2d(2, 2)]
                   + conv_block(f1, f2) + conv_block(f2, f2) + [L.MaxPool2d(2, 2), L.Flatten()]
                   + drop() + [L.Linear(f2 * (H // 4) * (W // 4), num_classes, **kw)])
+    if head_init == "zeros":
+        layers[-1].params["w"].fill(0)
     return Model(L.Sequential(layers), reg=reg, dtype=dtype, input_shape=(C, H, W))
 
 

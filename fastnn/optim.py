@@ -1,22 +1,26 @@
-"""Optimisers: the CS231n update rules, fused in-place optimiser objects, LR schedules.
+"""Optimisers: fused in-place optimiser objects, gradient clipping, the course's update rules.
 
-Two ways to update parameters:
-
-* **Update rules** (the course's functions), ``next_w, config = rule(w, dw, config)``:
-  :func:`sgd`, :func:`sgd_momentum`, :func:`nesterov`, :func:`rmsprop`, :func:`adam`.
-  Plain NumPy, readable, used by :class:`fastnn.Solver`.  ``w`` is not modified:
-  the rule returns a new array and keeps its state (velocity, moments, step
-  count) in ``config``, which starts as ``None`` or a dict of hyperparameters;
-  missing keys get the course's defaults.  An optional ``weight_decay`` key adds
-  L2 decay to the gradient (``g = dw + weight_decay * w``; default 0).
-
-* **Optimiser objects** :class:`SGD`, :class:`RMSProp`, :class:`Adam` update
+* **Optimiser objects** :class:`SGD` (plain, momentum, Nesterov),
+  :class:`RMSProp`, :class:`Adam`, :class:`AdamW`, :class:`Adagrad` update
   parameters **in place** with one fused compiled pass (w, dw and the state
   read and written once per element).  One kernel call per step steps every
   parameter of a dtype, parallel over blocks that span all of them (one
-  OpenMP region per step, like PyTorch's foreach).
-  Same maths as the rules -- a fused step equals the rule's ``next_w`` up to
-  rounding -- in float32 or float64 (the parameter's dtype).
+  OpenMP region per step, like PyTorch's foreach), in float32 or float64 (the
+  parameter's dtype).  :class:`fastnn.Solver` trains through them.
+
+* **Gradient clipping** :func:`clip_grad_norm` (by global 2-norm, returning
+  the norm before clipping) and :func:`clip_grad_value`, in place, PyTorch's
+  ``clip_grad_norm_`` / ``clip_grad_value_``.
+
+* **Update rules** (the course's functions), ``next_w, config = rule(w, dw, config)``:
+  :func:`sgd`, :func:`sgd_momentum`, :func:`nesterov`, :func:`rmsprop`,
+  :func:`adam`, :func:`adamw`, :func:`adagrad`.  Plain NumPy; they live in
+  :mod:`fastnn.reference.optim` (the oracle the fused optimisers are tested
+  against) and are re-exported here.  A fused step equals the rule's
+  ``next_w`` up to rounding.
+
+* **Learning-rate schedules** live in :mod:`fastnn.schedules`; the classes
+  are re-exported here.
 
 The ``params`` contract of the optimiser objects
 -------------------------------------------------
@@ -42,8 +46,9 @@ moments, step counts, lr) through :func:`fastnn.checkpoint.save_params` /
 :func:`~fastnn.checkpoint.load_params`.
 
 Weight decay is L2 added to the gradient before the update, as PyTorch's SGD,
-RMSprop and Adam do (not AdamW's decoupled decay), and applies to every
-parameter the optimiser holds.
+RMSprop, Adam and Adagrad do; :class:`AdamW` decouples it (``w *= 1 - lr *
+weight_decay`` before the Adam step).  It applies to every parameter the
+optimiser holds.
 
 Momentum is stored in the course's form, ``v = momentum * v - lr * g``
 (``v`` is a step in parameter units), so it equals PyTorch's
@@ -59,126 +64,18 @@ import numpy as np
 
 from fastnn import _dispatch
 from fastnn.ops._common import c_aligned, num_threads, real_number
+from fastnn.reference.optim import (RULES, adagrad, adam, adamw, nesterov, rmsprop, sgd,
+                                    sgd_momentum)
+from fastnn.schedules import (CosineAnnealingLR, ExponentialLR, LinearLR, LRSchedule,
+                              MultiStepLR, OneCycleLR, ReduceLROnPlateau, SequentialLR, StepLR,
+                              warmup)
 
-__all__ = ["sgd", "sgd_momentum", "nesterov", "rmsprop", "adam", "RULES",
-           "Optimizer", "SGD", "RMSProp", "Adam",
-           "LRSchedule", "StepLR", "ExponentialLR", "CosineAnnealingLR"]
-
-
-# ====================================================================== rules
-
-def _config(config, fn, **defaults):
-    if config is None:
-        config = {}
-    elif not isinstance(config, dict):
-        raise TypeError(f"{fn}: config must be a dict or None, got {type(config).__name__}")
-    for k, v in defaults.items():
-        config.setdefault(k, v)
-    return config
-
-
-def _grad(w, dw, config, fn):
-    if not isinstance(w, np.ndarray) or not isinstance(dw, np.ndarray):
-        raise TypeError(f"{fn}: w and dw must be numpy arrays, got "
-                        f"{type(w).__name__} and {type(dw).__name__}")
-    if w.shape != dw.shape:
-        raise ValueError(f"{fn}: dw has shape {dw.shape}, expected {w.shape} (w's)")
-    wd = config.get("weight_decay", 0.0)
-    return dw + wd * w if wd else dw
-
-
-def sgd(w, dw, config=None):
-    """Vanilla SGD: ``w - learning_rate * dw``.
-
-    config: ``learning_rate`` (default 1e-2), optional ``weight_decay``.
-    """
-    config = _config(config, "sgd", learning_rate=1e-2)
-    g = _grad(w, dw, config, "sgd")
-    return w - config["learning_rate"] * g, config
-
-
-def sgd_momentum(w, dw, config=None):
-    """SGD with momentum: ``v = momentum * v - learning_rate * dw; w + v``.
-
-    config: ``learning_rate`` (1e-2), ``momentum`` (0.9), ``velocity`` (zeros
-    like w, stored back), optional ``weight_decay``.
-    """
-    config = _config(config, "sgd_momentum", learning_rate=1e-2, momentum=0.9)
-    g = _grad(w, dw, config, "sgd_momentum")
-    v = config.get("velocity")
-    if v is None:
-        v = np.zeros_like(w)
-    v = config["momentum"] * v - config["learning_rate"] * g
-    config["velocity"] = v
-    return w + v, config
-
-
-def nesterov(w, dw, config=None):
-    """Nesterov momentum, the course notes' form.
-
-    ``v_prev = v; v = momentum * v - learning_rate * dw;
-    w + (-momentum * v_prev + (1 + momentum) * v)``.
-    config: as :func:`sgd_momentum`.
-    """
-    config = _config(config, "nesterov", learning_rate=1e-2, momentum=0.9)
-    g = _grad(w, dw, config, "nesterov")
-    v_prev = config.get("velocity")
-    if v_prev is None:
-        v_prev = np.zeros_like(w)
-    mu = config["momentum"]
-    v = mu * v_prev - config["learning_rate"] * g
-    config["velocity"] = v
-    return w + (-mu * v_prev + (1 + mu) * v), config
-
-
-def rmsprop(w, dw, config=None):
-    """RMSProp: ``cache = d * cache + (1 - d) * dw**2; w - lr * dw / (sqrt(cache) + eps)``.
-
-    config: ``learning_rate`` (1e-2), ``decay_rate`` (0.99), ``epsilon`` (1e-8),
-    ``cache`` (zeros like w, stored back), optional ``weight_decay``.
-    """
-    config = _config(config, "rmsprop", learning_rate=1e-2, decay_rate=0.99, epsilon=1e-8)
-    g = _grad(w, dw, config, "rmsprop")
-    cache = config.get("cache")
-    if cache is None:
-        cache = np.zeros_like(w)
-    d = config["decay_rate"]
-    cache = d * cache + (1 - d) * (g * g)
-    config["cache"] = cache
-    return w - config["learning_rate"] * g / (np.sqrt(cache) + config["epsilon"]), config
-
-
-def adam(w, dw, config=None):
-    """Adam with bias correction; ``t`` is incremented before the correction.
-
-    ``t += 1; m = b1 m + (1 - b1) dw; v = b2 v + (1 - b2) dw**2;
-    w - lr * (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps)``.
-    config: ``learning_rate`` (1e-3), ``beta1`` (0.9), ``beta2`` (0.999),
-    ``epsilon`` (1e-8), ``m``, ``v`` (zeros like w), ``t`` (0), optional
-    ``weight_decay``.
-    """
-    config = _config(config, "adam", learning_rate=1e-3, beta1=0.9, beta2=0.999,
-                     epsilon=1e-8, t=0)
-    g = _grad(w, dw, config, "adam")
-    m = config.get("m")
-    v = config.get("v")
-    if m is None:
-        m = np.zeros_like(w)
-    if v is None:
-        v = np.zeros_like(w)
-    b1, b2 = config["beta1"], config["beta2"]
-    t = config["t"] + 1
-    m = b1 * m + (1 - b1) * g
-    v = b2 * v + (1 - b2) * (g * g)
-    mt = m / (1 - b1 ** t)
-    vt = v / (1 - b2 ** t)
-    config.update(m=m, v=v, t=t)
-    return w - config["learning_rate"] * mt / (np.sqrt(vt) + config["epsilon"]), config
-
-
-RULES = {"sgd": sgd, "sgd_momentum": sgd_momentum, "nesterov": nesterov,
-         "rmsprop": rmsprop, "adam": adam}
-
+__all__ = ["sgd", "sgd_momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad", "RULES",
+           "Optimizer", "SGD", "RMSProp", "Adam", "AdamW", "Adagrad", "from_rule",
+           "rule_config_keys", "normalize_config",
+           "clip_grad_norm", "clip_grad_value",
+           "LRSchedule", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
+           "LinearLR", "SequentialLR", "OneCycleLR", "ReduceLROnPlateau", "warmup"]
 
 # ========================================================= optimiser objects
 
@@ -546,76 +443,266 @@ class Adam(Optimizer):
                                           self.weight_decay, nt)
 
 
-# ========================================================= LR schedules
+class AdamW(Adam):
+    """AdamW (PyTorch's): Adam with decoupled weight decay; equals :func:`adamw`.
 
-class LRSchedule:
-    """Base class of the learning-rate schedules.
+    Each step first shrinks every parameter, ``w *= 1 - lr * weight_decay``,
+    then takes the :class:`Adam` step with the raw gradient (the decay never
+    enters the moments).
 
-    A schedule sets ``optimizer.lr`` (any object with an ``lr`` attribute) from
-    the learning rate it had when the schedule was made (``base_lr``) and the
-    epoch count: call :meth:`step` once per epoch.  :meth:`lr_at` gives the
-    rate of any epoch without side effects.
+    Parameters
+    ----------
+    params : see the module docstring
+    lr : float, default 1e-3
+    beta1, beta2 : float in [0, 1), default 0.9, 0.999
+    eps : float, default 1e-8
+    weight_decay : float, default 1e-2 (PyTorch's default)
+
+    Shape
+    -----
+    Every parameter any shape; ``m`` and ``v`` the same shape.
     """
 
-    def __init__(self, optimizer):
-        if not hasattr(optimizer, "lr"):
-            raise TypeError(f"{type(self).__name__}: optimizer must have an lr attribute, "
-                            f"got {type(optimizer).__name__}")
-        self.optimizer = optimizer
-        self.base_lr = float(optimizer.lr)
-        self.epoch = 0
+    def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2,
+                 grads=None):
+        super().__init__(params, lr, beta1, beta2, eps, weight_decay, grads)
 
-    def lr_at(self, epoch):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def step(self):
-        """Advance one epoch and set the optimiser's learning rate; returns it."""
-        self.epoch += 1
-        self.optimizer.lr = self.lr_at(self.epoch)
-        return self.optimizer.lr
+    def _launch(self, probe, ptrs, sizes, first_block, items, nt):
+        steps = np.array([self.state[slot.name]["t"] for slot, _, _, _ in items], np.float64)
+        _dispatch.kernels.optim.adamw_step(probe, ptrs, sizes, first_block,
+                                           1.0 - self.beta1 ** steps, 1.0 - self.beta2 ** steps,
+                                           self.lr, self.beta1, self.beta2, self.eps,
+                                           self.weight_decay, nt)
 
 
-def _positive_int(v, name, fn):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-        raise ValueError(f"{fn}: {name} must be an integer >= 1, got {v!r}")
-    return int(v)
+class Adagrad(Optimizer):
+    """Adagrad (PyTorch's): equals :func:`adagrad`.
 
+    ``sum += g**2; w -= clr * g / (sqrt(sum) + eps)``, ``g = dw + weight_decay * w``,
+    ``clr = lr / (1 + (t - 1) * lr_decay)`` with ``t`` the parameter's step count.
 
-class StepLR(LRSchedule):
-    """``lr = base_lr * gamma ** (epoch // step_size)``"""
+    Parameters
+    ----------
+    params : see the module docstring
+    lr : float, default 1e-2
+    lr_decay : float, default 0
+    weight_decay : float, default 0
+    initial_accumulator_value : float, default 0
+    eps : float, default 1e-10
 
-    def __init__(self, optimizer, step_size, gamma=0.1):
-        super().__init__(optimizer)
-        self.step_size = _positive_int(step_size, "step_size", "StepLR")
-        self.gamma = real_number(gamma, "gamma", "StepLR")
-
-    def lr_at(self, epoch):
-        return self.base_lr * self.gamma ** (epoch // self.step_size)
-
-
-class ExponentialLR(LRSchedule):
-    """``lr = base_lr * gamma ** epoch``"""
-
-    def __init__(self, optimizer, gamma):
-        super().__init__(optimizer)
-        self.gamma = real_number(gamma, "gamma", "ExponentialLR")
-
-    def lr_at(self, epoch):
-        return self.base_lr * self.gamma ** epoch
-
-
-class CosineAnnealingLR(LRSchedule):
-    """``lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2``
-
-    (PyTorch's closed form; epochs past ``T_max`` follow the cosine back up, as
-    PyTorch's do.)
+    Shape
+    -----
+    Every parameter any shape; ``state[name]["sum"]`` the same shape.
     """
 
-    def __init__(self, optimizer, T_max, eta_min=0.0):
-        super().__init__(optimizer)
-        self.T_max = _positive_int(T_max, "T_max", "CosineAnnealingLR")
-        self.eta_min = real_number(eta_min, "eta_min", "CosineAnnealingLR")
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                 initial_accumulator_value=0.0, eps=1e-10, grads=None):
+        super().__init__(params, lr, weight_decay, grads)
+        self.lr_decay = real_number(lr_decay, "lr_decay", "Adagrad")
+        self.initial_accumulator_value = real_number(initial_accumulator_value,
+                                                     "initial_accumulator_value", "Adagrad")
+        self.eps = real_number(eps, "eps", "Adagrad")
+        for name in ("lr_decay", "initial_accumulator_value", "eps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"Adagrad: {name} must be >= 0, got {getattr(self, name)}")
 
-    def lr_at(self, epoch):
-        return self.eta_min + (self.base_lr - self.eta_min) * (
-            1 + math.cos(math.pi * epoch / self.T_max)) / 2
+    def _state_buffers(self, slot, w, state):
+        if state.get("sum") is None and self.initial_accumulator_value:
+            state["sum"] = np.full_like(w, self.initial_accumulator_value)
+        return [self._buffer(state, "sum", w, slot)]
+
+    def _advance(self, state):
+        state["t"] = state.get("t", 0) + 1
+
+    def _launch(self, probe, ptrs, sizes, first_block, items, nt):
+        steps = np.array([self.state[slot.name]["t"] for slot, _, _, _ in items], np.float64)
+        clr = self.lr / (1.0 + (steps - 1.0) * self.lr_decay)
+        _dispatch.kernels.optim.adagrad_step(probe, ptrs, sizes, first_block, clr, self.eps,
+                                             self.weight_decay, nt)
+
+
+# ========================================================= from a course config
+
+# the config keys of each rule: hyperparameters (-> optimiser argument) and state buffers
+_RULE_KEYS = {
+    "sgd": ({"learning_rate": "lr", "weight_decay": "weight_decay"}, ()),
+    "sgd_momentum": ({"learning_rate": "lr", "momentum": "momentum",
+                      "weight_decay": "weight_decay"}, ("velocity",)),
+    "nesterov": ({"learning_rate": "lr", "momentum": "momentum",
+                  "weight_decay": "weight_decay"}, ("velocity",)),
+    "rmsprop": ({"learning_rate": "lr", "decay_rate": "decay_rate", "epsilon": "eps",
+                 "weight_decay": "weight_decay"}, ("cache",)),
+    "adam": ({"learning_rate": "lr", "beta1": "beta1", "beta2": "beta2", "epsilon": "eps",
+              "weight_decay": "weight_decay"}, ("m", "v", "t")),
+    "adamw": ({"learning_rate": "lr", "beta1": "beta1", "beta2": "beta2", "epsilon": "eps",
+               "weight_decay": "weight_decay"}, ("m", "v", "t")),
+    "adagrad": ({"learning_rate": "lr", "lr_decay": "lr_decay", "epsilon": "eps",
+                 "weight_decay": "weight_decay"}, ("sum", "t")),
+}
+# the rules' defaults (fastnn.reference.optim), where they differ from the classes'
+_RULE_DEFAULTS = {"sgd_momentum": {"momentum": 0.9}, "nesterov": {"momentum": 0.9},
+                  "adam": {"lr": 1e-3}, "adamw": {"lr": 1e-3}}
+
+
+def rule_config_keys(rule):
+    """The keys a course config of ``rule`` accepts (hyperparameters, then state)."""
+    hyper, state = _RULE_KEYS[rule]
+    return list(hyper) + list(state)
+
+
+def normalize_config(rule, config, fn="Solver"):
+    """A copy of a course config with ``lr`` renamed ``learning_rate``; unknown keys are an error.
+
+    Raises ValueError naming the accepted keys.
+    """
+    if rule not in _RULE_KEYS:
+        raise ValueError(f"{fn}: unknown update rule {rule!r}; expected one of {sorted(_RULE_KEYS)}")
+    config = dict(config or {})
+    if "lr" in config:
+        if "learning_rate" in config:
+            raise ValueError(f"{fn}: optim_config gives both 'lr' and 'learning_rate'; "
+                             "give one ('lr' is an alias of 'learning_rate')")
+        config["learning_rate"] = config.pop("lr")
+    accepted = rule_config_keys(rule)
+    unknown = sorted(k for k in config if k not in accepted)
+    if unknown:
+        raise ValueError(f"{fn}: optim_config key(s) {unknown} are not used by {rule!r}; "
+                         f"accepted: {accepted + ['lr']} ('lr' is an alias of 'learning_rate')")
+    return config
+
+
+def from_rule(rule, params, config=None, grads=None):
+    """The fused optimiser that computes the course rule ``rule`` with ``config``.
+
+    Parameters
+    ----------
+    rule : {"sgd", "sgd_momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad"}
+    params : see the module docstring (a model's ``params`` dict, a layer, ...)
+    config : dict, optional
+        The rule's config (``learning_rate`` or its alias ``lr``, ``momentum``,
+        ``weight_decay``, ...), with the rule's defaults; unknown keys raise
+        ValueError.  State entries (``velocity``, ``m``, ``v``, ``t``, ...)
+        are not taken here; see :meth:`Optimizer.load_state_dict`.
+    grads : dict, optional
+        As for the optimiser classes.
+
+    Returns
+    -------
+    Optimizer
+    """
+    config = normalize_config(rule, config, "from_rule")
+    hyper, _ = _RULE_KEYS[rule]
+    kw = dict(_RULE_DEFAULTS.get(rule, {}))
+    kw.update({hyper[k]: v for k, v in config.items() if k in hyper})
+    if rule == "sgd":
+        return SGD(params, grads=grads, **kw)
+    if rule in ("sgd_momentum", "nesterov"):
+        return SGD(params, nesterov=rule == "nesterov", grads=grads, **kw)
+    cls = {"rmsprop": RMSProp, "adam": Adam, "adamw": AdamW, "adagrad": Adagrad}[rule]
+    return cls(params, grads=grads, **kw)
+
+
+# ========================================================= gradient clipping
+
+def _gradient_arrays(grads, fn):
+    """The gradient arrays of a list/dict of arrays, a layer/model (its grads) or an Optimizer."""
+    if isinstance(grads, Optimizer):
+        arrays = []
+        for s in grads._slots:
+            if s.gdict is None or s.key not in s.gdict:
+                raise TypeError(f"{fn}: this optimiser holds no gradient arrays (a dict of "
+                                "parameters without grads=); pass the gradients instead")
+            arrays.append(s.gdict[s.key])
+    elif _has_params(grads):
+        arrays = list(grads.grads.values())
+    elif isinstance(grads, Mapping):
+        arrays = list(grads.values())
+    elif isinstance(grads, np.ndarray):
+        arrays = [grads]
+    elif hasattr(grads, "__iter__"):
+        arrays = list(grads)
+    else:
+        raise TypeError(f"{fn}: grads must be an array, a list or dict of arrays, a layer/model "
+                        f"or an Optimizer, got {type(grads).__name__}")
+    for i, g in enumerate(arrays):
+        if not isinstance(g, np.ndarray) or g.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{fn}: gradient {i} must be a float32 or float64 array, "
+                            f"got {getattr(g, 'dtype', type(g).__name__)}")
+        if not (g.flags.c_contiguous and g.flags.writeable and g.flags.aligned):
+            raise ValueError(f"{fn}: gradient {i} must be a C-contiguous, aligned, writeable "
+                             "array (it is clipped in place)")
+    return arrays
+
+
+def _flat_tables(arrays):
+    """dtype -> (probe, ptrs (T, 1), sizes, first_block) of the kernels' parameter table."""
+    block = _dispatch.kernels.optim.BLOCK_SIZE
+    out = {}
+    for dtype in {a.dtype for a in arrays}:
+        group = [a for a in arrays if a.dtype == dtype]
+        ptrs = np.array([[a.__array_interface__["data"][0]] for a in group], np.intp)
+        sizes = np.array([a.size for a in group], np.intp)
+        first_block = np.zeros(len(group) + 1, np.intp)
+        np.cumsum((sizes + block - 1) // block, out=first_block[1:])
+        out[dtype] = (group[0].reshape(-1), ptrs, sizes, first_block)
+    return out
+
+
+def clip_grad_norm(grads, max_norm):
+    """Scale the gradients in place so that their global 2-norm is at most ``max_norm``.
+
+    PyTorch's ``torch.nn.utils.clip_grad_norm_``: ``total`` is the 2-norm of
+    all the gradients together; every gradient is multiplied by
+    ``min(1, max_norm / (total + 1e-6))``.  The sum of squares is accumulated
+    in float64 in a fixed order (the same for any thread count).
+
+    Parameters
+    ----------
+    grads : array, list or dict of arrays, a layer/model (its ``grads``) or an Optimizer
+        C-contiguous float32/float64 arrays, modified in place.
+    max_norm : float > 0
+
+    Returns
+    -------
+    float
+        The global norm before clipping (inf or NaN when a gradient holds one).
+    """
+    fn = "clip_grad_norm"
+    max_norm = real_number(max_norm, "max_norm", fn)
+    if not max_norm > 0:
+        raise ValueError(f"{fn}: max_norm must be > 0, got {max_norm}")
+    arrays = _gradient_arrays(grads, fn)
+    k = _dispatch.kernels.optim
+    nt = num_threads()
+    tables = _flat_tables(arrays)
+    total = 0.0
+    for probe, ptrs, sizes, first_block in tables.values():
+        total += k.sumsq(probe, ptrs, sizes, first_block, np.empty(max(int(first_block[-1]), 1)),
+                         nt)
+    norm = math.sqrt(total)
+    coef = max_norm / (norm + 1e-6)
+    if coef < 1.0 or not math.isfinite(norm):
+        for probe, ptrs, sizes, first_block in tables.values():
+            k.scale(probe, ptrs, sizes, first_block, min(coef, 1.0), nt)
+    return norm
+
+
+def clip_grad_value(grads, clip_value):
+    """Clamp every gradient element to ``[-clip_value, clip_value]``, in place.
+
+    PyTorch's ``torch.nn.utils.clip_grad_value_`` (NaN stays NaN).
+
+    Parameters
+    ----------
+    grads : as :func:`clip_grad_norm`
+    clip_value : float > 0
+    """
+    fn = "clip_grad_value"
+    clip_value = real_number(clip_value, "clip_value", fn)
+    if not clip_value > 0:
+        raise ValueError(f"{fn}: clip_value must be > 0, got {clip_value}")
+    arrays = _gradient_arrays(grads, fn)
+    k = _dispatch.kernels.optim
+    nt = num_threads()
+    for probe, ptrs, sizes, first_block in _flat_tables(arrays).values():
+        k.clamp(probe, ptrs, sizes, first_block, -clip_value, clip_value, nt)

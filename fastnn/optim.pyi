@@ -1,21 +1,23 @@
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
-__all__ = ["sgd", "sgd_momentum", "nesterov", "rmsprop", "adam", "RULES", "Optimizer", "SGD",
-           "RMSProp", "Adam", "LRSchedule", "StepLR", "ExponentialLR", "CosineAnnealingLR"]
+from fastnn.reference.optim import (RULES as RULES, adagrad as adagrad, adam as adam,
+                                    adamw as adamw, nesterov as nesterov, rmsprop as rmsprop,
+                                    sgd as sgd, sgd_momentum as sgd_momentum)
+from fastnn.schedules import (CosineAnnealingLR as CosineAnnealingLR,
+                              ExponentialLR as ExponentialLR, LinearLR as LinearLR,
+                              LRSchedule as LRSchedule, MultiStepLR as MultiStepLR,
+                              OneCycleLR as OneCycleLR, ReduceLROnPlateau as ReduceLROnPlateau,
+                              SequentialLR as SequentialLR, StepLR as StepLR, warmup as warmup)
 
-_Config = dict[str, Any]
-_Rule = Callable[[NDArray[Any], NDArray[Any], _Config | None], tuple[NDArray[Any], _Config]]
-
-def sgd(w: ArrayLike, dw: ArrayLike, config: _Config | None = None) -> tuple[NDArray[Any], _Config]: ...
-def sgd_momentum(w: ArrayLike, dw: ArrayLike, config: _Config | None = None) -> tuple[NDArray[Any], _Config]: ...
-def nesterov(w: ArrayLike, dw: ArrayLike, config: _Config | None = None) -> tuple[NDArray[Any], _Config]: ...
-def rmsprop(w: ArrayLike, dw: ArrayLike, config: _Config | None = None) -> tuple[NDArray[Any], _Config]: ...
-def adam(w: ArrayLike, dw: ArrayLike, config: _Config | None = None) -> tuple[NDArray[Any], _Config]: ...
-
-RULES: dict[str, _Rule]
+__all__ = ["sgd", "sgd_momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad", "RULES",
+           "Optimizer", "SGD", "RMSProp", "Adam", "AdamW", "Adagrad", "from_rule",
+           "rule_config_keys", "normalize_config",
+           "clip_grad_norm", "clip_grad_value",
+           "LRSchedule", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
+           "LinearLR", "SequentialLR", "OneCycleLR", "ReduceLROnPlateau", "warmup"]
 
 # params: a layer/model (params + grads dicts), a list of them, a list of (param, grad)
 # pairs, or a dict name -> param (gradients as grads= or to step()).
@@ -56,24 +58,25 @@ class Adam(Optimizer):
                  eps: float = 1e-08, weight_decay: float = 0.0,
                  grads: Mapping[str, NDArray[Any]] | None = None) -> None: ...
 
-class LRSchedule:
-    optimizer: Optimizer
-    base_lr: float
-    epoch: int
-    def __init__(self, optimizer: Optimizer) -> None: ...
-    def lr_at(self, epoch: int) -> float: ...
-    def step(self) -> float: ...
+class AdamW(Adam):
+    def __init__(self, params: _Params, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-08, weight_decay: float = 0.01,
+                 grads: Mapping[str, NDArray[Any]] | None = None) -> None: ...
 
-class StepLR(LRSchedule):
-    step_size: int
-    gamma: float
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None: ...
+class Adagrad(Optimizer):
+    lr_decay: float
+    initial_accumulator_value: float
+    eps: float
+    def __init__(self, params: _Params, lr: float = 0.01, lr_decay: float = 0.0,
+                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
+                 eps: float = 1e-10, grads: Mapping[str, NDArray[Any]] | None = None) -> None: ...
 
-class ExponentialLR(LRSchedule):
-    gamma: float
-    def __init__(self, optimizer: Optimizer, gamma: float) -> None: ...
+def rule_config_keys(rule: str) -> list[str]: ...
+def normalize_config(rule: str, config: Mapping[str, Any] | None,
+                     fn: str = "Solver") -> dict[str, Any]: ...
+def from_rule(rule: str, params: _Params, config: Mapping[str, Any] | None = None,
+              grads: Mapping[str, NDArray[Any]] | None = None) -> Optimizer: ...
 
-class CosineAnnealingLR(LRSchedule):
-    T_max: int
-    eta_min: float
-    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None: ...
+# grads: an array, a list or dict of arrays, a layer/model (its grads) or an Optimizer
+def clip_grad_norm(grads: Any, max_norm: float) -> float: ...
+def clip_grad_value(grads: Any, clip_value: float) -> None: ...

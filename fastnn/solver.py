@@ -14,11 +14,23 @@ models do), the Solver calls ``train()`` before each training step and
 
 ``data`` holds ``X_train``, ``y_train``, ``X_val``, ``y_val`` (N along axis 0).
 
-Each update rule returns a new array (CS231n's contract); the Solver copies it
-into the parameter's existing array in place (layers share their arrays with
-``model.params``), and so it does with ``best_params`` at the end of training.
+A named update rule trains through the fused optimiser of :mod:`fastnn.optim`
+that computes it (the rule functions of :mod:`fastnn.reference.optim` are its
+oracle): parameters and optimiser state are updated in place, and a fastnn
+:class:`~fastnn.models.Model` hands the optimiser its own gradient arrays, so
+an iteration copies no parameter and no gradient.  A callable rule returns a
+new array (CS231n's contract) that the Solver copies into the parameter's
+array in place (layers share their arrays with ``model.params``), as it does
+with ``best_params`` at the end of training.
+
 Mini-batches are drawn without replacement within a batch (with replacement
-only when the training set is smaller than a batch).
+only when the training set is smaller than a batch), independently at every
+iteration (``sampling="random"``, the course's Solver), or as one shuffled
+pass per epoch (``sampling="shuffle"``).
+
+Learning-rate decay and schedules, the monitor, early stopping, TensorBoard
+logging and checkpoints are callbacks (:mod:`fastnn.callbacks`), run with the
+user's own ``callbacks=``.
 """
 import copy
 import math
@@ -28,13 +40,50 @@ import sys
 
 import numpy as np
 
+from fastnn import callbacks as _cb
 from fastnn import checkpoint as _ckpt
-from fastnn import optim
+from fastnn import ops, optim
 from fastnn.layers import generators
 
 __all__ = ["Solver"]
 
 _DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
+_KWARGS = ("update_rule", "optim_config", "lr_decay", "lr_schedule", "batch_size", "num_epochs",
+           "sampling", "num_train_samples", "num_val_samples", "checkpoint_name", "print_every",
+           "verbose", "seed", "patience", "augment", "monitor", "clip_grad_norm",
+           "clip_grad_value", "callbacks", "tensorboard", "interrupt_checkpoint", "checkpoint_tag")
+
+
+def _overrides(cb, hook):
+    """Whether ``cb`` does something at ``hook`` (the Callback base class's hooks do nothing)."""
+    fn = getattr(type(cb), hook, None)
+    if fn is None:
+        return callable(getattr(cb, hook, None))
+    return fn is not getattr(_cb.Callback, hook, None)
+
+
+def _as_grad(g, w):
+    """A gradient as the fused optimiser takes it: an array of its parameter's dtype."""
+    return g if isinstance(g, np.ndarray) and g.dtype == w.dtype else np.asarray(g, dtype=w.dtype)
+
+
+def _stderr_is_terminal():
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _in_notebook():
+    """True in a Jupyter kernel (where tqdm.auto draws a notebook widget)."""
+    shell = sys.modules.get("IPython")
+    if shell is None or "ipykernel" not in sys.modules:
+        return False
+    try:
+        ip = shell.get_ipython()
+    except AttributeError:
+        return False
+    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
 
 
 def _int(v, name, minimum=1, allow_none=False):
@@ -89,30 +138,75 @@ def _check_meta(meta, path):
         bad("'monitor' must be a list")
 
 
+class _RuleOptimizer:
+    """The slow path: a rule function ``rule(w, dw, config) -> (next_w, config)`` applied per
+    parameter, with its result copied into the parameter's array (the course's contract)."""
+
+    def __init__(self, rule, configs):
+        self.rule = rule
+        self.configs = configs
+
+    @property
+    def lr(self):
+        for c in self.configs.values():
+            if "learning_rate" in c:
+                return c["learning_rate"]
+        return None
+
+    @lr.setter
+    def lr(self, value):
+        for c in self.configs.values():
+            c["learning_rate"] = value
+
+
+def _fusable(params):
+    return all(isinstance(w, np.ndarray) and w.dtype in (np.float32, np.float64)
+               and w.flags.c_contiguous and w.flags.writeable and w.flags.aligned
+               for w in params.values()) and len(params) > 0
+
+
 class Solver:
     """Mini-batch training of a classification model, with history, checkpoints and best-model keeping.
 
     Parameters
     ----------
     model : object
-        ``params`` dict and ``loss(X, y=None)`` (see the module docstring).
+        ``params`` dict and ``loss(X, y=None)`` (see the module docstring), or
+        a :class:`fastnn.layers.Sequential`, trained as
+        ``fastnn.models.Model(net)`` (softmax loss, no regularisation).
     data : dict
         ``X_train``, ``y_train``, ``X_val``, ``y_val``.
     update_rule : str or callable, default "sgd"
-        A rule of :mod:`fastnn.optim` (``"sgd"``, ``"sgd_momentum"``,
-        ``"nesterov"``, ``"rmsprop"``, ``"adam"``) or a callable
-        ``rule(w, dw, config) -> (next_w, config)``.
+        ``"sgd"``, ``"sgd_momentum"``, ``"nesterov"``, ``"rmsprop"``,
+        ``"adam"``, ``"adamw"`` or ``"adagrad"``: trained with the fused
+        optimiser of :mod:`fastnn.optim` (in place, no copy per step), which
+        follows the rule of :mod:`fastnn.reference.optim` of that name.  Or a
+        callable ``rule(w, dw, config) -> (next_w, config)``, applied per
+        parameter (the course's contract; slower: a new array per step).
     optim_config : dict, optional
-        Hyperparameters for the rule; every parameter gets its own deep copy
-        (its state: velocity, moments, step count).
+        Hyperparameters of the rule: ``learning_rate`` (alias ``lr``),
+        ``momentum``, ``weight_decay``, ``beta1``, ... (a named rule rejects a
+        key it does not use, naming the accepted ones).
     lr_decay : float, default 1.0
-        Every config's ``learning_rate`` is multiplied by it after each epoch.
+        The learning rate is multiplied by it after each epoch.
+    lr_schedule : fastnn.schedules.LRSchedule, optional
+        A schedule made without an optimiser (``CosineAnnealingLR(T_max=None)``,
+        ``warmup(OneCycleLR(max_lr=0.1), 100)``, ``ReduceLROnPlateau(metric="val_acc")``,
+        ...), stepped after every iteration or epoch (its ``interval``); a
+        length left as None becomes the run's.  Not with ``lr_decay``.
     batch_size : int, default 100
     num_epochs : int, default 10
+    sampling : {"random", "shuffle"}, default "random"
+        "random": every iteration draws its own random minibatch (the course's
+        Solver; an "epoch" is ``N // batch_size`` such draws).  "shuffle": one
+        shuffled pass over the training set per epoch, ``N // batch_size``
+        consecutive minibatches of a fresh permutation (the remainder of
+        ``N % batch_size`` samples sits out that epoch), as a PyTorch
+        ``DataLoader(shuffle=True, drop_last=True)``.
     num_train_samples : int or None, default 1000
         Training samples used to measure train accuracy (None: all).
     num_val_samples : int or None, default None
-        Validation samples used to measure val accuracy (None: all).
+        Validation samples used to measure val accuracy and loss (None: all).
     checkpoint_name : str, optional
         If given, ``<checkpoint_name>_epoch_<e>.npz`` is written after every
         epoch (see :meth:`save`).
@@ -120,8 +214,9 @@ class Solver:
         Print the loss every this many iterations (when not showing a
         progress bar).
     verbose : bool, default True
-        Report progress: a tqdm progress bar when stderr is a terminal and
-        tqdm is installed, else printed lines.  False: silent.
+        Report progress: a tqdm progress bar on a terminal or in a Jupyter
+        notebook (tqdm's auto front end), printed lines elsewhere (pipes,
+        logs).  False: silent.
     seed : int, optional
         Seeds the Solver's own generator (mini-batch sampling and accuracy
         subsampling): the same seed and model init give the same run.
@@ -138,6 +233,19 @@ class Solver:
         dead-ReLU and saturation fractions, update/weight ratios, gradient
         norms) after the first iteration and after every epoch, on a probe
         batch of training images; see :meth:`history`.
+    clip_grad_norm, clip_grad_value : float, optional
+        Clip the gradients before every update: to a global 2-norm of at
+        most this (:func:`fastnn.optim.clip_grad_norm`; the norms before
+        clipping are kept in ``grad_norm_history``), or each element to
+        ``[-v, v]`` (:func:`fastnn.optim.clip_grad_value`).
+    callbacks : list of fastnn.callbacks.Callback, optional
+        Run at the start and end of training, after every iteration and
+        after every epoch (see :mod:`fastnn.callbacks`); a callback stops
+        training with ``solver.stop_training = True``.
+    tensorboard : str, optional
+        A folder: write loss, accuracies, validation loss, learning rate and
+        the monitor's statistics and histograms there as TensorBoard event
+        files (:class:`fastnn.callbacks.TensorBoard`; needs tensorboardX).
     interrupt_checkpoint : str, optional
         Where to save a resumable checkpoint when training is interrupted
         (SIGINT / Ctrl-C).  The interrupt is handled between two iterations:
@@ -152,20 +260,37 @@ class Solver:
     Attributes
     ----------
     loss_history : list of float, one per iteration
-    train_acc_history, val_acc_history : list of float, one per accuracy check:
-        after the first iteration and after every epoch, ``num_epochs + 1``
-        entries for a full run (``num_epochs`` when an epoch is one iteration)
+    train_acc_history, val_acc_history, val_loss_history : list of float, one per accuracy
+        check: after the first iteration and after every epoch, ``num_epochs + 1``
+        entries for a full run (``num_epochs`` when an epoch is one iteration);
+        the validation loss is the softmax cross-entropy of the scores, without
+        regularisation
+    lr_history : list of float, the learning rate at each accuracy check
     best_val_acc : float; best_params : dict (copied into ``model.params`` at the end)
     epoch : int; stopped_early : bool; interrupted : bool
     run_finished : bool, True when the last run (or the one a checkpoint holds) has ended
+    optimizer : the fused optimiser of :mod:`fastnn.optim` (or the rule adapter of a callable)
+    optim_configs : dict, per parameter, the course's view of the optimiser state
+        (``learning_rate``, ``velocity``, ``m``, ``v``, ``t``, ...); assigning it
+        loads that state
     monitor : the Monitor, or None
+    callbacks : list, every callback the Solver runs, its own included
     """
 
     def __init__(self, model, data, **kwargs):
+        from fastnn import layers as _layers
+        if isinstance(model, _layers.Sequential):
+            from fastnn.models import Model
+            model = Model(model)
         if not isinstance(getattr(model, "params", None), dict) or not callable(
                 getattr(model, "loss", None)):
-            raise TypeError("Solver: model must have a params dict and a loss(X, y=None) method, "
-                            f"got {type(model).__name__}")
+            hint = ""
+            if isinstance(model, _layers.Layer):
+                hint = ("; wrap a layer in fastnn.layers.Sequential([...]) or "
+                        "fastnn.models.Model(Sequential([...]), reg=...)")
+            raise TypeError("Solver: model must have a params dict and a loss(X, y=None) method "
+                            f"(or be a fastnn.layers.Sequential), got {type(model).__name__}"
+                            + hint)
         if not isinstance(data, dict):
             raise TypeError(f"Solver: data must be a dict, got {type(data).__name__}")
         missing = [k for k in _DATA_KEYS if k not in data]
@@ -183,8 +308,10 @@ class Solver:
         self.update_rule = kwargs.pop("update_rule", "sgd")
         self.optim_config = kwargs.pop("optim_config", None) or {}
         self.lr_decay = kwargs.pop("lr_decay", 1.0)
+        self.lr_schedule = kwargs.pop("lr_schedule", None)
         self.batch_size = _int(kwargs.pop("batch_size", 100), "batch_size")
         self.num_epochs = _int(kwargs.pop("num_epochs", 10), "num_epochs", minimum=0)
+        self.sampling = kwargs.pop("sampling", "random")
         self.num_train_samples = _int(kwargs.pop("num_train_samples", 1000), "num_train_samples",
                                       allow_none=True)
         self.num_val_samples = _int(kwargs.pop("num_val_samples", None), "num_val_samples",
@@ -196,14 +323,15 @@ class Solver:
         self.patience = _int(kwargs.pop("patience", None), "patience", allow_none=True)
         self.augment = list(kwargs.pop("augment", None) or [])
         self.monitor = kwargs.pop("monitor", None)
+        self.clip_grad_norm = kwargs.pop("clip_grad_norm", None)
+        self.clip_grad_value = kwargs.pop("clip_grad_value", None)
+        user_callbacks = list(kwargs.pop("callbacks", None) or [])
+        self.tensorboard = kwargs.pop("tensorboard", None)
         self.interrupt_checkpoint = kwargs.pop("interrupt_checkpoint", None)
         self.checkpoint_tag = kwargs.pop("checkpoint_tag", None)
         if kwargs:
             raise TypeError(f"Solver: unexpected keyword argument(s) {sorted(kwargs)}; "
-                            "accepted: update_rule, optim_config, lr_decay, batch_size, "
-                            "num_epochs, num_train_samples, num_val_samples, checkpoint_name, "
-                            "print_every, verbose, seed, patience, augment, monitor, "
-                            "interrupt_checkpoint, checkpoint_tag")
+                            f"accepted: {', '.join(_KWARGS)}")
         if self.checkpoint_tag is not None and not isinstance(self.checkpoint_tag, str):
             raise TypeError(f"Solver: checkpoint_tag must be a string or None, "
                             f"got {type(self.checkpoint_tag).__name__}")
@@ -221,11 +349,23 @@ class Solver:
                                                                   None))):
             raise TypeError(f"Solver: monitor must be a fastnn.monitor.Monitor or True, "
                             f"got {type(self.monitor).__name__}")
+        if self.sampling not in ("random", "shuffle"):
+            raise ValueError(f"Solver: sampling must be 'random' or 'shuffle', "
+                             f"got {self.sampling!r}")
+        for name in ("clip_grad_norm", "clip_grad_value"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real)
+                                  or not v > 0 or not math.isfinite(v)):
+                raise ValueError(f"Solver: {name} must be a positive number or None, got {v!r}")
 
         if isinstance(self.update_rule, str):
             if self.update_rule not in optim.RULES:
                 raise ValueError(f"Solver: unknown update_rule {self.update_rule!r}; expected "
                                  f"one of {sorted(optim.RULES)} or a callable")
+            if not isinstance(self.optim_config, dict):
+                raise TypeError(f"Solver: optim_config must be a dict, "
+                                f"got {type(self.optim_config).__name__}")
+            self.optim_config = optim.normalize_config(self.update_rule, self.optim_config)
             self._rule = optim.RULES[self.update_rule]
         elif callable(self.update_rule):
             self._rule = self.update_rule
@@ -238,10 +378,41 @@ class Solver:
         if isinstance(self.lr_decay, bool) or not isinstance(self.lr_decay, numbers.Real) \
                 or not math.isfinite(self.lr_decay) or self.lr_decay <= 0:
             raise ValueError(f"Solver: lr_decay must be a positive number, got {self.lr_decay!r}")
+        from fastnn.schedules import LRSchedule
+        if self.lr_schedule is not None:
+            if not isinstance(self.lr_schedule, LRSchedule):
+                raise TypeError(f"Solver: lr_schedule must be a fastnn.schedules schedule, "
+                                f"got {type(self.lr_schedule).__name__}")
+            if self.lr_decay != 1.0:
+                raise ValueError("Solver: give lr_decay or lr_schedule, not both "
+                                 "(ExponentialLR(gamma=...) is lr_decay as a schedule)")
         if self.seed is not None and (isinstance(self.seed, bool)
                                       or not isinstance(self.seed, numbers.Integral)):
             raise TypeError(f"Solver: seed must be an integer or None, got {self.seed!r}")
+        for cb in user_callbacks:
+            if not any(callable(getattr(cb, h, None)) for h in _cb.HOOKS):
+                raise TypeError(f"Solver: callbacks must be fastnn.callbacks.Callback objects "
+                                f"(with on_epoch_end, ...), got {type(cb).__name__}")
+        self.callbacks = self._builtin_callbacks(user_callbacks)
+        self._hooks = {h: [cb for cb in self.callbacks if _overrides(cb, h)] for h in _cb.HOOKS}
         self._reset()
+
+    def _builtin_callbacks(self, user):
+        cbs = []
+        if self.lr_schedule is not None:
+            cbs.append(_cb.LRScheduler(self.lr_schedule))
+        elif self.lr_decay != 1.0:
+            cbs.append(_cb.LRScheduler(decay=self.lr_decay))
+        if self.monitor is not None:
+            cbs.append(_cb.MonitorCallback(self.monitor))
+        if self.tensorboard is not None:
+            cbs.append(_cb.TensorBoard(self.tensorboard))
+        if self.patience is not None:
+            cbs.append(_cb.EarlyStopping(self.patience))
+        cbs += user
+        if self.checkpoint_name is not None:
+            cbs.append(_cb.Checkpoint(self.checkpoint_name))
+        return cbs
 
     # ----------------------------------------------------------------- state
 
@@ -253,13 +424,117 @@ class Solver:
         self.loss_history = []
         self.train_acc_history = []
         self.val_acc_history = []
+        self.val_loss_history = []
+        self.lr_history = []
+        self.grad_norm_history = []
         self.stopped_early = False
+        self.stop_training = False
         self.interrupted = False
-        self._epochs_without_best = 0
+        self.recording = False
+        self.epoch_end = False
+        self.last_grads = None
         self._run_t = 0                 # iterations done in the current run
         self._run_iterations = 0        # iterations of the current run (0: no run started)
         self._interrupt_requested = False
-        self.optim_configs = {p: copy.deepcopy(self.optim_config) for p in self.model.params}
+        self._sampler_seed = None
+        self._perm = None
+        self._bar = None
+        params = self.model.params
+        self._fused = isinstance(self.update_rule, str) and _fusable(params)
+        if self._fused:
+            from fastnn.models import Model
+            # a fastnn Model hands out its own gradient arrays (no copy); others return fresh ones
+            self._own_grads = isinstance(self.model, Model)
+            self.optimizer = optim.from_rule(
+                self.update_rule, params, self.optim_config,
+                grads=self.model.grads if self._own_grads else None)
+        else:
+            self._own_grads = False
+            self.optimizer = _RuleOptimizer(self._rule, {
+                p: copy.deepcopy(self.optim_config) for p in params})
+
+    # the course's view of the optimiser state, per parameter
+    @property
+    def optim_configs(self):
+        if not self._fused:
+            return self.optimizer.configs
+        hyper, state_keys = optim._RULE_KEYS[self.update_rule]
+        opt = self.optimizer
+        out = {}
+        for p in self.model.params:
+            c = {k: getattr(opt, a) for k, a in hyper.items()}
+            for k, v in opt.state.get(str(p), {}).items():
+                c[k] = v
+            out[p] = c
+        return out
+
+    @optim_configs.setter
+    def optim_configs(self, configs):
+        if not self._fused:
+            self.optimizer.configs = {p: dict(c) for p, c in configs.items()}
+            return
+        values, state = self._fused_state(configs)
+        hyper, _ = optim._RULE_KEYS[self.update_rule]
+        for k, v in values.items():
+            setattr(self.optimizer, hyper[k], v)
+        self.optimizer.state = state
+
+    def _fused_state(self, configs):
+        """(hyperparameters, optimiser state) of per-parameter course configs; ValueError when
+        they do not fit the fused optimiser (nothing is changed)."""
+        hyper, state_keys = optim._RULE_KEYS[self.update_rule]
+        params = self.model.params
+        if sorted(configs) != sorted(params):
+            raise ValueError(f"Solver: optimiser state for {sorted(configs)}, the model has "
+                             f"{sorted(params)}")
+        values, state = {}, {}
+        for p, c in configs.items():
+            unknown = sorted(set(c) - set(hyper) - set(state_keys))
+            if unknown:
+                raise ValueError(f"Solver: optimiser state of {p!r} has key(s) {unknown} that "
+                                 f"{self.update_rule!r} does not use")
+            for k in hyper:
+                if k in c:
+                    if k in values and values[k] != c[k]:
+                        raise ValueError(f"Solver: {k!r} differs between parameters "
+                                         f"({values[k]} and {c[k]}); the fused optimiser has one")
+                    values[k] = c[k]
+            st = {}
+            w = params[p]
+            for k in state_keys:
+                if k not in c:
+                    continue
+                if k == "t":
+                    t = c[k]
+                    if isinstance(t, np.ndarray) and t.ndim == 0 and t.dtype.kind in "iu":
+                        t = int(t)
+                    if isinstance(t, bool) or not isinstance(t, (numbers.Integral, np.integer)) \
+                            or t < 0:
+                        raise ValueError(f"Solver: step count 't' of {p!r} must be an integer "
+                                         f">= 0, got {t!r}")
+                    st[k] = int(t)
+                    continue
+                v = np.asarray(c[k])
+                if v.shape != w.shape or v.dtype != w.dtype:
+                    raise ValueError(f"Solver: optimiser state {k!r} of {p!r} is {v.dtype} "
+                                     f"{v.shape}, the parameter is {w.dtype} {w.shape}")
+                st[k] = np.array(v, copy=True)
+            state[str(p)] = st
+        try:                                   # the optimiser's own checks of each value
+            probe = optim.from_rule(self.update_rule, dict(params), values)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"Solver: optimiser hyperparameters {values}: {exc}") from None
+        del probe
+        return values, state
+
+    @property
+    def iterations_per_epoch(self):
+        return max(len(self.X_train) // self.batch_size, 1)
+
+    def optimizer_lr(self):
+        """The learning rate the next update uses (None for a rule without one)."""
+        lr = self.optimizer.lr
+        return None if lr is None else float(lr)
 
     @property
     def run_finished(self):
@@ -273,16 +548,35 @@ class Solver:
                                             None)):
             m()
 
+    def log(self, msg):
+        """Print a line (above the progress bar when there is one) when verbose."""
+        if self.verbose:
+            self._write(self._bar, msg)
+
     # ------------------------------------------------------------ the loop
 
-    def _step(self, it, observe=False):
+    def _batch_indices(self):
         num_train = len(self.X_train)
-        idx = self.rng.choice(num_train, self.batch_size, replace=num_train < self.batch_size)
+        if self.sampling == "random":
+            return self.rng.choice(num_train, self.batch_size, replace=num_train < self.batch_size)
+        pos = self._run_t % self.iterations_per_epoch
+        if pos == 0 or self._sampler_seed is None:
+            self._sampler_seed = int(self.rng.integers(2**63))
+            self._perm = None
+        if self._perm is None:
+            self._perm = np.random.default_rng(self._sampler_seed).permutation(num_train)
+        return self._perm[pos * self.batch_size:(pos + 1) * self.batch_size]
+
+    def _step(self, it):
+        idx = self._batch_indices()
         X_batch, y_batch = self.X_train[idx], self.y_train[idx]
         for aug in self.augment:
             X_batch, y_batch = aug(X_batch, y_batch, seed=int(self.rng.integers(2**63)))
         self._mode("train")
-        loss, grads = self.model.loss(X_batch, y_batch)
+        if self._own_grads:
+            loss, grads = self.model.loss(X_batch, y_batch, copy=False)
+        else:
+            loss, grads = self.model.loss(X_batch, y_batch)
         loss = float(loss)
         if not math.isfinite(loss):
             raise FloatingPointError(
@@ -291,17 +585,58 @@ class Solver:
                 f"the last checkpoint hold the last finite state; lower the learning rate "
                 f"or check the model/inputs")
         self.loss_history.append(loss)
-        missing = [p for p in self.model.params if p not in grads]
-        if missing:
-            raise KeyError(f"Solver: model.loss returned no gradient for parameter(s) {missing}")
-        before = ({k: np.array(v, copy=True) for k, v in self.model.params.items()}
-                  if observe else None)
-        for p, w in self.model.params.items():
-            next_w, next_config = self._rule(w, grads[p], self.optim_configs[p])
-            self._assign(p, next_w)
-            self.optim_configs[p] = next_config
-        if observe:
-            self.monitor.observe_update(self.model, grads, before)
+        params = self.model.params
+        if not self._own_grads:
+            missing = [p for p in params if p not in grads]
+            if missing:
+                raise KeyError(f"Solver: model.loss returned no gradient for parameter(s) "
+                               f"{missing}")
+            if self._fused:
+                grads = {p: _as_grad(grads[p], w) for p, w in params.items()}
+        self.last_grads = grads
+        if self.clip_grad_norm is not None or self.clip_grad_value is not None:
+            if not self._fused:
+                grads = {p: np.array(grads[p], dtype=np.asarray(w).dtype)
+                         for p, w in params.items()}
+                self.last_grads = grads
+            gl = [grads[p] for p in params]
+            if self.clip_grad_norm is not None:
+                self.grad_norm_history.append(optim.clip_grad_norm(gl, self.clip_grad_norm))
+            if self.clip_grad_value is not None:
+                optim.clip_grad_value(gl, self.clip_grad_value)
+        for cb in self._hooks["on_update_begin"]:
+            cb.on_update_begin(self, grads)
+        if self._fused:
+            self.optimizer.step(None if self._own_grads else grads)
+        else:
+            configs = self.optimizer.configs
+            for p, w in params.items():
+                next_w, next_config = self._rule(w, grads[p], configs[p])
+                self._assign(p, next_w)
+                configs[p] = next_config
+        return loss
+
+    def _evaluate(self, X, y, num_samples=None, batch_size=100):
+        """(accuracy, mean softmax cross-entropy of the scores) of ``X`` against ``y``."""
+        N = len(X)
+        if num_samples is not None and N > num_samples:
+            mask = self.rng.choice(N, num_samples, replace=False)
+            N = num_samples
+            X, y = X[mask], y[mask]
+        if N == 0:
+            return 0.0, float("nan")
+        self._mode("eval")
+        preds, total = [], 0.0
+        for start in range(0, N, batch_size):
+            scores = self.model.loss(X[start:start + batch_size])
+            preds.append(np.argmax(scores, axis=1))
+            if total == total:                                   # not NaN yet
+                try:
+                    part, _ = ops.softmax_loss(scores, y[start:start + batch_size])
+                    total += part * len(scores)
+                except (TypeError, ValueError):
+                    total = float("nan")
+        return float(np.mean(np.hstack(preds) == y)), float(total / N)
 
     def check_accuracy(self, X, y, num_samples=None, batch_size=100):
         """Fraction of ``X`` classified as ``y`` (argmax of ``model.loss(X)``).
@@ -309,19 +644,7 @@ class Solver:
         ``num_samples`` subsamples X first (with the Solver's generator);
         scores are computed ``batch_size`` rows at a time, in eval mode.
         """
-        N = len(X)
-        if num_samples is not None and N > num_samples:
-            mask = self.rng.choice(N, num_samples, replace=False)
-            N = num_samples
-            X, y = X[mask], y[mask]
-        if N == 0:
-            return 0.0
-        self._mode("eval")
-        preds = []
-        for start in range(0, N, batch_size):
-            scores = self.model.loss(X[start:start + batch_size])
-            preds.append(np.argmax(scores, axis=1))
-        return float(np.mean(np.hstack(preds) == y))
+        return self._evaluate(X, y, num_samples, batch_size)[0]
 
     def train(self):
         """Run the optimisation; swaps the best parameters into the model at the end.
@@ -331,22 +654,25 @@ class Solver:
         the middle of a run (an epoch checkpoint or an interrupt checkpoint)
         finishes that run instead.
         """
-        num_train = len(self.X_train)
-        per_epoch = max(num_train // self.batch_size, 1)
+        per_epoch = self.iterations_per_epoch
         if self._run_t >= self._run_iterations:          # start a new run
             self._run_t, self._run_iterations = 0, self.num_epochs * per_epoch
         num_iterations = self._run_iterations
         self.interrupted = False
-        bar = self._progress_bar(num_iterations)
+        self.stop_training = False
+        bar = self._bar = self._progress_bar(num_iterations)
         if bar is not None and self._run_t:
             bar.update(self._run_t)
+        hooks = self._hooks
         restore_sigint = self._catch_sigint()
         try:
+            for cb in hooks["on_train_begin"]:
+                cb.on_train_begin(self)
             while self._run_t < num_iterations:
                 t = self._run_t
-                epoch_end = (t + 1) % per_epoch == 0
-                record = t == 0 or t == num_iterations - 1 or epoch_end
-                self._step(t, observe=record and self.monitor is not None)
+                self.epoch_end = (t + 1) % per_epoch == 0
+                self.recording = t == 0 or t == num_iterations - 1 or self.epoch_end
+                loss = self._step(t)
                 self._run_t += 1
                 if bar is not None:
                     bar.update(1)
@@ -354,40 +680,46 @@ class Solver:
                         acc = ({"train_acc": f"{self.train_acc_history[-1]:.3f}",
                                 "val_acc": f"{self.val_acc_history[-1]:.3f}"}
                                if self.val_acc_history else {})
-                        bar.set_postfix(loss=f"{self.loss_history[-1]:.4f}",
-                                        epoch=self.epoch + 1, **acc)
+                        bar.set_postfix(loss=f"{loss:.4f}", epoch=self.epoch + 1, **acc)
                 elif self.verbose and t % self.print_every == 0:
-                    print(f"(Iteration {t + 1} / {num_iterations}) loss: "
-                          f"{self.loss_history[-1]:f}")
-                if epoch_end:
+                    print(f"(Iteration {t + 1} / {num_iterations}) loss: {loss:f}")
+                if self.epoch_end:
                     self.epoch += 1
-                    for c in self.optim_configs.values():
-                        if "learning_rate" in c:
-                            c["learning_rate"] *= self.lr_decay
-                if record:
-                    self._record(bar, epoch_end)
-                    if self.patience is not None and self._epochs_without_best >= self.patience:
-                        self.stopped_early = True
-                        self._run_t = num_iterations
-                        if self.verbose:
-                            self._write(bar, f"Early stop after epoch {self.epoch}: no better "
-                                        f"val accuracy in {self.patience} epochs")
-                        break
+                if self.recording:
+                    self._record()
+                for cb in hooks["on_iteration_end"]:
+                    cb.on_iteration_end(self, t, loss)
+                if self.epoch_end and hooks["on_epoch_end"]:
+                    recent = self.loss_history[-per_epoch:]
+                    logs = {"loss": float(sum(recent) / len(recent)),
+                            "train_acc": self.train_acc_history[-1],
+                            "val_acc": self.val_acc_history[-1],
+                            "val_loss": self.val_loss_history[-1],
+                            "lr": self.optimizer_lr()}
+                    for cb in hooks["on_epoch_end"]:
+                        cb.on_epoch_end(self, self.epoch, logs)
+                if self.stop_training:
+                    self.stopped_early = True
+                    self._run_t = num_iterations
+                    break
                 if self._interrupt_requested and self._run_t < num_iterations:
                     self.interrupted = True
                     path = None
                     if self.interrupt_checkpoint is not None:
                         path = self.save(self.interrupt_checkpoint)
-                    if self.verbose:
-                        self._write(bar, f"Interrupted at epoch {self.epoch + 1}, iteration "
-                                    f"{self._run_t} of {num_iterations}"
-                                    + (f"; resumable checkpoint: {path}" if path else ""))
+                    self.log(f"Interrupted at epoch {self.epoch + 1}, iteration "
+                             f"{self._run_t} of {num_iterations}"
+                             + (f"; resumable checkpoint: {path}" if path else ""))
                     raise KeyboardInterrupt
+            for cb in hooks["on_train_end"]:
+                cb.on_train_end(self)
         finally:
             restore_sigint()
             self._interrupt_requested = False
+            self.recording = self.epoch_end = False
             if bar is not None:
                 bar.close()
+            self._bar = None
             self._mode("train")
         for k, v in self.best_params.items():
             self._assign(k, v)
@@ -420,7 +752,8 @@ class Solver:
         """A JSON-serialisable dict of the run: what ``fastnn train`` writes to history.json.
 
         Keys: ``loss_history`` (per iteration), ``train_acc_history`` and
-        ``val_acc_history`` (per accuracy check), ``best_val_acc``, ``epoch``,
+        ``val_acc_history``, ``val_loss_history`` and ``lr_history`` (per accuracy
+        check), ``best_val_acc``, ``epoch``,
         ``stopped_early``, ``update_rule``, ``batch_size``, ``num_epochs`` and
         ``monitor`` (the Monitor's records, one per accuracy check; empty without one).
         """
@@ -428,6 +761,8 @@ class Solver:
             "loss_history": [float(v) for v in self.loss_history],
             "train_acc_history": [float(v) for v in self.train_acc_history],
             "val_acc_history": [float(v) for v in self.val_acc_history],
+            "val_loss_history": [float(v) for v in self.val_loss_history],
+            "lr_history": [None if v is None else float(v) for v in self.lr_history],
             "best_val_acc": float(self.best_val_acc),
             "epoch": int(self.epoch),
             "stopped_early": bool(self.stopped_early),
@@ -453,37 +788,26 @@ class Solver:
         else:
             params[name] = np.array(value, copy=True)
 
-    def _record(self, bar, epoch_end):
+    def _record(self):
         train_acc = self.check_accuracy(self.X_train, self.y_train,
                                         num_samples=self.num_train_samples)
-        val_acc = self.check_accuracy(self.X_val, self.y_val, num_samples=self.num_val_samples)
+        val_acc, val_loss = self._evaluate(self.X_val, self.y_val,
+                                           num_samples=self.num_val_samples)
         self.train_acc_history.append(train_acc)
         self.val_acc_history.append(val_acc)
-        if self.verbose:
-            self._write(bar, f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {train_acc:f}; "
-                        f"val_acc: {val_acc:f}")
-        improved = val_acc > self.best_val_acc
-        if improved or not self.best_params:
+        self.val_loss_history.append(val_loss)
+        self.lr_history.append(self.optimizer_lr())
+        self.log(f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {train_acc:f}; "
+                 f"val_acc: {val_acc:f}; val_loss: {val_loss:f}")
+        if val_acc > self.best_val_acc or not self.best_params:
             self.best_val_acc = max(val_acc, self.best_val_acc)
             self.best_params = {k: np.array(v, copy=True) for k, v in self.model.params.items()}
-        if self.monitor is not None:
-            probe = self.X_train[:getattr(self.monitor, "probe_size", 256)]
-            rec = self.monitor.observe_epoch(self.model, probe, self.epoch)
-            if self.verbose and callable(getattr(self.monitor, "summary", None)):
-                self._write(bar, self.monitor.summary(rec))
-        if epoch_end:
-            self._epochs_without_best = 0 if improved else self._epochs_without_best + 1
-            if self.checkpoint_name is not None:
-                self.save(f"{self.checkpoint_name}_epoch_{self.epoch}.npz")
 
     def _progress_bar(self, total):
+        """A tqdm bar on a terminal or in a Jupyter notebook (tqdm.auto); None in pipes and logs."""
         if not self.verbose or total == 0:
             return None
-        try:
-            isatty = sys.stderr.isatty()
-        except (AttributeError, ValueError):
-            isatty = False
-        if not isatty:
+        if not (_stderr_is_terminal() or _in_notebook()):
             return None
         try:
             from tqdm.auto import tqdm
@@ -534,6 +858,11 @@ class Solver:
                         bad(f"{where} must be an integer >= 0, got {v!r}")
                 elif (builtin or key == "learning_rate") and not finite(v):
                     bad(f"{where} must be a finite number, got {v!r}")
+        if self._fused:
+            try:
+                self._fused_state(configs)
+            except ValueError as exc:
+                bad(str(exc).removeprefix("Solver: "))
         return configs
 
     def _state(self):
@@ -558,6 +887,9 @@ class Solver:
             "num_epochs": self.num_epochs, "epoch": self.epoch,
             "best_val_acc": self.best_val_acc, "loss_history": self.loss_history,
             "train_acc_history": self.train_acc_history, "val_acc_history": self.val_acc_history,
+            "val_loss_history": [v if math.isfinite(v) else None for v in self.val_loss_history],
+            "lr_history": self.lr_history, "grad_norm_history": self.grad_norm_history,
+            "callbacks": self._callback_states(), "sampler_seed": self._sampler_seed,
             "optim_configs": configs, "epochs_without_best": self._epochs_without_best,
             "run_t": self._run_t, "run_iterations": self._run_iterations,
             "stopped_early": self.stopped_early,
@@ -644,6 +976,7 @@ class Solver:
             same_names(buffers, model_buffers, "the buffers (buffers/*)")
             same_arrays(buffers, model_buffers, "buffers/")
         configs = self._check_optim_state(meta["optim_configs"], groups["optim"], bad)
+        extras = self._check_extras(meta, bad)
 
         for k, v in params.items():
             model_params[k][...] = v
@@ -669,4 +1002,58 @@ class Solver:
                 streams[k].bit_generator.state = state
         if self.monitor is not None and meta.get("monitor") is not None:
             self.monitor.history = list(meta["monitor"])
+        self._apply_extras(extras, bad)
         return self
+
+    def _callback_states(self):
+        states = {}
+        for i, cb in enumerate(self.callbacks):
+            st = cb.state_dict() if callable(getattr(cb, "state_dict", None)) else None
+            if st is not None:
+                states[getattr(cb, "name", None) or f"{type(cb).__name__}{i}"] = st
+        return states
+
+    def _check_extras(self, meta, bad):
+        """The validation-loss, learning-rate and clipping histories, the shuffled sampler's seed
+        and the callbacks' states of a checkpoint's meta, checked (nothing restored yet)."""
+        floats = meta.get("val_loss_history") or []
+        lrs = meta.get("lr_history") or []
+        norms = meta.get("grad_norm_history") or []
+        for key, vals in (("val_loss_history", floats), ("lr_history", lrs),
+                          ("grad_norm_history", norms)):
+            if not isinstance(vals, list) or not all(
+                    v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                    for v in vals):
+                bad(f"{key!r} must be a list of numbers")
+        seed = meta.get("sampler_seed")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+            bad("'sampler_seed' must be a non-negative integer")
+        states = meta.get("callbacks") or {}
+        if not isinstance(states, dict) or not all(isinstance(v, dict) for v in states.values()):
+            bad("'callbacks' must map callback names to dicts")
+        return floats, lrs, norms, seed, states
+
+    def _apply_extras(self, extras, bad):
+        floats, lrs, norms, seed, states = extras
+        self.val_loss_history = [float("nan") if v is None else float(v) for v in floats]
+        self.lr_history = list(lrs)
+        self.grad_norm_history = [float(v) for v in norms if v is not None]
+        self._sampler_seed, self._perm = seed, None
+        for i, cb in enumerate(self.callbacks):
+            key = getattr(cb, "name", None) or f"{type(cb).__name__}{i}"
+            if key in states and callable(getattr(cb, "load_state_dict", None)):
+                try:
+                    cb.load_state_dict(states[key])
+                except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                    bad(f"state of callback {key!r}: {exc}")
+
+    @property
+    def _epochs_without_best(self):
+        stop = next((cb for cb in self.callbacks if isinstance(cb, _cb.EarlyStopping)), None)
+        return stop.wait if stop is not None else 0
+
+    @_epochs_without_best.setter
+    def _epochs_without_best(self, value):
+        for cb in self.callbacks:
+            if isinstance(cb, _cb.EarlyStopping):
+                cb.wait = int(value)

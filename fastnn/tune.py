@@ -836,8 +836,9 @@ class _Runner:
 
     def run(self, tasks, on_done):
         bar, best, failed = None, None, 0
-        if self.progress and tasks:
-            from tqdm.auto import tqdm
+        from fastnn.solver import _in_notebook, _stderr_is_terminal
+        if self.progress and tasks and (_stderr_is_terminal() or _in_notebook()):
+            from tqdm.auto import tqdm     # a notebook widget in Jupyter; no bar in pipes and logs
             bar = tqdm(total=len(tasks), unit="trial", desc="search", dynamic_ncols=True)
         try:
             for rec in self._iterate(tasks):
@@ -951,7 +952,8 @@ _RUN_DOC = """
         loss is failed ("diverged"); None disables the check (non-finite
         losses always fail).
     progress : bool, default False
-        A tqdm progress bar over trials (on stderr).
+        A tqdm progress bar over trials (on stderr) when stderr is a terminal,
+        a notebook bar in Jupyter (tqdm.auto); none in pipes and log files.
     callback : callable, optional
         ``callback(trial_record)`` in this process after every finished trial.
 """
@@ -1259,10 +1261,14 @@ class TrainFn:
         model_seed, solver_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
         model = self.build(config, model_seed)
         data = _dataset(self.dataset)
+        from fastnn.optim import rule_config_keys
+        rule = config.get("update_rule", self.update_rule)
+        accepted = rule_config_keys(rule) if isinstance(rule, str) and rule in _RULE_NAMES else ()
         optim_config = {"learning_rate": float(config.get("lr", 1e-3))}
-        optim_config.update({k: float(config[k]) for k in self._OPTIM_KEYS if k in config})
+        optim_config.update({k: float(config[k]) for k in self._OPTIM_KEYS
+                             if k in config and k in accepted})
         solver = Solver(model, {k: data[k] for k in ("X_train", "y_train", "X_val", "y_val")},
-                        update_rule=config.get("update_rule", self.update_rule),
+                        update_rule=rule,
                         optim_config=optim_config,
                         lr_decay=float(config.get("lr_decay", 1.0)),
                         batch_size=int(config.get("batch_size", self.batch_size)),
@@ -1272,6 +1278,9 @@ class TrainFn:
         return {"val_acc": float(solver.best_val_acc),
                 "train_acc": float(solver.train_acc_history[-1]),
                 "loss_history": [float(x) for x in solver.loss_history]}
+
+
+_RULE_NAMES = ("sgd", "sgd_momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad")
 
 
 def make_train_fn(model="convnet", dataset="digits", epochs=1, batch_size=50, update_rule="adam"):

@@ -136,8 +136,8 @@ def test_unknown_kwargs_and_bad_arguments():
     with pytest.raises(TypeError, match=r"Solver: unexpected keyword argument\(s\) "
                                         r"\['learnig_rate'\]"):
         make_solver(learnig_rate=0.1)
-    with pytest.raises(ValueError, match="Solver: unknown update_rule 'adamw'"):
-        make_solver(update_rule="adamw")
+    with pytest.raises(ValueError, match="Solver: unknown update_rule 'adamx'"):
+        make_solver(update_rule="adamx")
     with pytest.raises(ValueError, match="Solver: batch_size must be an integer >= 1"):
         make_solver(batch_size=0)
     with pytest.raises(ValueError, match="Solver: lr_decay must be a positive number"):
@@ -146,6 +146,8 @@ def test_unknown_kwargs_and_bad_arguments():
         Solver(LinearSoftmax(3, 2), {"X_train": 0, "y_train": 0, "X_val": 0})
     with pytest.raises(TypeError, match="model must have a params dict and a loss"):
         Solver(object(), make_data())
+    with pytest.raises(TypeError, match=r"wrap a layer in fastnn.layers.Sequential"):
+        Solver(fastnn.layers.Linear(64, 5), make_data())
     data = make_data()
     data["y_train"] = data["y_train"][:10]
     with pytest.raises(ValueError, match="X_train has 50 samples but y_train has 10"):

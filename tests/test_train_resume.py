@@ -90,8 +90,12 @@ def test_fresh_run_removes_stale_checkpoint_and_resume_refuses(tmp_path, capsys,
     assert (out / "interrupted.npz").exists()
     interrupt_final_files.undo()
     capsys.readouterr()
-    # a new run in the same folder diverges (FloatingPointError, exit status 1)
-    assert train(out, "--optimizer", "sgd", "--lr", "1e300") == 1
+    # a new run in the same folder is refused without --overwrite (the checkpoint stays) ...
+    assert train(out, "--optimizer", "sgd", "--lr", "1e300") == 2
+    assert "holds an earlier run" in one_error_line(capsys)
+    assert (out / "interrupted.npz").exists()
+    # ... and with it, it replaces the earlier run and diverges (FloatingPointError, status 1)
+    assert train(out, "--optimizer", "sgd", "--lr", "1e300", "--overwrite") == 1
     assert not (out / "interrupted.npz").exists()
     assert json.loads((out / "config.json").read_text())["optimizer"] == "sgd"
     capsys.readouterr()

@@ -127,14 +127,26 @@ def test_random_search_seeds_depend_only_on_index():
     assert r9.best_trial is best and r9.best_config == best["config"]
 
 
-def test_metric_min_progress_callback(capsys):
+def test_metric_min_progress_callback(capsys, monkeypatch):
+    import sys
     seen = []
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)   # a terminal
     r = tune.random_search(lambda c, s: {"loss": c["x"]}, {"x": tune.uniform(0, 1)}, 10,
                            metric="loss", mode="min", progress=True, callback=seen.append)
     assert r.best_config["x"] == min(t["config"]["x"] for t in r.trials)
     assert sorted(t["trial"] for t in seen) == list(range(10))
     err = capsys.readouterr().err
     assert f"best loss={r.best_trial['metrics']['loss']:.4g}, failed=0" in err and "10/10" in err
+
+
+def test_no_progress_bar_in_a_pipe(capsys, monkeypatch):
+    # `fastnn search ... 2> log`: no carriage-return bar in the log
+    import sys
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    tune.random_search(lambda c, s: {"loss": c["x"]}, {"x": tune.uniform(0, 1)}, 5,
+                       metric="loss", mode="min", progress=True)
+    err = capsys.readouterr().err
+    assert "\r" not in err and "5/5" not in err
 
 
 def test_grid_search():

@@ -109,6 +109,45 @@ def softmax_loss(const floating[:, ::1] scores,  # IN  (N, C)
     return _ordered_sum(lp, N) / N
 
 
+cdef double _softmax_smooth_row(const floating* s, floating* d, Py_ssize_t C, Py_ssize_t y,
+                                floating inv_n, double eps) noexcept nogil:
+    """target q = (1 - eps) onehot(y) + eps / C:
+    loss_i = logsumexp(s) - (1 - eps) s_y - eps/C sum_j s_j;  d = (softmax(s) - q) / N"""
+    cdef floating m = _row_max(s, C), scale
+    cdef floating off = <floating>(eps / C * inv_n), on = <floating>((1.0 - eps) * inv_n)
+    cdef double total, ssum
+    cdef Py_ssize_t j
+    ssum = lane_sum(s, C)
+    for j in range(C):
+        d[j] = fexp(s[j] - m)
+    total = lane_sum(d, C)
+    scale = <floating>(inv_n / total)
+    for j in range(C):
+        d[j] = d[j] * scale - off
+    d[y] -= on
+    return (log(total) + <double>m) - (1.0 - eps) * <double>s[y] - eps / C * ssum
+
+
+def softmax_loss_smoothed(const floating[:, ::1] scores,  # IN  (N, C)
+                          const int64_t[::1] y,           # IN  (N,) labels in [0, C)
+                          floating[:, ::1] dscores,       # OUT (N, C)
+                          double[::1] row_loss,           # OUT (N,) scratch: per-row loss
+                          double label_smoothing, int n_threads):
+    """loss = mean_i CE(s_i, (1 - eps) onehot(y_i) + eps / C);  dscores = (softmax(s) - q) / N"""
+    cdef Py_ssize_t N = scores.shape[0], C = scores.shape[1], i
+    if N == 0 or C == 0:
+        return 0.0
+    cdef floating inv_n = <floating>(1.0 / N)
+    cdef const floating* sp = &scores[0, 0]
+    cdef floating* dp = &dscores[0, 0]
+    cdef const int64_t* yp = &y[0]
+    cdef double* lp = &row_loss[0]
+    cdef int nt = threads_for(N * C, _MIN_TRANS, n_threads)
+    for i in prange(N, schedule='static', nogil=True, num_threads=nt):
+        lp[i] = _softmax_smooth_row(sp + i * C, dp + i * C, C, yp[i], inv_n, label_smoothing)
+    return _ordered_sum(lp, N) / N
+
+
 cdef double _ordered_sum(const double* v, Py_ssize_t n) noexcept nogil:
     """sum of v in index order (deterministic)"""
     cdef double t = 0

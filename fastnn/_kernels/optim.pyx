@@ -114,6 +114,67 @@ cdef void _adam_block(floating* w, const floating* dw, floating* m, floating* v,
         w[i] = w[i] - lr * (mi / bc1) / (_sqrt(vi / bc2) + eps)
 
 
+cdef void _adamw_block(floating* w, const floating* dw, floating* m, floating* v, Py_ssize_t n,
+                       floating lr, floating beta1, floating om1, floating beta2, floating om2,
+                       floating eps, floating bc1, floating bc2, floating shrink) noexcept nogil:
+    # shrink = 1 - lr * weight_decay, rounded once from double (decoupled decay, applied first)
+    cdef Py_ssize_t i
+    cdef floating g, mi, vi
+    for i in range(n):
+        g = dw[i]
+        mi = beta1 * m[i] + om1 * g
+        vi = beta2 * v[i] + om2 * (g * g)
+        m[i] = mi
+        v[i] = vi
+        w[i] = w[i] * shrink - lr * (mi / bc1) / (_sqrt(vi / bc2) + eps)
+
+
+cdef void _adagrad_block(floating* w, const floating* dw, floating* acc, Py_ssize_t n,
+                         floating clr, floating eps, floating wd) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating g, a
+    cdef bint has_wd = wd != 0
+    for i in range(n):
+        g = dw[i] + wd * w[i] if has_wd else dw[i]
+        a = acc[i] + g * g
+        acc[i] = a
+        w[i] = w[i] - clr * g / (_sqrt(a) + eps)
+
+
+cdef double _sumsq_block(const floating* x, Py_ssize_t n) noexcept nogil:
+    """sum of x^2 over one block, in 16 float64 lanes combined in a fixed order"""
+    cdef double lane[16]
+    cdef double total = 0, v
+    cdef Py_ssize_t i = 0, k, n16 = n - n % 16
+    for k in range(16):
+        lane[k] = 0
+    while i < n16:
+        for k in range(16):
+            v = x[i + k]
+            lane[k] += v * v
+        i += 16
+    for i in range(n16, n):
+        v = x[i]
+        total += v * v
+    for k in range(16):
+        total += lane[k]
+    return total
+
+
+cdef void _scale_block(floating* x, Py_ssize_t n, floating c) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        x[i] = x[i] * c
+
+
+cdef void _clamp_block(floating* x, Py_ssize_t n, floating lo, floating hi) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating v
+    for i in range(n):
+        v = x[i]
+        x[i] = lo if v < lo else (hi if v > hi else v)          # NaN stays NaN
+
+
 # ---- parallel drivers (called from fastnn.optim, which validates everything) ----
 #
 # One call steps every parameter of one dtype (multi-tensor, like PyTorch's
@@ -245,3 +306,122 @@ def adam_step(floating[::1] probe,                # IN (any,) selects the dtype
                     (<floating*><size_t>ptrs[t, 3]) + start,
                     min(<Py_ssize_t>BLOCK, sizes[t] - start), flr, fb1, fom1, fb2, fom2, feps,
                     <floating>bias_correction1[t], <floating>bias_correction2[t], fwd)
+
+
+def adamw_step(floating[::1] probe,                # IN (any,) selects the dtype
+               const Py_ssize_t[:, ::1] ptrs,      # IN (T, 4) addresses of w (INOUT), dw, m, v (INOUT)
+               const Py_ssize_t[::1] sizes,        # IN (T,)
+               const Py_ssize_t[::1] first_block,  # IN (T+1,)
+               const double[::1] bias_correction1, # IN (T,) 1 - beta1^t of each parameter
+               const double[::1] bias_correction2, # IN (T,) 1 - beta2^t
+               double lr, double beta1, double beta2, double eps, double weight_decay,
+               int n_threads):
+    """w *= 1 - lr wd;  m, v as Adam (g = dw);  w -= lr (m/bc1) / (sqrt(v/bc2) + eps)"""
+    cdef Py_ssize_t T = sizes.shape[0], b, t, start, nblocks
+    if T == 0 or first_block[T] == 0:
+        return
+    nblocks = first_block[T]
+    cdef const Py_ssize_t* fb = &first_block[0]
+    cdef floating flr = <floating>lr, fb1 = <floating>beta1, fb2 = <floating>beta2
+    cdef floating feps = <floating>eps, fshrink = <floating>(1.0 - lr * weight_decay)
+    cdef floating fom1 = <floating>(1.0 - beta1), fom2 = <floating>(1.0 - beta2)
+    cdef int nt = _threads(sizes, _MIN_ADAPTIVE, n_threads)
+    for b in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
+        t = _tensor_of(fb, T, b)
+        start = (b - fb[t]) * BLOCK
+        _adamw_block((<floating*><size_t>ptrs[t, 0]) + start,
+                     (<const floating*><size_t>ptrs[t, 1]) + start,
+                     (<floating*><size_t>ptrs[t, 2]) + start,
+                     (<floating*><size_t>ptrs[t, 3]) + start,
+                     min(<Py_ssize_t>BLOCK, sizes[t] - start), flr, fb1, fom1, fb2, fom2, feps,
+                     <floating>bias_correction1[t], <floating>bias_correction2[t], fshrink)
+
+
+def adagrad_step(floating[::1] probe,                # IN (any,) selects the dtype
+                 const Py_ssize_t[:, ::1] ptrs,      # IN (T, 3) addresses of w (INOUT), dw, sum (INOUT)
+                 const Py_ssize_t[::1] sizes,        # IN (T,)
+                 const Py_ssize_t[::1] first_block,  # IN (T+1,)
+                 const double[::1] clr,              # IN (T,) lr / (1 + (t - 1) lr_decay) of each parameter
+                 double eps, double weight_decay, int n_threads):
+    """sum += g^2;  w -= clr g / (sqrt(sum) + eps);  g = dw + wd w"""
+    cdef Py_ssize_t T = sizes.shape[0], b, t, start, nblocks
+    if T == 0 or first_block[T] == 0:
+        return
+    nblocks = first_block[T]
+    cdef const Py_ssize_t* fb = &first_block[0]
+    cdef floating feps = <floating>eps, fwd = <floating>weight_decay
+    cdef int nt = _threads(sizes, _MIN_ADAPTIVE, n_threads)
+    for b in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
+        t = _tensor_of(fb, T, b)
+        start = (b - fb[t]) * BLOCK
+        _adagrad_block((<floating*><size_t>ptrs[t, 0]) + start,
+                       (<const floating*><size_t>ptrs[t, 1]) + start,
+                       (<floating*><size_t>ptrs[t, 2]) + start,
+                       min(<Py_ssize_t>BLOCK, sizes[t] - start), <floating>clr[t], feps, fwd)
+
+
+# ---- gradient clipping: the same parameter table, one array per row ----
+
+def sumsq(floating[::1] probe,                # IN (any,) selects the dtype
+          const Py_ssize_t[:, ::1] ptrs,      # IN (T, 1) addresses of the arrays
+          const Py_ssize_t[::1] sizes,        # IN (T,)
+          const Py_ssize_t[::1] first_block,  # IN (T+1,)
+          double[::1] block_sums,             # OUT (first_block[T],) scratch
+          int n_threads):
+    """sum over every array of x^2 (float64, summed in block order: the same for any thread count)"""
+    cdef Py_ssize_t T = sizes.shape[0], b, t, start, nblocks
+    if T == 0 or first_block[T] == 0:
+        return 0.0
+    nblocks = first_block[T]
+    cdef const Py_ssize_t* fb = &first_block[0]
+    cdef double* out = &block_sums[0]
+    cdef double total = 0
+    cdef int nt = _threads(sizes, _MIN_SGD, n_threads)
+    for b in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
+        t = _tensor_of(fb, T, b)
+        start = (b - fb[t]) * BLOCK
+        out[b] = _sumsq_block((<const floating*><size_t>ptrs[t, 0]) + start,
+                              min(<Py_ssize_t>BLOCK, sizes[t] - start))
+    for b in range(nblocks):
+        total += out[b]
+    return total
+
+
+def scale(floating[::1] probe,                # IN (any,) selects the dtype
+          const Py_ssize_t[:, ::1] ptrs,      # IN (T, 1) addresses of the arrays (INOUT)
+          const Py_ssize_t[::1] sizes,        # IN (T,)
+          const Py_ssize_t[::1] first_block,  # IN (T+1,)
+          double c, int n_threads):
+    """x *= c"""
+    cdef Py_ssize_t T = sizes.shape[0], b, t, start, nblocks
+    if T == 0 or first_block[T] == 0:
+        return
+    nblocks = first_block[T]
+    cdef const Py_ssize_t* fb = &first_block[0]
+    cdef floating fc = <floating>c
+    cdef int nt = _threads(sizes, _MIN_SGD, n_threads)
+    for b in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
+        t = _tensor_of(fb, T, b)
+        start = (b - fb[t]) * BLOCK
+        _scale_block((<floating*><size_t>ptrs[t, 0]) + start,
+                     min(<Py_ssize_t>BLOCK, sizes[t] - start), fc)
+
+
+def clamp(floating[::1] probe,                # IN (any,) selects the dtype
+          const Py_ssize_t[:, ::1] ptrs,      # IN (T, 1) addresses of the arrays (INOUT)
+          const Py_ssize_t[::1] sizes,        # IN (T,)
+          const Py_ssize_t[::1] first_block,  # IN (T+1,)
+          double lo, double hi, int n_threads):
+    """x = min(max(x, lo), hi)  (NaN stays NaN)"""
+    cdef Py_ssize_t T = sizes.shape[0], b, t, start, nblocks
+    if T == 0 or first_block[T] == 0:
+        return
+    nblocks = first_block[T]
+    cdef const Py_ssize_t* fb = &first_block[0]
+    cdef floating flo = <floating>lo, fhi = <floating>hi
+    cdef int nt = _threads(sizes, _MIN_SGD, n_threads)
+    for b in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
+        t = _tensor_of(fb, T, b)
+        start = (b - fb[t]) * BLOCK
+        _clamp_block((<floating*><size_t>ptrs[t, 0]) + start,
+                     min(<Py_ssize_t>BLOCK, sizes[t] - start), flo, fhi)

@@ -18,8 +18,14 @@ as an uninterrupted run with the same seed.  When training ends, the final state
 written to ``interrupted.npz`` before the final files, and the checkpoint is removed
 only once they are all written: an interruption while they are written loses nothing.
 The checkpoint carries a hash of config.json's settings; ``--resume`` refuses a
-checkpoint of another config, and a fresh run removes any older checkpoint first.
-See docs/reliability.md.
+checkpoint of another config.  See docs/reliability.md.
+
+A folder that holds an earlier run (any of the files above, or ``interrupted.npz``)
+is refused unless ``--overwrite`` is given, which first deletes that run's files.
+
+``--schedule cosine|step|onecycle|plateau`` and ``--warmup N`` choose a
+learning-rate schedule (see :mod:`fastnn.schedules`); ``--tensorboard DIR``
+writes TensorBoard event files.
 """
 import hashlib
 import json
@@ -36,12 +42,19 @@ from fastnn.commands.lrfind import lr_or_auto
 
 HELP = "train a model on the built-in dataset (or a CIFAR-10 / MNIST folder): the main job"
 
-OPTIMIZERS = ("sgd", "sgd_momentum", "nesterov", "rmsprop", "adam")
+OPTIMIZERS = ("sgd", "sgd_momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad")
+SCHEDULES = ("none", "cosine", "step", "onecycle", "plateau")
+# what a run writes into --output-dir (--overwrite deletes these first)
+RUN_FILES = ("model.npz", "preprocess.npz", "config.json", "history.json", "interrupted.npz",
+             "loss.png", "accuracy.png", "monitor.png", "lrfind.png")
 PREPROCESS = ("none", "mean_image", "channel_mean", "standardize", "pca", "whiten")
 # the options that define a run (saved in config.json, restored by --resume)
 RUN_KEYS = ("model", "dataset", "epochs", "batch_size", "lr", "lr_decay", "optimizer", "reg",
             "init", "activation", "normalization", "dropout", "augment", "preprocess", "hidden",
             "filters", "seed", "patience", "monitor")
+# optional run options: the value used when config.json has none
+RUN_DEFAULTS = {"schedule": "none", "warmup": 0, "sampling": "random", "clip_grad_norm": None,
+                "label_smoothing": 0.0}
 CHECKPOINT = "interrupted.npz"
 # the files fastnn train writes through fastnn.checkpoint.save_params (atomic, via a temp file)
 _NPZ_OUTPUTS = (CHECKPOINT, "model.npz", "preprocess.npz")
@@ -56,11 +69,11 @@ def add_arguments(p):
            "IDX files (default: %(default)s)")
     a("--epochs", type=int, default=20, help="default: %(default)s")
     a("--batch-size", type=int, default=32, help="default: %(default)s")
-    a("--lr", type=lr_or_auto, default=1e-3, metavar="LR|auto",
+    a("--lr", type=lr_or_auto, default=6e-4, metavar="LR|auto",
       help="learning rate, or auto: the rate fastnn lrfind suggests (default: %(default)s)")
-    a("--lr-decay", type=float, default=0.95, help="per-epoch factor (default: %(default)s)")
+    a("--lr-decay", type=float, default=1.0, help="per-epoch factor (default: %(default)s)")
     a("--optimizer", choices=OPTIMIZERS, default="adam", help="default: %(default)s")
-    a("--reg", type=float, default=1e-3, help="L2 strength (default: %(default)s)")
+    a("--reg", type=float, default=1e-4, help="L2 strength (default: %(default)s)")
     a("--init", choices=("kaiming", "xavier", "lecun", "normal"), default="kaiming",
       help="weight init (default: %(default)s)")
     a("--activation", default="relu",
@@ -74,6 +87,21 @@ def add_arguments(p):
     a("--hidden", default=None, metavar="N[,N...]", help="hidden widths of the affine layers")
     a("--filters", type=int, default=32, help="conv filters (default: %(default)s)")
     a("--patience", type=int, default=None, help="early stop after N epochs without progress")
+    a("--schedule", choices=SCHEDULES, default="none",
+      help="learning-rate schedule: cosine (to 0 over the run, per iteration), step (x0.1 at "
+           "1/2 and 3/4 of the epochs), onecycle (max --lr, per iteration), plateau (x0.5 "
+           "after 2 epochs without a better val accuracy); default: --lr-decay per epoch")
+    a("--warmup", type=int, default=0, metavar="N",
+      help="linear warm-up over the first N epochs, before any --schedule (default: none)")
+    a("--sampling", choices=("random", "shuffle"), default="random",
+      help="random: independent random minibatches (the course's Solver); shuffle: one "
+           "shuffled pass per epoch (default: %(default)s)")
+    a("--clip-grad-norm", type=float, default=None, metavar="X",
+      help="clip the gradients to a global 2-norm of at most X")
+    a("--label-smoothing", type=float, default=0.0, metavar="EPS",
+      help="label smoothing of the softmax loss (default: 0)")
+    a("--tensorboard", default=None, metavar="DIR",
+      help="write TensorBoard event files to DIR (needs tensorboardX)")
     a("--no-monitor", dest="monitor", action="store_false",
       help="skip the per-epoch activation/update diagnostics")
     a("--seed", type=int, default=0, help="seeds init, batches, dropout, augmentation")
@@ -81,6 +109,8 @@ def add_arguments(p):
     a("--output-dir", default="fastnn-run", metavar="DIR", help="default: %(default)s")
     a("--resume", action="store_true",
       help="finish the interrupted run in --output-dir (its config.json and interrupted.npz)")
+    a("--overwrite", action="store_true",
+      help="replace an earlier run in --output-dir (its files are deleted first)")
     a("--no-plots", dest="plots", action="store_false", help="do not write the PNG plots")
     a("--quiet", action="store_true", help="print only the final accuracy")
     a("--sanity", action="store_true",
@@ -149,6 +179,22 @@ def check_config(cfg):
                            f"got {cfg['seed']}")
     need(hidden is None or all(h >= 1 for h in hidden),
          f"--hidden widths must be >= 1, got {','.join(map(str, hidden or ()))}")
+    opt = {k: cfg.get(k, v) for k, v in RUN_DEFAULTS.items()}
+    need(opt["schedule"] in SCHEDULES,
+         f"--schedule must be one of {', '.join(SCHEDULES)}; got {opt['schedule']!r}")
+    need(opt["sampling"] in ("random", "shuffle"),
+         f"--sampling must be random or shuffle, got {opt['sampling']!r}")
+    need(is_int(opt["warmup"]) and 0 <= opt["warmup"] < max(cfg["epochs"], 1)
+         or opt["warmup"] == 0,
+         f"--warmup must be an integer in 0..epochs - 1 ({cfg['epochs'] - 1}), "
+         f"got {opt['warmup']!r}")
+    clip = opt["clip_grad_norm"]
+    need(clip is None or (isinstance(clip, numbers.Real) and not isinstance(clip, bool)
+                          and math.isfinite(clip) and clip > 0),
+         f"--clip-grad-norm must be a positive number, got {clip!r}")
+    ls = opt["label_smoothing"]
+    need(isinstance(ls, numbers.Real) and not isinstance(ls, bool) and 0 <= ls <= 1,
+         f"--label-smoothing must be in [0, 1], got {ls!r}")
     from fastnn.models import ACTIVATIONS
     need(cfg["activation"] in ACTIVATIONS,
          f"--activation must be one of {', '.join(sorted(ACTIVATIONS))}; got {cfg['activation']!r}")
@@ -170,7 +216,7 @@ def _check(args):
         except ValueError:
             raise CommandError(f"--hidden must be a comma list of integers, "
                                f"got {args.hidden!r}") from None
-    cfg = {k: getattr(args, k) for k in RUN_KEYS}
+    cfg = {k: getattr(args, k) for k in RUN_KEYS + tuple(RUN_DEFAULTS)}
     cfg["hidden"] = _hidden(args)
     check_config(cfg)
     return cfg
@@ -241,6 +287,31 @@ def check_memory(cfg, input_dim, num_classes, limit=None):
         what = (f"--batch-size {cfg['batch_size']} of {shape} images needs at least "
                 f"{_gib(batch_bytes)} for one batch's activations")
     raise CommandError(f"{what}; this machine has {_gib(limit)} of memory")
+
+
+def build_schedule(cfg, per_epoch):
+    """The ``lr_schedule`` of a config (None: the per-epoch ``lr_decay``)."""
+    from fastnn import schedules as S
+    name, warm, epochs = cfg["schedule"], int(cfg["warmup"]), int(cfg["epochs"])
+    if name == "cosine":
+        sched = S.CosineAnnealingLR(T_max=None, interval="iteration")
+    elif name == "step":
+        sched = S.MultiStepLR(milestones=sorted({max(1, (epochs - warm) // 2),
+                                                  max(2, (3 * (epochs - warm)) // 4)}),
+                              gamma=0.1)
+    elif name == "onecycle":
+        sched = S.OneCycleLR(max_lr=cfg["lr"], total_steps=None,
+                             cycle_momentum=cfg["optimizer"] in ("sgd_momentum", "nesterov",
+                                                                 "adam", "adamw"))
+    elif name == "plateau":
+        sched = S.ReduceLROnPlateau(metric="val_acc", factor=0.5, patience=2)
+    elif warm:
+        sched = S.ExponentialLR(gamma=cfg["lr_decay"])
+    else:
+        return None
+    if warm:
+        sched = S.warmup(sched, warm * (per_epoch if sched.interval == "iteration" else 1))
+    return sched
 
 
 def _hidden(args):
@@ -316,12 +387,44 @@ def build_run(cfg):
                        normalization=None if cfg["normalization"] == "none"
                        else cfg["normalization"],
                        dropout=cfg["dropout"], init=cfg["init"], reg=cfg["reg"], seed=cfg["seed"])
+    cfg = dict(RUN_DEFAULTS, **cfg)           # a config.json may lack the optional options
+    model.label_smoothing = float(cfg["label_smoothing"])
+    per_epoch = max(len(X_train) // cfg["batch_size"], 1)
+    schedule = build_schedule(cfg, per_epoch)
     solver_kw = dict(update_rule=cfg["optimizer"], optim_config={"learning_rate": cfg["lr"]},
-                     lr_decay=cfg["lr_decay"], batch_size=cfg["batch_size"],
+                     lr_decay=cfg["lr_decay"] if schedule is None else 1.0,
+                     lr_schedule=schedule, batch_size=cfg["batch_size"],
                      num_epochs=cfg["epochs"], seed=cfg["seed"], patience=cfg["patience"],
                      augment=build_augment(cfg["augment"]), monitor=bool(cfg["monitor"]),
+                     sampling=cfg["sampling"], clip_grad_norm=cfg["clip_grad_norm"],
                      num_train_samples=1000)
     return model, split, pre, solver_kw
+
+
+def _tensorboard_dir(args):
+    if getattr(args, "tensorboard", None) is None:
+        return None
+    try:
+        import tensorboardX  # noqa: F401
+    except ImportError:
+        raise CommandError("--tensorboard needs tensorboardX: pip install 'fastnn[tensorboard]'") \
+            from None
+    return args.tensorboard
+
+
+def _clear_earlier_run(out, overwrite):
+    """Refuse an --output-dir holding an earlier run, or (--overwrite) delete that run's files."""
+    if not os.path.isdir(out):
+        return
+    earlier = [f for f in RUN_FILES if os.path.isfile(os.path.join(out, f))]
+    if not earlier:
+        return
+    if not overwrite:
+        raise CommandError(f"--output-dir {out} holds an earlier run ({', '.join(earlier)}); "
+                           "give another folder, --resume to finish an interrupted run, or "
+                           "--overwrite to replace it")
+    for f in earlier:
+        os.remove(os.path.join(out, f))
 
 
 def _write_json(path, obj):
@@ -346,7 +449,9 @@ def _read_config(cfg_path):
     missing = [k for k in RUN_KEYS if k not in cfg]
     if missing:
         raise CommandError(f"--resume: {cfg_path!r} lacks {missing}")
-    cfg = {k: cfg[k] for k in RUN_KEYS}
+    raw = cfg
+    cfg = {k: raw[k] for k in RUN_KEYS}
+    cfg.update({k: raw[k] for k in RUN_DEFAULTS if k in raw})
     try:
         check_config(cfg)
     except CommandError as exc:
@@ -377,6 +482,7 @@ def run(args):
         cfg = _read_config(cfg_path)
     else:
         cfg = _check(args)
+        _clear_earlier_run(out, args.overwrite)
     output_dir(out)
     # what a process killed mid-save (SIGKILL) left: never needed, never overwritten
     remove_stale_temp_files(out, names=_NPZ_OUTPUTS)
@@ -390,7 +496,8 @@ def run(args):
     model, split, pre, solver_kw = build_run(cfg)
     solver = Solver(model, split, verbose=not args.quiet, interrupt_checkpoint=interrupt_path,
                     print_every=max(1, len(split["X_train"]) // cfg["batch_size"] // 2),
-                    checkpoint_tag=config_hash(cfg), **solver_kw)
+                    checkpoint_tag=config_hash(cfg), tensorboard=_tensorboard_dir(args),
+                    **solver_kw)
     if args.resume:
         try:
             solver.load(interrupt_path)

@@ -86,7 +86,7 @@ def matmul(a, trans_a, b, trans_b, out, bias=None):
         k.bias_add(out, bias, 1)
 
 
-def affine_backward(dout, cache):
+def affine_backward(dout, cache, need_dx=True):
     """Gradients of :func:`affine_forward`.
 
     Parameters
@@ -94,10 +94,13 @@ def affine_backward(dout, cache):
     dout : array_like, shape (N, M)
         Upstream gradient.
     cache : Cache from :func:`affine_forward`
+    need_dx : bool, default True
+        False skips the dx GEMM (the first layer of a network, whose input
+        needs no gradient) and returns None for dx.
 
     Returns
     -------
-    dx : ndarray, x's original shape (N, d1, ..., dk)
+    dx : ndarray, x's original shape (N, d1, ..., dk), or None
         dout @ w.T
     dw : ndarray, shape (D, M)
         x.T @ dout
@@ -117,10 +120,13 @@ def affine_backward(dout, cache):
         raise ValueError(f"{fn}: cache.x_shape {x_shape} does not hold cache.x {x2.shape} "
                          "(pass the cache affine_forward returned, unmodified)")
     g = check_dout(dout, (x2.shape[0], w.shape[1]), x2.dtype, fn)
-    dx = _buffers.empty(x2.shape, x2.dtype)
-    matmul(g, False, w, True, dx)
+    dx = None
+    if need_dx:
+        dx = _buffers.empty(x2.shape, x2.dtype)
+        matmul(g, False, w, True, dx)
+        dx = dx.reshape(c.x_shape)
     dw = _buffers.empty(w.shape, x2.dtype)
     matmul(x2, True, g, False, dw)
     db = np.empty(w.shape[1], x2.dtype)
     _dispatch.kernels.affine.column_sum(g, db, num_threads())
-    return dx.reshape(c.x_shape), dw, db
+    return dx, dw, db

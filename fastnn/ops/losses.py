@@ -57,17 +57,23 @@ def _targets(target, shape, dtype, name, fn):
     return c_aligned(np.asarray(t, dtype=dtype))
 
 
-def softmax_loss(scores, y):
-    """Softmax cross-entropy, mean over the batch (``F.cross_entropy(scores, y)``).
+def softmax_loss(scores, y, label_smoothing=0.0):
+    """Softmax cross-entropy, mean over the batch
+    (``F.cross_entropy(scores, y, label_smoothing=...)``).
 
     loss = mean_i [log sum_j exp(s_ij) - s_i,y_i], computed with the stable
     log-sum-exp (the row maximum is subtracted first);
     dscores = (softmax(s) - onehot(y)) / N.
 
+    With ``label_smoothing = eps`` the target is ``q = (1 - eps) onehot(y) +
+    eps / C`` (PyTorch's definition): loss = mean_i [logsumexp(s_i) -
+    sum_j q_ij s_ij], dscores = (softmax(s) - q) / N.
+
     Parameters
     ----------
     scores : array_like of float32 or float64, shape (N, C)
     y : array_like of int, shape (N,), values in [0, C)
+    label_smoothing : float in [0, 1], default 0
 
     Returns
     -------
@@ -79,13 +85,20 @@ def softmax_loss(scores, y):
     scores: (N, C); y: (N,); dscores: (N, C).
     """
     fn = "softmax_loss"
+    eps = real_number(label_smoothing, "label_smoothing", fn)
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {eps}")
     s = _scores_2d(scores, fn)
     N, C = s.shape
     labels = _labels(y, N, C, fn)
     ds = _buffers.empty_like(s)
     if N == 0:
         return float("nan"), ds
-    loss = _dispatch.kernels.losses.softmax_loss(s, labels, ds, np.empty(N), num_threads())
+    K = _dispatch.kernels.losses
+    if eps:
+        loss = K.softmax_loss_smoothed(s, labels, ds, np.empty(N), eps, num_threads())
+    else:
+        loss = K.softmax_loss(s, labels, ds, np.empty(N), num_threads())
     return float(loss), ds
 
 

@@ -7,16 +7,22 @@ import numpy as np
 __all__ = ["softmax_loss", "svm_loss", "bce_with_logits_loss", "mse_loss"]
 
 
-def softmax_loss(scores, y):
-    """Softmax cross-entropy, mean over N, stable log-sum-exp."""
-    N = scores.shape[0]
+def softmax_loss(scores, y, label_smoothing=0.0):
+    """Softmax cross-entropy, mean over N, stable log-sum-exp.
+
+    ``label_smoothing = eps``: the target is ``(1 - eps) onehot(y) + eps / C``.
+    """
+    N, C = scores.shape
     shifted = scores - scores.max(axis=1, keepdims=True)
     sumexp = np.exp(shifted).sum(axis=1, keepdims=True)
     log_probs = shifted - np.log(sumexp)
-    loss = -log_probs[np.arange(N), y].sum(dtype=np.float64) / N
-    dscores = np.exp(log_probs)
-    dscores[np.arange(N), y] -= 1
-    dscores /= N
+    target = np.zeros_like(scores)
+    target[np.arange(N), y] = 1
+    if label_smoothing:
+        target = target * scores.dtype.type(1 - label_smoothing) + scores.dtype.type(
+            label_smoothing / C)
+    loss = -(target * log_probs).sum(dtype=np.float64) / N
+    dscores = (np.exp(log_probs) - target) / scores.dtype.type(N)
     return float(loss), dscores
 
 
