@@ -57,7 +57,6 @@ changes the learning rate, the velocity keeps the steps taken at the old rate
 (PyTorch rescales its buffer by the new rate instead).
 """
 import math
-import numbers
 from collections.abc import Mapping
 
 import numpy as np

@@ -2,14 +2,13 @@
 and fastnn train --lr auto."""
 import json
 import math
-import os
 
 import numpy as np
 import pytest
 
-from fastnn import cli, layers as L, lrfind as lrf, optim
-from fastnn.lrfind import LRFindResult, lrfind, suggest_lr
-from fastnn.models import FullyConnectedNet, Model
+from fastnn import cli, layers as L, optim
+from fastnn.lrfind import lrfind, suggest_lr
+from fastnn.models import FullyConnectedNet
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -10,7 +10,6 @@ import struct
 import numpy as np
 import pytest
 
-import fastnn
 from fastnn import Solver, callbacks, ops, optim, reference, schedules
 from fastnn import layers as L
 from fastnn.models import Model, make_model
