@@ -747,3 +747,21 @@ def test_fastnn_batchnorm_unbiased_running_var_flag():
     with pytest.raises(TypeError, match="unbiased_running_var must be True or False"):
         ops.batchnorm_forward(x, np.ones(3), np.zeros(3), np.zeros(3), np.ones(3),
                               unbiased_running_var="no")
+
+
+def test_reference_reshape_pooling_twin_matches_compat_fast_pooling():
+    from fastnn import reference
+    x = np.random.randn(3, 2, 8, 6)
+    dout = np.random.randn(3, 2, 4, 3)
+    pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    out, cache = FL.max_pool_forward_fast(x, pool_param)
+    ref_out, ref_cache = reference.max_pool_forward_reshape(x, 2, 2, 2)
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_allclose(FL.max_pool_backward_fast(dout, cache),
+                               reference.max_pool_backward_reshape(dout, ref_cache), rtol=1e-15)
+    # tied maxima share the gradient in the reshape algorithm
+    _, c = reference.max_pool_forward_reshape(np.ones((1, 1, 2, 2)), 2, 2, 2)
+    np.testing.assert_array_equal(reference.max_pool_backward_reshape(np.ones((1, 1, 1, 1)), c),
+                                  np.full((1, 1, 2, 2), 0.25))
+    with pytest.raises(ValueError, match="square tiling windows"):
+        reference.max_pool_forward_reshape(np.ones((1, 1, 5, 5)), 2, 2, 2)
