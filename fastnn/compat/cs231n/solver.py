@@ -66,8 +66,9 @@ class Solver(_solver.Solver):
 
     def __init__(self, model, data, **kwargs):
         rule = kwargs.get("update_rule", "sgd")
-        if not isinstance(rule, str) and rule in _RULE_NAMES:
-            kwargs["update_rule"] = _RULE_NAMES[rule]
+        name = next((n for f, n in _RULE_NAMES.items() if f is rule), None)
+        if name is not None:
+            kwargs["update_rule"] = name
         super().__init__(model, data, **kwargs)
 
     def _batch_indices(self):

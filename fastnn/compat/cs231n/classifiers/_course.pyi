@@ -1,12 +1,13 @@
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from fastnn import layers as L
 from fastnn.models import Model
 
-class CourseParams(L.ParamDict): ...
+class CourseParams(L.ParamDict):
+    def __setitem__(self, key: str, value: ArrayLike) -> None: ...
 
 def no_init(w: NDArray[Any], rng: np.random.Generator) -> None: ...
 
