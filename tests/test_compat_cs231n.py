@@ -309,6 +309,13 @@ def test_bn_param_errors_name_the_problem():
         LY.batchnorm_forward(np.ones((3, 2)), np.ones(2), np.zeros(2), {"mode": "eval"})
     with pytest.raises(KeyError, match="bn_param has no 'mode'"):
         LY.batchnorm_forward(np.ones((3, 2)), np.ones(2), np.zeros(2), {})
+    with pytest.raises(ValueError, match=r'bn_param\["momentum"\] .* in \[0, 1\], got 1.5'):
+        LY.batchnorm_forward(np.ones((3, 2)), np.ones(2), np.zeros(2),
+                             {"mode": "train", "momentum": 1.5})
+    with pytest.raises(ValueError, match=r'dropout_param\["p"\] \(the probability of KEEPING'):
+        LY.dropout_forward(np.ones((3, 2)), {"mode": "train", "p": 1.5})
+    with pytest.raises(TypeError, match="affine_forward: w must be an array of real numbers"):
+        LY.affine_forward(np.ones((3, 2)), np.ones((2, 2), complex), np.zeros(2))
 
 
 def test_spatial_batchnorm_forward_and_test_mode():
@@ -765,3 +772,16 @@ def test_reference_reshape_pooling_twin_matches_compat_fast_pooling():
                                   np.full((1, 1, 2, 2), 0.25))
     with pytest.raises(ValueError, match="square tiling windows"):
         reference.max_pool_forward_reshape(np.ones((1, 1, 5, 5)), 2, 2, 2)
+
+
+def test_mixed_and_integer_inputs_compute_as_numpy_would():
+    x32 = np.arange(6, dtype=np.float32).reshape(2, 3)
+    w = np.linspace(-1, 1, 12).reshape(3, 4)
+    out, _ = LY.affine_forward(x32, w, np.zeros(4))        # float32 with float64: float64
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, x32.astype(np.float64) @ w, rtol=1e-12)
+    out, _ = LY.relu_forward(np.array([[-2, 3]]))           # integers: float64
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, [[0.0, 3.0]])
+    out32, _ = LY.relu_forward(np.array([[-2, 3]], np.float32))
+    assert out32.dtype == np.float32

@@ -94,6 +94,9 @@ def _batchnorm(fn, x, gamma, beta, bn_param):
     training = mode(bn_param, fn, "bn_param")
     eps = param(bn_param, "eps", fn, "bn_param", 1e-5)
     momentum = param(bn_param, "momentum", fn, "bn_param", 0.9)
+    if not isinstance(momentum, (int, float, np.floating)) or not 0 <= momentum <= 1:
+        raise ValueError(f'{fn}: bn_param["momentum"] (the weight of the running average) must '
+                         f'be a number in [0, 1], got {momentum!r}')
     x, gamma, beta = floats(fn, x=x, gamma=gamma, beta=beta)
     C = x.shape[1] if x.ndim >= 2 else 0
     rm = _running(bn_param, "running_mean", C, x.dtype)
@@ -184,6 +187,9 @@ def dropout_forward(x, dropout_param):
     fn = "dropout_forward"
     training = mode(dropout_param, fn, "dropout_param")
     p = param(dropout_param, "p", fn, "dropout_param", required=True)
+    if not isinstance(p, (int, float, np.floating)) or not 0 <= p <= 1:
+        raise ValueError(f'{fn}: dropout_param["p"] (the probability of KEEPING a unit) must be '
+                         f'a number in [0, 1], got {p!r}')
     seed = param(dropout_param, "seed", fn, "dropout_param")
     if seed is None and training:
         seed = int(np.random.randint(0, 2**63 - 1, dtype=np.int64))
