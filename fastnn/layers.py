@@ -284,11 +284,13 @@ class GlobalAvgPool2d(Layer):
 class BatchNorm1d(Layer):
     """Batch norm per feature of (N, D); running statistics in ``buffers``.
 
-    ``momentum`` and the unbiased running variance follow PyTorch.  gamma
-    starts at 1 and beta at 0.
+    ``momentum`` and the unbiased running variance follow PyTorch;
+    ``unbiased_running_var=False`` averages the biased batch variance instead
+    (see :func:`fastnn.ops.batchnorm_forward`).  gamma starts at 1 and beta at 0.
     """
 
-    def __init__(self, num_features, momentum=0.1, eps=1e-5, dtype=np.float32):
+    def __init__(self, num_features, momentum=0.1, eps=1e-5, dtype=np.float32,
+                 unbiased_running_var=True):
         super().__init__()
         dt = _dtype(dtype)
         self._add_param("gamma", np.ones(num_features, dt))
@@ -296,6 +298,7 @@ class BatchNorm1d(Layer):
         self.buffers = {"running_mean": np.zeros(num_features, dt),
                         "running_var": np.ones(num_features, dt)}
         self.momentum, self.eps = momentum, eps
+        self.unbiased_running_var = bool(unbiased_running_var)
 
     _NDIMS = (2, 3)
     _HINT = "; for (N, C, H, W) images use BatchNorm2d"
@@ -310,7 +313,7 @@ class BatchNorm1d(Layer):
         out, self._cache = ops.batchnorm_forward(
             x, self.params["gamma"], self.params["beta"], self.buffers["running_mean"],
             self.buffers["running_var"], training=self.training, momentum=self.momentum,
-            eps=self.eps)
+            eps=self.eps, unbiased_running_var=self.unbiased_running_var)
         return out
 
     def backward(self, dout):

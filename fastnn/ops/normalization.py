@@ -16,7 +16,9 @@ group norm       C/G channels and all spatial values,   per channel
 
 Variances are biased (divide by the count), as in the forward pass of
 PyTorch; batch norm's running variance is updated with the unbiased batch
-variance (PyTorch's convention).  Statistics are accumulated in double, in an
+variance (PyTorch's convention), or with the biased one when
+``unbiased_running_var=False`` (the CS231n assignment's convention, which
+:mod:`fastnn.compat.cs231n` selects).  Statistics are accumulated in double, in an
 order that does not depend on the thread count, so results are identical
 for any number of threads.  Backward uses the simplified single-pass formula
 
@@ -73,13 +75,14 @@ def _running(a, name, C, fn):
 # ---------------------------------------------------------------- batch norm
 
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, training=True,
-                      momentum=0.1, eps=1e-5):
+                      momentum=0.1, eps=1e-5, unbiased_running_var=True):
     """Batch normalisation, per feature of (N, D) or per channel of (N, C, H, W).
 
     Training mode normalises with the batch statistics and updates
     ``running_mean`` / ``running_var`` in place,
     ``running = (1 - momentum) * running + momentum * batch``, with the
-    unbiased batch variance for ``running_var`` (PyTorch's convention).  Eval
+    unbiased batch variance for ``running_var`` (PyTorch's convention; the
+    biased one with ``unbiased_running_var=False``).  Eval
     mode normalises with the running statistics.  Passing ``None`` for both
     running arrays tracks no statistics: both modes then use the batch
     statistics (like PyTorch's ``track_running_stats=False``).
@@ -94,7 +97,13 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, training=True,
         Updated in place in training mode.
     training : bool
     momentum : float in [0, 1]
+        Weight of the batch statistics in the running average (PyTorch's
+        meaning; the CS231n assignment's ``momentum`` m is ``1 - m`` here).
     eps : float > 0
+    unbiased_running_var : bool, default True
+        Update ``running_var`` with the unbiased batch variance (``var * n /
+        (n - 1)``, n values per channel; PyTorch) or, when False, with the
+        biased one that normalised the batch (the CS231n assignment).
 
     Returns
     -------
@@ -136,6 +145,9 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, training=True,
     if not 0.0 <= momentum <= 1.0:
         raise ValueError(f"{fn}: momentum must be in [0, 1], got {momentum}")
     eps = _eps(eps, fn)
+    if not isinstance(unbiased_running_var, (bool, np.bool_)):
+        raise TypeError(f"{fn}: unbiased_running_var must be True or False, "
+                        f"got {unbiased_running_var!r}")
     batch_stats = training or not track
     if batch_stats and count == 1:
         raise ValueError(f"{fn}: expected more than 1 value per channel when training "
@@ -157,11 +169,11 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, training=True,
         k.bn_forward_spatial(x.reshape(N, C, L), gamma, beta, out.reshape(N, C, L), mean, var,
                              invstd, batch_stats, eps, num_threads())
     if training and track and count > 0:
-        unbiased = var * (count / (count - 1))
+        batch_var = var * (count / (count - 1)) if unbiased_running_var else var
         running_mean *= 1.0 - momentum
         running_mean += momentum * mean
         running_var *= 1.0 - momentum
-        running_var += momentum * unbiased
+        running_var += momentum * batch_var
     return out, Cache("batchnorm", x=x, gamma=gamma, mean=mean, invstd=invstd,
                       batch_stats=batch_stats)
 

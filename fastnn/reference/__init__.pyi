@@ -22,6 +22,7 @@ __all__ = [
     'svm_loss', 'bce_with_logits_loss', 'mse_loss', 'conv_forward', 'conv_backward',
     'conv_forward_im2col', 'conv_backward_im2col', 'im2col', 'col2im', 'max_pool_forward',
     'max_pool_backward', 'avg_pool_forward', 'avg_pool_backward', 'global_avg_pool_forward',
-    'global_avg_pool_backward', 'random_crop', 'random_resized_crop', 'hflip', 'color_jitter',
+    'global_avg_pool_backward', 'max_pool_forward_reshape', 'max_pool_backward_reshape',
+    'random_crop', 'random_resized_crop', 'hflip', 'color_jitter',
     'cutout', 'mixup'
 ]

@@ -27,8 +27,12 @@ def _norm_backward(dxhat, xhat, invstd, axes):
 
 
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, training=True,
-                      momentum=0.1, eps=1e-5):
-    """Per-feature (N, D) or per-channel (N, C, H, W) batch norm; updates running stats in place."""
+                      momentum=0.1, eps=1e-5, unbiased_running_var=True):
+    """Per-feature (N, D) or per-channel (N, C, H, W) batch norm; updates running stats in place.
+
+    ``running_var`` takes the unbiased batch variance, or the biased one with
+    ``unbiased_running_var=False``.
+    """
     axes = (0,) + tuple(range(2, x.ndim))               # all but the channel axis
     bshape = (1, -1) + (1,) * (x.ndim - 2)              # broadcast a (C,) array over x
     track = running_mean is not None
@@ -40,7 +44,8 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, training=True,
             count = x.size // x.shape[1]
             running_mean[:] = (1 - momentum) * running_mean + momentum * mean.reshape(-1)
             running_var[:] = ((1 - momentum) * running_var
-                              + momentum * var.reshape(-1) * count / (count - 1))
+                              + momentum * var.reshape(-1)
+                              * (count / (count - 1) if unbiased_running_var else 1.0))
         batch_stats = True
     else:
         mean = running_mean.astype(np.float64).reshape(bshape)

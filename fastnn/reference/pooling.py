@@ -2,7 +2,8 @@
 import numpy as np
 
 __all__ = ["max_pool_forward", "max_pool_backward", "avg_pool_forward", "avg_pool_backward",
-           "global_avg_pool_forward", "global_avg_pool_backward"]
+           "global_avg_pool_forward", "global_avg_pool_backward",
+           "max_pool_forward_reshape", "max_pool_backward_reshape"]
 
 
 def _out_hw(x, ph, pw, s):
@@ -80,3 +81,28 @@ def global_avg_pool_backward(dout, cache):
     (x_shape,) = cache
     H, W = x_shape[2:]
     return np.broadcast_to((dout / (H * W))[:, :, None, None], x_shape).copy()
+
+
+def max_pool_forward_reshape(x, pool_height=2, pool_width=2, stride=2):
+    """Max pooling of square tiling windows (pool_height == pool_width == stride, dividing H and
+    W) by viewing x as (N, C, H/s, s, W/s, s) and reducing axes 3 and 5: the CS231n
+    assignment's "reshape" algorithm, the baseline of ``bench/compat.py``."""
+    N, C, H, W = x.shape
+    s = stride
+    if not (pool_height == pool_width == s and H % s == 0 and W % s == 0):
+        raise ValueError(f"max_pool_forward_reshape: needs square tiling windows (pool_height == "
+                         f"pool_width == stride dividing H and W), got {pool_height}x{pool_width} "
+                         f"stride {s} on {H}x{W}")
+    x6 = x.reshape(N, C, H // s, s, W // s, s)
+    out = x6.max(axis=3).max(axis=4)
+    return out, (x6, out, x.shape)
+
+
+def max_pool_backward_reshape(dout, cache):
+    """dx of :func:`max_pool_forward_reshape`: dout goes to the positions equal to their
+    window's maximum, split evenly among tied maxima."""
+    x6, out, x_shape = cache
+    mask = x6 == out[:, :, :, None, :, None]
+    dx6 = np.where(mask, dout[:, :, :, None, :, None], 0.0).astype(x6.dtype)
+    dx6 /= mask.sum(axis=(3, 5), keepdims=True)
+    return dx6.reshape(x_shape)
