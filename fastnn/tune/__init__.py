@@ -1,0 +1,71 @@
+"""Hyperparameter search: random search, grid search, coarse-to-fine.
+
+The lecture's advice as a tool: sample the learning rate and the
+regularisation in log space, prefer random search to grid search, search
+coarse (many short trials, wide ranges) then fine (fewer, longer trials,
+narrower ranges), and watch for a best value on the edge of its range.
+
+    from fastnn import tune
+    space = {"lr": tune.loguniform(1e-5, 1e-1), "reg": tune.loguniform(1e-5, 1e-1)}
+    train_fn = tune.make_train_fn("convnet", epochs=2)
+    result = tune.random_search(train_fn, space, n_trials=50, seed=0, n_jobs=2)
+    result.best_config, result.table(top=10)
+    result.to_csv("results.csv"); result.plot("plots/")
+
+A **space** is a dict name -> one of :func:`loguniform`, :func:`uniform`,
+:func:`choice`, :func:`randint`, :func:`grid`; any other value is a constant
+passed to every trial unchanged.
+
+A **trial function** is ``train_fn(config, seed) -> dict of metrics`` (the
+search maximises ``metric``, ``"val_acc"`` by default).  It must be
+picklable to run in worker processes: a module-level function or a small
+class such as the one :func:`make_train_fn` returns.
+
+Seeding: trial ``i`` of a search gets ``numpy.random.SeedSequence(seed)``'s
+``i``-th spawned child (``SeedSequence([seed, s])``'s for stage s of a
+coarse-to-fine search); the child spawns two: its configuration is sampled
+from the first, its integer ``seed`` (passed to ``train_fn``) drawn from the
+second, so a trial's config and seed depend only on ``(seed, stage, i)``, never
+on scheduling order, ``n_jobs`` or the number of trials.
+
+Failure isolation: a trial whose function raises, or whose metrics' loss
+history holds a non-finite value or a loss above ``diverge_factor`` (3) times
+the first loss, is recorded with ``status="failed"`` and its error text; the
+search goes on.
+
+Parallel execution (``n_jobs``, ``backend``, ``client``, ``scheduler``):
+
+* ``n_jobs=1`` (default) runs trials one after another in this process;
+* ``n_jobs=N > 1`` runs them in N joblib (loky) worker processes;
+* ``backend="dask"``, ``client=<dask.distributed.Client>`` or
+  ``scheduler="tcp://host:8786"`` runs them on a Dask cluster with
+  ``client.map`` (results are collected as they complete).  Dask is an
+  optional extra (``pip install fastnn[distributed]``), imported only then.
+
+In every case each trial runs with fastnn's threads and the BLAS threads
+limited to ``max(1, cores // concurrent trials on that machine)`` (set with
+:func:`fastnn.set_num_threads` and ``threadpoolctl.threadpool_limits``, and
+restored afterwards), so trials never oversubscribe the cores;
+``threads_per_trial`` overrides it.  On a Dask worker each trial also undoes,
+while it runs, the nanny's ``MALLOC_TRIM_THRESHOLD_=65536`` (which made
+glibc mmap every array over 128 KiB afresh, and trials 2x slower).
+
+A trial that kills its worker process is a failed trial on Dask (the
+scheduler reports it); with joblib processes it stops the search (joblib's
+``TerminatedWorkerError``), the trials finished so far being in the results
+file for a resume.
+
+Resume: with ``results_path=`` the search writes its results file (JSON)
+after every finished trial; when the file exists at the start, trials it
+holds with the same stage, index, config and seed (finished, ``ok`` or
+``failed``) are taken from it and not run again.
+"""
+from fastnn.tune._results import SearchResult
+from fastnn.tune._spaces import (Space, choice, grid, loguniform, parse_space, randint,
+                                 uniform)
+from fastnn.tune._strategies import coarse_to_fine, grid_search, random_search
+from fastnn.tune._train import TrainFn, make_train_fn
+
+__all__ = ["loguniform", "uniform", "choice", "randint", "grid", "Space",
+           "random_search", "grid_search", "coarse_to_fine",
+           "SearchResult", "make_train_fn", "TrainFn", "parse_space"]
