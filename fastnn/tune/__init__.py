@@ -61,11 +61,13 @@ holds with the same stage, index, config and seed (finished, ``ok`` or
 ``failed``) are taken from it and not run again.
 """
 from fastnn.tune._results import SearchResult
-from fastnn.tune._spaces import (Space, choice, grid, loguniform, parse_space, randint,
-                                 uniform)
+from fastnn.tune._schedulers import ASHA, MedianStop
+from fastnn.tune._spaces import (Space, choice, conditional, grid, load_space, loguniform,
+                                 parse_space, randint, space_from_dict, uniform)
 from fastnn.tune._strategies import coarse_to_fine, grid_search, random_search
 from fastnn.tune._train import TrainFn, make_train_fn
 
 __all__ = ["loguniform", "uniform", "choice", "randint", "grid", "Space",
            "random_search", "grid_search", "coarse_to_fine",
-           "SearchResult", "make_train_fn", "TrainFn", "parse_space"]
+           "SearchResult", "make_train_fn", "TrainFn", "parse_space", "conditional",
+           "load_space", "space_from_dict", "ASHA", "MedianStop"]

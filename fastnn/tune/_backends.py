@@ -59,6 +59,11 @@ class _Shipped:
     def __call__(self, config, seed):
         return self.fn(config, seed)
 
+    def __getattr__(self, name):         # run, use_data, ...: the trial function's own
+        if name == "fn":
+            raise AttributeError(name)
+        return getattr(self.fn, name)
+
 
 def _unship(payload):
     import pickle
@@ -66,7 +71,8 @@ def _unship(payload):
 
 
 class _Runner:
-    """Runs batches of trial tasks with the chosen execution and writes results as they finish."""
+    """Runs trial tasks with the chosen execution: a job source hands out tasks while slots are
+    free and receives every finished record (see :meth:`run`)."""
 
     def __init__(self, fn, n_jobs, backend, client, scheduler, threads_per_trial, diverge_factor,
                  progress, callback):
@@ -82,62 +88,125 @@ class _Runner:
         self.diverge_factor = diverge_factor
         self.progress, self.callback = progress, callback
         self.metric, self.mode = "val_acc", "max"      # for the progress bar's "best"
+        self._share, self._data_ref, self._executor = None, None, None
 
     def close(self):
+        if self._share is not None:
+            self._share.close()
+            self._share = None
         if self._owned:
             self.client.close()
 
-    def run(self, tasks, on_done):
+    # ------------------------------------------------------------ shared data
+
+    def _data(self):
+        """What every task receives to reach the shared training data (None: nothing shared)."""
+        if self._data_ref is not None or not callable(getattr(self.fn, "shared_data", None)):
+            return self._data_ref
+        if self.client is None and self.n_jobs <= 1:
+            return None                                  # this process: the fn's own copy
+        from fastnn.tune import _data
+        arrays = self.fn.shared_data()
+        if self.client is not None:
+            self._data_ref = self.client.scatter(_data.Bundle(arrays), broadcast=True)
+        else:
+            self._share = _data.NpyShare(arrays)
+            self._data_ref = self._share.ref
+        return self._data_ref
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self, source, total, on_done):
+        """Run ``source``'s tasks: ``source.next()`` gives a task or None (nothing runnable
+        now), ``source.done(rec)`` takes a finished one; ends when nothing runs and nothing
+        is runnable.  ``on_done(rec)`` sees every final trial record (``source.done``
+        returns the records that became final); the bar counts them up to ``total``."""
         bar, best, failed = None, None, 0
         from fastnn.solver import _in_notebook, _stderr_is_terminal
-        if self.progress and tasks and (_stderr_is_terminal() or _in_notebook()):
+        if self.progress and total and (_stderr_is_terminal() or _in_notebook()):
             from tqdm.auto import tqdm     # a notebook widget in Jupyter; no bar in pipes and logs
-            bar = tqdm(total=len(tasks), unit="trial", desc="search", dynamic_ncols=True)
+            bar = tqdm(total=total, unit="trial", desc="search", dynamic_ncols=True)
         try:
-            for rec in self._iterate(tasks):
-                on_done(rec)
-                if bar is not None:
-                    bar.update(1)
-                    failed += rec["status"] != "ok"
-                    v = rec["metrics"].get(self.metric) if rec["status"] == "ok" else None
-                    if isinstance(v, (int, float)) and math.isfinite(v) and (
-                            best is None or (v > best if self.mode == "max" else v < best)):
-                        best = v
-                    bar.set_postfix_str(f"best {self.metric}={'-' if best is None else f'{best:.4g}'}"
-                                        f", failed={failed}")
-                if self.callback is not None:
-                    self.callback(rec)
+            for rec in self._loop(source):
+                for final in source.done(rec):
+                    on_done(final)
+                    if bar is not None:
+                        bar.update(1)
+                        failed += final["status"] == "failed"
+                        v = (final["metrics"].get(self.metric)
+                             if final["status"] != "failed" else None)
+                        if isinstance(v, (int, float)) and math.isfinite(v) and (
+                                best is None or (v > best if self.mode == "max" else v < best)):
+                            best = v
+                        b = "-" if best is None else f"{best:.4g}"
+                        bar.set_postfix_str(f"best {self.metric}={b}, failed={failed}")
+                    if self.callback is not None:
+                        self.callback(final)
         finally:
             if bar is not None:
                 bar.close()
 
-    def _iterate(self, tasks):
-        if not tasks:
-            return
-        args = (self.fn, None, self.diverge_factor)
+    def _loop(self, source):
         if self.client is not None:
-            from distributed import as_completed
-            threads = self.threads if self.threads is not None else _dask_threads(self.client)
-            futures = self.client.map(_execute, tasks, fn=_Shipped(self.fn), n_threads=threads,
-                                      diverge_factor=self.diverge_factor, dask_worker=True,
-                                      pure=False)
-            task_of = {f.key: t for f, t in zip(futures, tasks)}
-            for fut in as_completed(futures):
-                try:
-                    yield fut.result()
-                except Exception as exc:  # noqa: BLE001  (e.g. KilledWorker: the trial crashed it)
-                    stage, index, config, seed = task_of[fut.key]
-                    yield {"stage": stage, "trial": index, "config": dict(config), "seed": seed,
-                           "status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                           "metrics": {}, "duration": 0.0}
+            yield from self._loop_dask(source)
             return
-        n = min(self.n_jobs, len(tasks))
         threads = self.threads if self.threads is not None else max(1, _cores() // self.n_jobs)
-        args = (self.fn, threads, self.diverge_factor)
-        if n <= 1:
-            for task in tasks:
-                yield _execute(task, *args)
-            return
-        from joblib import Parallel, delayed
-        par = Parallel(n_jobs=n, backend="loky", return_as="generator_unordered")
-        yield from par(delayed(_execute)(task, *args) for task in tasks)
+        if self.n_jobs <= 1:
+            while True:
+                task = source.next()
+                if task is None:
+                    return
+                yield _execute(task, self.fn, threads, self.diverge_factor)
+        import concurrent.futures as cf
+        from joblib.externals.loky import get_reusable_executor
+        ex = get_reusable_executor(max_workers=self.n_jobs)
+        data = self._data()
+        running = {}
+        while True:
+            while len(running) < self.n_jobs:
+                task = source.next()
+                if task is None:
+                    break
+                running[ex.submit(_execute, task, self.fn, threads, self.diverge_factor,
+                                  False, data)] = task
+            if not running:
+                return
+            done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
+            for fut in sorted(done, key=lambda f: running[f][:2]):
+                task = running.pop(fut)
+                yield fut.result()
+
+    def _loop_dask(self, source):
+        from distributed import as_completed
+        threads = self.threads if self.threads is not None else _dask_threads(self.client)
+        slots = max(1, sum(int(w.get("nthreads", 1)) for w in
+                           self.client.scheduler_info()["workers"].values()))
+        data = self._data()
+        fn = _Shipped(self.fn)
+        running = {}
+        ac = as_completed()
+
+        def fill():
+            while len(running) < slots:
+                task = source.next()
+                if task is None:
+                    return
+                fut = self.client.submit(_execute, task, fn=fn, n_threads=threads,
+                                         diverge_factor=self.diverge_factor, dask_worker=True,
+                                         data=data, pure=False)
+                running[fut.key] = task
+                ac.add(fut)
+
+        fill()
+        while running:
+            fut = next(ac)
+            task = running.pop(fut.key)
+            try:
+                rec = fut.result()
+            except Exception as exc:  # noqa: BLE001  (e.g. KilledWorker: the trial crashed it)
+                stage, index, config, seed = task[:4]
+                rec = {"stage": stage, "trial": index, "config": dict(config), "seed": seed,
+                       "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                       "metrics": {}, "duration": 0.0, "state": None}
+            yield rec
+            fill()

@@ -20,7 +20,9 @@ class SearchResult:
     trials : list of dict
         One per trial, sorted by (stage, trial): keys ``stage``, ``trial``,
         ``config`` (dict), ``metrics`` (dict), ``seed`` (int), ``status``
-        (``"ok"`` or ``"failed"``), ``error`` (str or None), ``duration`` (s).
+        (``"ok"``, ``"stopped"`` by an early-stopping scheduler, or ``"failed"``),
+        ``error`` (str or None), ``duration`` (s, all its segments); under a
+        scheduler also ``reports``: ``[epoch, value]`` at each milestone reached.
     metric : str
         The metric maximised (``mode="max"``) or minimised (``mode="min"``).
     space : dict
@@ -49,16 +51,19 @@ class SearchResult:
     # ------------------------------------------------------------ queries
 
     def _score(self, t):
-        v = t["metrics"].get(self.metric) if t["status"] == "ok" else None
+        v = t["metrics"].get(self.metric) if t["status"] in ("ok", "stopped") else None
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
             return None
         return float(v) if self.mode == "max" else -float(v)
 
     def ranked(self):
-        """The ok trials with a finite metric, best first (ties: the earlier trial first)."""
+        """The trials with a finite metric, best first (ties: the earlier trial first): those
+        that ran to their last epoch (``ok``), then those an early-stopping scheduler
+        stopped (``stopped``)."""
         scored = [(self._score(t), t) for t in self.trials]
         scored = [(s, t) for s, t in scored if s is not None]
-        scored.sort(key=lambda st: (-st[0], st[1]["stage"], st[1]["trial"]))
+        scored.sort(key=lambda st: (st[1]["status"] != "ok", -st[0], st[1]["stage"],
+                                    st[1]["trial"]))
         return [t for _, t in scored]
 
     @property
@@ -128,7 +133,9 @@ class SearchResult:
             row += [fmt(t["metrics"].get(m)) if not isinstance(t["metrics"].get(m), list) else ""
                     for m in metrics]
             row += [fmt(t["config"].get(p)) for p in params]
-            status = t["status"] if t["status"] == "ok" else f"failed: {t['error']}"
+            status = (f"failed: {t['error']}" if t["status"] == "failed" else
+                      f"stopped at epoch {t['metrics'].get('epochs')}" if t["status"] == "stopped"
+                      else t["status"])
             row += [status[:70], f"{t['duration']:.2f}"]
             lines.append(row)
         widths = [max([len(h)] + [len(r[j]) for r in lines]) for j, h in enumerate(head)]

@@ -160,6 +160,58 @@ def grid(values):
     return _Grid(values)
 
 
+class _Conditional(Space):
+    """A dimension sampled only when earlier parameters have given values (else absent)."""
+
+    kind = "conditional"
+
+    def __init__(self, dim, when):
+        if not isinstance(dim, Space) or isinstance(dim, _Conditional):
+            raise ValueError(f"conditional: dim must be a dimension (loguniform(...), choice(...), "
+                             f"...), got {dim!r}")
+        if not when:
+            raise ValueError("conditional: give at least one condition, e.g. "
+                             "conditional(uniform(0.5, 0.99), update_rule=['sgd_momentum'])")
+        self.dim = dim
+        self.when = {}
+        for k, v in when.items():
+            vals = list(v) if isinstance(v, (list, tuple)) else [v]
+            if not vals:
+                raise ValueError(f"conditional: the values of {k!r} must not be empty")
+            self.when[k] = vals
+        self.log = dim.log
+
+    def active(self, config):
+        """Whether the config so far asks for this dimension."""
+        return all(k in config and config[k] in vals for k, vals in self.when.items())
+
+    def sample(self, rng):
+        return self.dim.sample(rng)
+
+    def to_dict(self):
+        return {"type": self.kind, "dim": self.dim.to_dict(), "when": dict(self.when)}
+
+    def __repr__(self):
+        cond = ", ".join(f"{k}={v!r}" for k, v in self.when.items())
+        return f"conditional({self.dim!r}, {cond})"
+
+
+def conditional(dim, **when):
+    """``dim``, sampled only when every named earlier parameter has one of the given values.
+
+    ``"momentum": conditional(uniform(0.5, 0.99), update_rule=["sgd_momentum", "nesterov"])``
+    samples a momentum only for the momentum rules; the other trials' configs
+    do not hold the key (the table shows it blank).  The parameters named must
+    come before this one in the space.
+    """
+    return _Conditional(dim, when)
+
+
+def _inner(dim):
+    """The dimension itself, or the one a conditional wraps."""
+    return dim.dim if isinstance(dim, _Conditional) else dim
+
+
 _KINDS = {"loguniform": _LogUniform, "uniform": _Uniform, "randint": _RandInt,
           "choice": _Choice, "grid": _Grid}
 
@@ -169,25 +221,100 @@ def _space_to_json(space):
             for k, v in space.items()}
 
 
+def _dim_from_json(v):
+    t = v["type"]
+    if t == "conditional":
+        return _Conditional(_dim_from_json(v["dim"]), v["when"])
+    if t in ("choice", "grid"):
+        return _KINDS[t](v["values"])
+    if t in _KINDS:
+        return _KINDS[t](v["low"], v["high"])
+    raise ValueError(f"unknown dimension type {t!r}")
+
+
 def _space_from_json(d):
     out = {}
     for k, v in d.items():
-        t = v["type"]
-        if t == "constant":
-            out[k] = v["value"]
-        elif t in ("choice", "grid"):
-            out[k] = _KINDS[t](v["values"])
-        else:
-            out[k] = _KINDS[t](v["low"], v["high"])
+        out[k] = v["value"] if v["type"] == "constant" else _dim_from_json(v)
     return out
+
+
+def space_from_dict(d):
+    """A space from plain data (a parsed TOML or JSON file).
+
+    Each entry is a constant, or a table with ``type`` (loguniform, uniform,
+    randint: ``low``, ``high``; choice, grid: ``values``) and optionally
+    ``when``, a table parameter -> allowed values that makes it
+    :func:`conditional`.  Raises ValueError naming the bad entry.
+    """
+    if not isinstance(d, dict):
+        raise ValueError(f"space_from_dict: expected a table name -> dimension, got "
+                         f"{type(d).__name__}")
+    out = {}
+    for k, v in d.items():
+        if not isinstance(v, dict):
+            out[k] = v
+            continue
+        try:
+            v = dict(v)
+            when = v.pop("when", None)
+            t = v.get("type")
+            if t == "constant":
+                out[k] = v["value"]
+                continue
+            if t not in _KINDS:
+                raise ValueError(f"type must be one of {sorted(_KINDS)} or constant, got {t!r}")
+            need = ("values",) if t in ("choice", "grid") else ("low", "high")
+            extra = sorted(set(v) - set(need) - {"type"})
+            if extra or any(n not in v for n in need):
+                raise ValueError(f"a {t} takes {list(need)}, got {sorted(set(v) - {'type'})}")
+            dim = _dim_from_json(v)
+            if when is not None:
+                if not isinstance(when, dict):
+                    raise ValueError(f"when must be a table parameter -> values, got {when!r}")
+                dim = _Conditional(dim, when)
+            out[k] = dim
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"space_from_dict: bad entry {k!r}: {exc}") from None
+    return out
+
+
+def load_space(path):
+    """Read a space from a TOML (``.toml``) or JSON file: see :func:`space_from_dict`."""
+    import json
+    import os
+    path = os.fspath(path)
+    try:
+        if path.endswith(".toml"):
+            try:
+                import tomllib
+            except ImportError:                       # Python 3.10
+                import tomli as tomllib
+            with open(path, "rb") as f:
+                d = tomllib.load(f)
+        else:
+            with open(path) as f:
+                d = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"load_space: cannot read {path!r}: {exc}") from None
+    if isinstance(d, dict) and isinstance(d.get("space"), dict):
+        d = d["space"]
+    return space_from_dict(d)
 
 
 def _check_space(space, fn):
     if not isinstance(space, dict) or not space:
         raise ValueError(f"{fn}: space must be a non-empty dict name -> dimension, got {space!r}")
-    for k in space:
+    seen = []
+    for k, v in space.items():
         if not isinstance(k, str):
             raise ValueError(f"{fn}: space names must be strings, got {k!r}")
+        if isinstance(v, _Conditional):
+            late = [p for p in v.when if p not in seen]
+            if late:
+                raise ValueError(f"{fn}: {k!r} is conditional on {late}, which must come before "
+                                 f"it in the space")
+        seen.append(k)
     return dict(space)
 
 

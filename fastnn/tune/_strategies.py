@@ -9,9 +9,141 @@ import numpy as np
 
 from fastnn.tune._backends import _Runner
 from fastnn.tune._results import SearchResult
-from fastnn.tune._spaces import _Choice, _Range, _check_space
+from fastnn.tune._samplers import ListProposer, TPEProposer
+from fastnn.tune._schedulers import make_scheduler
+from fastnn.tune._spaces import Space, _Choice, _Conditional, _Range, _check_space, _inner
 from fastnn.tune._trials import _sample_config, _trial_seeds
 from fastnn.tune._trials import _clean
+
+
+class _Stage:
+    """The job source of one stage: hands the runner trials (or, under a scheduler, trial
+    segments), takes their records, applies the scheduler's decisions; see
+    :mod:`fastnn.tune._schedulers` for why the outcome does not depend on timing."""
+
+    def __init__(self, search, stage, n, proposer, scheduler, max_epochs):
+        self.search, self.stage, self.n = search, stage, n
+        self.proposer, self.sched = proposer, scheduler
+        self.milestones = scheduler.milestones(max_epochs) if scheduler is not None else []
+        self.quotas = scheduler.quotas(n, len(self.milestones)) if scheduler is not None else []
+        self.reports = [{} for _ in self.milestones]
+        self.info, self.final = {}, {}
+        self.queue, self.pending = [], set()
+        self.next_new = 0
+
+    # ------------------------------------------------------------ what the runner calls
+
+    def next(self):
+        while True:
+            if self.queue:
+                return self._task(*self.queue.pop(0))
+            i = self.next_new
+            if i >= self.n or not self.proposer.available(i):
+                return None
+            self.next_new += 1
+            config, seed = self.proposer.propose(i)
+            old = self.search.previous.get((self.stage, i))
+            if (old is not None and old["seed"] == seed and old["config"] == _clean(config)
+                    and old["status"] in ("ok", "failed", "stopped")):
+                self._restore(i, old)
+                continue
+            self.info[i] = {"config": config, "seed": seed, "state": None, "duration": 0.0,
+                            "k": 0, "last": None}
+            return self._task(i, 0)
+
+    def done(self, rec):
+        i = rec["trial"]
+        info = self.info[i]
+        info["duration"] += rec.get("duration", 0.0)
+        info["state"] = rec.pop("state", None)
+        k = info["k"]
+        finals = []
+        if self.sched is None or k >= len(self.milestones) or info["state"] is None:
+            if rec["status"] == "failed" and k < len(self.milestones):
+                self._report(i, k, -math.inf)
+            finals.append(self._finalise(i, rec, rec["status"]))
+        else:
+            info["last"] = rec
+            self._report(i, k, self._score(rec))
+            self.pending.add((i, k))
+        finals += self._decide()
+        return finals
+
+    # ------------------------------------------------------------ internals
+
+    def _task(self, i, k):
+        info = self.info[i]
+        info["k"] = k
+        if self.sched is None:
+            return (self.stage, i, info["config"], info["seed"])
+        until = self.milestones[k] if k < len(self.milestones) else None
+        return (self.stage, i, info["config"], info["seed"], until, info["state"])
+
+    def _score(self, rec):
+        v = rec["metrics"].get(self.search.result.metric)
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+            return -math.inf
+        return float(v) if self.search.result.mode == "max" else -float(v)
+
+    def _report(self, i, k, value):
+        self.reports[k][i] = value
+        if k == 0:
+            self.proposer.tell(i, self._told(value))
+
+    def _told(self, score):
+        if not math.isfinite(score):
+            return None
+        return score if self.search.result.mode == "max" else -score
+
+    def ended_before(self, j, k):
+        """Whether trial j ended (stopped or failed) before reaching milestone k."""
+        return j in self.final and j not in self.reports[k]
+
+    def _finalise(self, i, rec, status):
+        info = self.info[i]
+        out = {k: v for k, v in rec.items() if k != "state"}
+        out["status"] = status
+        out["duration"] = info["duration"]
+        if self.milestones:
+            out["reports"] = [[m, None if not math.isfinite(self.reports[k][i]) else
+                               self._told(self.reports[k][i])]
+                              for k, m in enumerate(self.milestones) if i in self.reports[k]]
+        self.final[i] = out
+        info["state"] = None
+        self.proposer.tell(i, self._told(self._score(out)) if status != "failed" else None)
+        return out
+
+    def _restore(self, i, old):
+        self.info[i] = {"config": old["config"], "seed": old["seed"], "state": None,
+                        "duration": old.get("duration", 0.0), "k": 0, "last": None}
+        for epoch, v in old.get("reports") or []:
+            if epoch in self.milestones:
+                k = self.milestones.index(epoch)
+                value = -math.inf if v is None else (v if self.search.result.mode == "max"
+                                                     else -v)
+                self._report(i, k, value)
+        self.final[i] = old
+        self.proposer.tell(i, old["metrics"].get(self.search.result.metric)
+                           if old["status"] != "failed" else None)
+        self.search.add(old)
+        for rec in self._decide():
+            self.search.add(rec)
+
+    def _decide(self):
+        finals, changed = [], True
+        while changed:
+            changed = False
+            for i, k in sorted(self.pending):
+                d = self.sched.decide(self, i, k)
+                if d is None:
+                    continue
+                self.pending.discard((i, k))
+                changed = True
+                if d == "promote":
+                    self.queue.append((i, k + 1))
+                else:
+                    finals.append(self._finalise(i, self.info[i]["last"], "stopped"))
+        return finals
 
 
 class _Search:
@@ -25,23 +157,35 @@ class _Search:
             old = SearchResult.from_json(self.path)
             self.previous = {(t["stage"], t["trial"]): t for t in old.trials}
 
-    def run_stage(self, runner, stage, configs_seeds, space):
-        self.result.stages.append(dict(space))
-        todo = []
-        for i, (config, seed) in enumerate(configs_seeds):
-            old = self.previous.get((stage, i))
-            if (old is not None and old["seed"] == seed and old["config"] == _clean(config)
-                    and old["status"] in ("ok", "failed")):
-                self.result.trials.append(old)
-            else:
-                todo.append((stage, i, config, seed))
+    def add(self, rec):
+        self.result.trials.append(rec)
         self._save()
 
-        def done(rec):
-            self.result.trials.append(rec)
-            self._save()
-
-        runner.run(todo, done)
+    def run_stage(self, runner, stage, proposer, n, space, scheduler=None):
+        """Run one stage of ``n`` trials whose configs ``proposer`` gives."""
+        self.result.stages.append(dict(space))
+        max_epochs = None
+        if scheduler is not None:
+            fn = runner.fn
+            if not callable(getattr(fn, "run", None)):
+                raise ValueError("scheduler: early stopping needs a trial function that trains "
+                                 "in segments (fn.run(config, seed, until=, state=), such as "
+                                 "make_train_fn's TrainFn); got "
+                                 f"{type(fn).__name__}")
+            if isinstance(space.get("epochs"), Space):
+                raise ValueError("scheduler: 'epochs' cannot be searched under a scheduler (the "
+                                 "scheduler decides each trial's epochs)")
+            max_epochs = space.get("epochs", getattr(fn, "epochs", None))
+            if max_epochs is None:
+                raise ValueError("scheduler: the trials' number of epochs is unknown: give "
+                                 "'epochs' in the space")
+            max_epochs = int(max_epochs)
+        source = _Stage(self, stage, n, proposer, scheduler, max_epochs)
+        self._save()
+        runner.run(source, n, self.add)
+        if len(source.final) != n:      # every trial must have ended (a bug otherwise)
+            raise RuntimeError(f"search: stage {stage} ended with {n - len(source.final)} "
+                               f"trial(s) undecided")
         self.result.trials.sort(key=lambda t: (t["stage"], t["trial"]))
         self._save()
         return [t for t in self.result.trials if t["stage"] == stage]
@@ -53,16 +197,25 @@ class _Search:
 
 
 _RUN_DOC = """
+    scheduler : "asha", "median", None, or an ASHA / MedianStop object
+        Early stopping of bad trials with the epoch as the resource (see
+        :class:`fastnn.tune.ASHA`, :class:`fastnn.tune.MedianStop`); needs a
+        trial function that trains in segments (:func:`make_train_fn`'s).
+        Default None: every trial runs to its last epoch.
+    sampler : "random" or "tpe", default "random"
+        "tpe": Optuna's TPE sampler proposes the configs (``pip install
+        'fastnn[optuna]'``), asked in batches of ``tpe_batch`` (default 8).
     n_jobs : int, default 1
         Trials run at once on this machine, in joblib (loky) worker processes
         when > 1; -1: one per core.
     backend : None, "loky" or "dask"
         "dask": run on the Dask cluster of the current ``dask.distributed``
-        Client (``client=`` / ``scheduler=`` imply it).
+        Client (``client=`` / ``dask_scheduler=`` imply it).
     client : dask.distributed.Client, optional
-    scheduler : str, optional
+    dask_scheduler : str, optional
         A Dask scheduler address: a Client is connected for the search and
-        closed after it.
+        closed after it.  (An address given as ``scheduler=`` still works,
+        with a DeprecationWarning.)
     threads_per_trial : int, optional
         fastnn and BLAS threads inside each trial (default: ``max(1, cores //
         trials running at once on that machine)``).
@@ -72,40 +225,77 @@ _RUN_DOC = """
     metric, mode : str
         The metric the search optimises (``"val_acc"``) and ``"max"`` / ``"min"``.
     diverge_factor : float or None, default 3
-        A trial whose ``loss_history`` metric exceeds this times its first
-        loss is failed ("diverged"); None disables the check (non-finite
-        losses always fail).
+        A trial whose loss exceeds this times its first loss is failed
+        ("diverged"), stopped at that iteration when the trial function
+        trains with a Solver (:func:`make_train_fn`); None disables the check
+        (non-finite losses always fail).
     progress : bool, default False
-        A tqdm progress bar over trials (on stderr) when stderr is a terminal,
-        a notebook bar in Jupyter (tqdm.auto); none in pipes and log files.
+        A tqdm progress bar over trials (on stderr), with the best value so
+        far, when stderr is a terminal, a notebook bar in Jupyter (tqdm.auto);
+        none in pipes and log files.
     callback : callable, optional
         ``callback(trial_record)`` in this process after every finished trial.
 """
 
+_SCHEDULER_NAMES = ("asha", "median", "none")
 
-def _runner(train_fn, kw, metric="val_acc", mode="max"):
+
+def _split_scheduler(kw, fn):
+    """(early-stopping scheduler spec, Dask address) from the keywords."""
+    sched, address = kw.pop("scheduler", None), kw.pop("dask_scheduler", None)
+    if isinstance(sched, str) and sched not in _SCHEDULER_NAMES:
+        warnings.warn(f"{fn}: scheduler={sched!r} as a Dask address is deprecated: pass "
+                      f"dask_scheduler={sched!r} (scheduler= chooses the early stopping: "
+                      f"'asha', 'median' or None)", DeprecationWarning, stacklevel=3)
+        if address is not None:
+            raise ValueError(f"{fn}: give the Dask address once (dask_scheduler=)")
+        sched, address = None, sched
+    return sched, address
+
+
+def _runner(train_fn, kw, metric="val_acc", mode="max", fn="search"):
+    sched, address = _split_scheduler(kw, fn)
     r = _Runner(train_fn, kw.pop("n_jobs", 1), kw.pop("backend", None), kw.pop("client", None),
-                kw.pop("scheduler", None), kw.pop("threads_per_trial", None),
+                address, kw.pop("threads_per_trial", None),
                 kw.pop("diverge_factor", 3.0), kw.pop("progress", False),
                 kw.pop("callback", None))
     r.metric, r.mode = metric, mode
-    return r
+    return r, sched
 
 
-_RUN_KEYS = {"n_jobs", "backend", "client", "scheduler", "threads_per_trial", "diverge_factor",
-             "progress", "callback"}
+_RUN_KEYS = {"n_jobs", "backend", "client", "scheduler", "dask_scheduler", "threads_per_trial",
+             "diverge_factor", "progress", "callback", "sampler", "tpe_batch"}
 
 
 def _check_kw(fn, kw):
     bad = set(kw) - _RUN_KEYS
     if bad:
         raise TypeError(f"{fn}: unexpected keyword argument(s) {sorted(bad)}")
+    sampler = kw.get("sampler", "random")
+    if sampler not in ("random", "tpe"):
+        raise ValueError(f"{fn}: sampler must be 'random' or 'tpe', got {sampler!r}")
 
 
 def _check_seed(fn, seed):
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"{fn}: seed must be an integer >= 0, got {seed!r}")
     return int(seed)
+
+
+def _proposer(kw, space, seed, stage, n, mode, extra=None):
+    """The stage's config source: the random sampler's configs, or Optuna's TPE."""
+    sampler, batch = kw.pop("sampler", "random"), kw.pop("tpe_batch", 8)
+    seeds_ss = _trial_seeds(seed, stage, n)
+    if sampler == "tpe":
+        seeds = [int(ss.spawn(2)[1].generate_state(1)[0]) for ss in seeds_ss]
+        tpe_space = dict(space, **(extra or {}))
+        return TPEProposer(tpe_space, seeds, seed, stage, mode, batch)
+    tasks = []
+    for ss in seeds_ss:
+        config, tseed = _sample_config(space, ss)
+        config.update(extra or {})
+        tasks.append((config, tseed))
+    return ListProposer(tasks)
 
 
 def random_search(train_fn, space, n_trials, seed=0, *, results_path=None, metric="val_acc",
@@ -118,7 +308,8 @@ def random_search(train_fn, space, n_trials, seed=0, *, results_path=None, metri
     space : dict name -> dimension (or constant)
     n_trials : int
     seed : int, default 0
-        Trial i's config and seed come from ``SeedSequence(seed).spawn(n_trials)[i]``.
+        Trial i's config and seed come from ``SeedSequence(seed).spawn(n_trials)[i]``
+        (with ``sampler="tpe"``, only the seed: Optuna proposes the config).
     """
     _check_kw("random_search", kw)
     space = _check_space(space, "random_search")
@@ -126,10 +317,11 @@ def random_search(train_fn, space, n_trials, seed=0, *, results_path=None, metri
         raise ValueError(f"random_search: n_trials must be an integer >= 1, got {n_trials!r}")
     seed = _check_seed("random_search", seed)
     search = _Search(metric, mode, space, results_path)
-    runner = _runner(train_fn, kw, metric, mode)
+    proposer = _proposer(kw, space, seed, 0, int(n_trials), mode)
+    runner, sched = _runner(train_fn, kw, metric, mode, "random_search")
     try:
-        tasks = [_sample_config(space, ss) for ss in _trial_seeds(seed, 0, int(n_trials))]
-        search.run_stage(runner, 0, tasks, space)
+        search.run_stage(runner, 0, proposer, int(n_trials), space,
+                         make_scheduler(sched, "random_search"))
     finally:
         runner.close()
     return search.result
@@ -154,19 +346,31 @@ def grid_search(train_fn, space, seed=0, *, results_path=None, metric="val_acc",
     _check_kw("grid_search", kw)
     space = _check_space(space, "grid_search")
     seed = _check_seed("grid_search", seed)
+    if kw.pop("sampler", "random") != "random":
+        raise ValueError("grid_search: sampler must be 'random' (a grid is enumerated)")
+    kw.pop("tpe_batch", None)
     for k, v in space.items():
-        if isinstance(v, _Range):
+        if isinstance(_inner(v), _Range):
             raise ValueError(f"grid_search: {k!r} is {v!r}, a continuous dimension; give its "
                              f"values with grid([...]) or use random_search")
-    axes = [(k, v.values if isinstance(v, _Choice) else [v]) for k, v in space.items()]
     import itertools
-    combos = [dict(zip([k for k, _ in axes], vals))
-              for vals in itertools.product(*[vs for _, vs in axes])]
+    combos = [{}]
+    for k, v in space.items():
+        nxt = []
+        for c in combos:
+            if isinstance(v, _Conditional):
+                vals = v.dim.values if v.active(c) else [None]
+                nxt += [dict(c, **({k: x} if v.active(c) else {})) for x in vals]
+            else:
+                nxt += [dict(c, **{k: x}) for x in (v.values if isinstance(v, _Choice) else [v])]
+        combos = nxt
+    del itertools
     seeds = [int(ss.spawn(2)[1].generate_state(1)[0]) for ss in _trial_seeds(seed, 0, len(combos))]
     search = _Search(metric, mode, space, results_path)
-    runner = _runner(train_fn, kw, metric, mode)
+    runner, sched = _runner(train_fn, kw, metric, mode, "grid_search")
     try:
-        search.run_stage(runner, 0, list(zip(combos, seeds)), space)
+        search.run_stage(runner, 0, ListProposer(list(zip(combos, seeds))), len(combos), space,
+                         make_scheduler(sched, "grid_search"))
     finally:
         runner.close()
     return search.result
@@ -179,16 +383,23 @@ grid_search.__doc__ += "\n    Parameters\n    ----------\n    train_fn, space, s
 def _narrow(space, ranked, shrink, top_k):
     """The next stage's space: every range narrowed to ``shrink`` x its width (in log10 for
     log-uniform) around the mean of the ``top_k`` best trials, containing the best one and
-    staying inside the current range; choices keep the values the top trials used."""
+    staying inside the current range; choices keep the values the top trials used.  A
+    conditional dimension is narrowed around the top trials that have it (kept as it is when
+    none has)."""
     top = ranked[:top_k]
-    best = top[0]["config"]
     new = {}
     for k, dim in space.items():
-        if isinstance(dim, _Range):
-            a, b = dim.bounds()
+        inner = _inner(dim)
+        have = [t for t in top if k in t["config"]]
+        if not isinstance(inner, Space) or not have:
+            new[k] = dim
+            continue
+        best = have[0]["config"]
+        if isinstance(inner, _Range):
+            a, b = inner.bounds()
             w = (b - a) * shrink
-            ts = [dim.to_unit(t["config"][k]) for t in top]
-            tb = dim.to_unit(best[k])
+            ts = [inner.to_unit(t["config"][k]) for t in have]
+            tb = inner.to_unit(best[k])
             c = float(np.mean(ts))
             lo, hi = c - w / 2, c + w / 2
             if tb < lo:
@@ -199,19 +410,18 @@ def _narrow(space, ranked, shrink, top_k):
                 lo, hi = a, a + w
             if hi > b:
                 lo, hi = b - w, b
-            new[k] = dim.with_bounds(lo, hi)
-        elif isinstance(dim, _Choice):
-            used = {repr(t["config"][k]) for t in top}
-            new[k] = type(dim)([v for v in dim.values if repr(v) in used])
+            narrowed = inner.with_bounds(lo, hi)
         else:
-            new[k] = dim
+            used = {repr(t["config"][k]) for t in have}
+            narrowed = type(inner)([v for v in inner.values if repr(v) in used])
+        new[k] = _Conditional(narrowed, dim.when) if isinstance(dim, _Conditional) else narrowed
     return new
 
 
 def _edge_warnings(stage_space, original, best, stage, edge):
     for k, dim in stage_space.items():
-        orig = original.get(k)
-        if not isinstance(dim, _Range) or not isinstance(orig, _Range):
+        dim, orig = _inner(dim), _inner(original.get(k))
+        if not isinstance(dim, _Range) or not isinstance(orig, _Range) or k not in best:
             continue
         a, b = orig.bounds()
         lo, hi = dim.bounds()
@@ -250,6 +460,8 @@ def coarse_to_fine(train_fn, space, stages=((30, 1), (15, 3)), shrink=0.5, top_k
         :func:`choice` keeps only the values the top trials used.
     top_k : int, optional
         Trials that set the new ranges (default: the best 20%, at least 1).
+    scheduler : as for :func:`random_search`, or a list with one per stage
+        (e.g. ``[ASHA(), None]``: stop bad trials in the coarse stage only).
     edge : float, default 0.05
         After every stage, a ``UserWarning`` when the best value lies within
         this fraction of its original range's width from that range's
@@ -269,17 +481,21 @@ def coarse_to_fine(train_fn, space, stages=((30, 1), (15, 3)), shrink=0.5, top_k
     if not plan:
         raise ValueError("coarse_to_fine: stages must not be empty")
     search = _Search(metric, mode, space, results_path)
-    runner = _runner(train_fn, kw, metric, mode)
+    sampler, tpe_batch = kw.pop("sampler", "random"), kw.pop("tpe_batch", 8)
+    runner, sched = _runner(train_fn, kw, metric, mode, "coarse_to_fine")
+    scheds = list(sched) if isinstance(sched, (list, tuple)) else [sched] * len(plan)
+    if len(scheds) != len(plan):
+        runner.close()
+        raise ValueError(f"coarse_to_fine: scheduler must be one value or one per stage "
+                         f"({len(plan)}), got {sched!r}")
+    scheds = [make_scheduler(x, "coarse_to_fine") for x in scheds]
     current = dict(space)
     try:
         for s, (n, epochs) in enumerate(plan):
-            tasks = []
-            for ss in _trial_seeds(seed, s, n):
-                config, tseed = _sample_config(current, ss)
-                if epochs is not None:
-                    config["epochs"] = epochs
-                tasks.append((config, tseed))
-            search.run_stage(runner, s, tasks, current)
+            extra = {"epochs": epochs} if epochs is not None else {}
+            proposer = _proposer({"sampler": sampler, "tpe_batch": tpe_batch}, current, seed, s,
+                                 n, mode, extra)
+            search.run_stage(runner, s, proposer, n, dict(current, **extra), scheds[s])
             ranked = [t for t in search.result.ranked() if t["stage"] == s]
             if not ranked:
                 warnings.warn(f"coarse_to_fine: every trial of stage {s} failed; the search "

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from fastnn.tune._spaces import Space
+from fastnn.tune._spaces import Space, _Conditional
 
 
 def _trial_seeds(seed, stage, n):
@@ -22,7 +22,11 @@ def _sample_config(space, ss):
     rng = np.random.default_rng(cfg_ss)
     config = {}
     for k, dim in space.items():
-        config[k] = dim.sample(rng) if isinstance(dim, Space) else dim
+        if isinstance(dim, _Conditional):
+            if dim.active(config):
+                config[k] = dim.sample(rng)
+        else:
+            config[k] = dim.sample(rng) if isinstance(dim, Space) else dim
     return config, int(train_ss.generate_state(1)[0])
 
 
@@ -122,24 +126,42 @@ def _clean(v):
     return v
 
 
-def _execute(task, fn, n_threads, diverge_factor, dask_worker=False):
-    """Run one trial (in this process or a worker); never raises for the trial's own errors."""
-    stage, index, config, seed = task
+def _execute(task, fn, n_threads, diverge_factor, dask_worker=False, data=None):
+    """Run one trial, or one segment of it (in this process or a worker).
+
+    ``task`` is ``(stage, index, config, seed)`` or, for a segment,
+    ``(stage, index, config, seed, until, state)``: train up to epoch
+    ``until`` from the checkpoint bytes ``state`` (None: from the start) with
+    ``fn.run``; the record then carries the ``state`` to continue from.
+    ``data`` is the shared training data (see :mod:`fastnn.tune._data`).
+    Never raises for the trial's own errors.
+    """
+    stage, index, config, seed = task[:4]
+    until, state = task[4:] if len(task) == 6 else (None, None)
     rec = {"stage": stage, "trial": index, "config": dict(config), "seed": seed,
            "status": "ok", "error": None, "metrics": {}, "duration": 0.0}
     t0 = time.perf_counter()
     malloc = _glibc_malloc_for_trial() if dask_worker else contextlib.nullcontext()
     try:
+        if data is not None:
+            from fastnn.tune._data import resolve
+            fn.use_data(resolve(data))
         with malloc, _thread_limits(_threads_here(n_threads)):
-            metrics = fn(dict(config), seed)
+            if callable(getattr(fn, "run", None)):
+                metrics, rec["state"] = fn.run(dict(config), seed, until=until, state=state,
+                                               diverge_factor=diverge_factor)
+            else:
+                metrics = fn(dict(config), seed)
         if not isinstance(metrics, dict):
             raise TypeError(f"the trial function returned {type(metrics).__name__}, "
                             f"expected a dict of metrics")
-        rec["metrics"] = _clean(metrics)
-        err = _divergence(metrics, diverge_factor)
+        rec["metrics"] = _clean({k: v for k, v in metrics.items() if k != "diverged"})
+        err = metrics.get("diverged") or _divergence(metrics, diverge_factor)
         if err is not None:
             rec["status"], rec["error"] = "failed", err
+            rec["state"] = None
     except Exception as exc:  # noqa: BLE001  (failure isolation is the point)
         rec["status"], rec["error"] = "failed", f"{type(exc).__name__}: {exc}"
+        rec["state"] = None
     rec["duration"] = time.perf_counter() - t0
     return rec
