@@ -6,7 +6,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = ["plot_history", "plot_loss", "plot_accuracy", "plot_monitor", "smooth",
-           "plot_init_experiment", "plot_dead_relu", "plot_gradient_flow"]
+           "plot_init_experiment", "plot_dead_relu", "plot_gradient_flow", "plot_search"]
 
 # every plot returns the path it wrote (the argument itself)
 _P = TypeVar("_P", str, os.PathLike[str])
@@ -23,3 +23,5 @@ def plot_history(history: dict[str, Any], outdir: str | os.PathLike[str]) -> lis
 def plot_init_experiment(result: Mapping[str, Any], path: _P) -> _P: ...
 def plot_dead_relu(result: Mapping[str, Any], path: _P) -> _P: ...
 def plot_gradient_flow(result: Mapping[str, Any], path: _P) -> _P: ...
+# a fastnn.tune.SearchResult's plots; returns the paths written
+def plot_search(result: Any, outdir: str | os.PathLike[str]) -> list[str]: ...

@@ -134,7 +134,7 @@ class SearchResult:
                     for m in metrics]
             row += [fmt(t["config"].get(p)) for p in params]
             status = (f"failed: {t['error']}" if t["status"] == "failed" else
-                      f"stopped at epoch {t['metrics'].get('epochs')}" if t["status"] == "stopped"
+                      f"stopped at epoch {t['metrics'].get('epochs_trained')}" if t["status"] == "stopped"
                       else t["status"])
             row += [status[:70], f"{t['duration']:.2f}"]
             lines.append(row)
@@ -232,68 +232,11 @@ class SearchResult:
     def plot(self, outdir):
         """Write the search's plots as PNG files into ``outdir``; returns their paths.
 
-        * ``<metric>_vs_<param>.png`` for every parameter that varies: the metric
-          of each ok trial over the parameter (log x axis for a log-uniform
-          parameter; categories for a choice);
-        * ``lr_reg.png``: learning rate x regularisation, coloured by the metric
-          (log axes where sampled in log space), when the configs have ``lr``
-          and ``reg`` (else the first two numeric parameters).
+        See :func:`fastnn.plots.plot_search`: the metric over each searched
+        parameter, ``lr_reg.png`` per stage, and ``learning_curves.png``.
         """
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        os.makedirs(outdir, exist_ok=True)
-        ok = self.ranked()
-        ys = [t["metrics"][self.metric] for t in ok]
-        logs = {k for s in self.stages + [self.space] for k, v in s.items()
-                if isinstance(v, Space) and v.log}
-        paths = []
-        numeric = []
-        for p in self.param_names():
-            xs = [t["config"].get(p) for t in ok]
-            if len({repr(t["config"].get(p)) for t in self.trials}) <= 1:
-                continue                    # a constant: nothing to see
-            is_num = all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in xs)
-            fig, ax = plt.subplots(figsize=(5, 3.5))
-            if is_num:
-                numeric.append(p)
-                ax.scatter(xs, ys, s=18, alpha=0.8)
-                if p in logs:
-                    ax.set_xscale("log")
-            else:
-                cats = sorted({str(x) for x in xs})
-                ax.scatter([cats.index(str(x)) for x in xs], ys, s=18, alpha=0.8)
-                ax.set_xticks(range(len(cats)), cats)
-            ax.set_xlabel(p + (" (log)" if p in logs else ""))
-            ax.set_ylabel(self.metric)
-            ax.set_title(f"{self.metric} over {p} ({len(ok)} ok trials)")
-            ax.grid(True, alpha=0.3)
-            fig.tight_layout()
-            path = os.path.join(outdir, f"{self.metric}_vs_{_safe(p)}.png")
-            fig.savefig(path, dpi=100)
-            plt.close(fig)
-            paths.append(path)
-        pair = ("lr", "reg") if {"lr", "reg"} <= set(numeric) else tuple(numeric[:2])
-        if len(pair) == 2:
-            a, b = pair
-            fig, ax = plt.subplots(figsize=(5.5, 4))
-            sc = ax.scatter([t["config"][a] for t in ok], [t["config"][b] for t in ok], c=ys,
-                            cmap="viridis", s=30, edgecolors="k", linewidths=0.3)
-            fig.colorbar(sc, ax=ax, label=self.metric)
-            if a in logs:
-                ax.set_xscale("log")
-            if b in logs:
-                ax.set_yscale("log")
-            ax.set_xlabel(a)
-            ax.set_ylabel(b)
-            ax.set_title(f"{a} x {b}, coloured by {self.metric}")
-            fig.tight_layout()
-            path = os.path.join(outdir, f"{_safe(a)}_{_safe(b)}.png")
-            fig.savefig(path, dpi=100)
-            plt.close(fig)
-            paths.append(path)
-        return paths
+        from fastnn.plots import plot_search
+        return plot_search(self, outdir)
 
 
 def _safe(name):

@@ -161,7 +161,7 @@ class _Search:
         self.result.trials.append(rec)
         self._save()
 
-    def run_stage(self, runner, stage, proposer, n, space, scheduler=None):
+    def run_stage(self, runner, stage, proposer, n, space, scheduler=None, epochs=None):
         """Run one stage of ``n`` trials whose configs ``proposer`` gives."""
         self.result.stages.append(dict(space))
         max_epochs = None
@@ -175,7 +175,8 @@ class _Search:
             if isinstance(space.get("epochs"), Space):
                 raise ValueError("scheduler: 'epochs' cannot be searched under a scheduler (the "
                                  "scheduler decides each trial's epochs)")
-            max_epochs = space.get("epochs", getattr(fn, "epochs", None))
+            max_epochs = epochs if epochs is not None else space.get(
+                "epochs", getattr(fn, "epochs", None))
             if max_epochs is None:
                 raise ValueError("scheduler: the trials' number of epochs is unknown: give "
                                  "'epochs' in the space")
@@ -495,7 +496,7 @@ def coarse_to_fine(train_fn, space, stages=((30, 1), (15, 3)), shrink=0.5, top_k
             extra = {"epochs": epochs} if epochs is not None else {}
             proposer = _proposer({"sampler": sampler, "tpe_batch": tpe_batch}, current, seed, s,
                                  n, mode, extra)
-            search.run_stage(runner, s, proposer, n, dict(current, **extra), scheds[s])
+            search.run_stage(runner, s, proposer, n, current, scheds[s], epochs)
             ranked = [t for t in search.result.ranked() if t["stage"] == s]
             if not ranked:
                 warnings.warn(f"coarse_to_fine: every trial of stage {s} failed; the search "

@@ -109,7 +109,7 @@ class TrainFn:
     ``TrainFn(model, dataset, epochs, batch_size, update_rule)(config, seed)``
     returns ``{"val_acc": best validation accuracy, "train_acc": final train
     accuracy, "loss_history": [loss per iteration], "val_acc_history": [val
-    accuracy per epoch], "epochs": epochs trained}``.
+    accuracy per epoch], "epochs_trained": epochs trained}``.
 
     Config keys (all optional; unknown keys raise ValueError), with the
     defaults of ``fastnn train``:
@@ -292,7 +292,7 @@ class TrainFn:
 
         Returns ``(metrics, state)``: the metrics so far (``val_acc`` the best
         validation accuracy up to now, ``val_acc_history``, ``loss_history``,
-        ``train_acc``, ``epochs``, and ``diverged``: the reason when the loss
+        ``train_acc``, ``epochs_trained``, and ``diverged``: the reason when the loss
         diverged, which stops the run at that iteration) and the checkpoint
         bytes to continue from (None when the run is over).
         """
@@ -304,7 +304,7 @@ class TrainFn:
         solver.train()
         metrics = {"val_acc": float(solver.best_val_acc),
                    "train_acc": float(solver.train_acc_history[-1]),
-                   "epochs": int(solver.epoch),
+                   "epochs_trained": int(solver.epoch),
                    "val_acc_history": [float(v) for v in solver.val_acc_history[1:]],
                    "loss_history": [float(x) for x in solver.loss_history]}
         if stop.error is not None:
