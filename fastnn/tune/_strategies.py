@@ -244,7 +244,8 @@ _SCHEDULER_NAMES = ("asha", "median", "none")
 def _split_scheduler(kw, fn):
     """(early-stopping scheduler spec, Dask address) from the keywords."""
     sched, address = kw.pop("scheduler", None), kw.pop("dask_scheduler", None)
-    if isinstance(sched, str) and sched not in _SCHEDULER_NAMES:
+    if isinstance(sched, str) and sched not in _SCHEDULER_NAMES and (
+            "://" in sched or sched.rpartition(":")[2].isdigit()):
         warnings.warn(f"{fn}: scheduler={sched!r} as a Dask address is deprecated: pass "
                       f"dask_scheduler={sched!r} (scheduler= chooses the early stopping: "
                       f"'asha', 'median' or None)", DeprecationWarning, stacklevel=3)

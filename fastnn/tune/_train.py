@@ -302,10 +302,12 @@ class TrainFn:
         if state is not None:
             _load_state(solver, state)
         solver.train()
+        hist = solver.val_acc_history          # a check after iteration 1, then one per epoch
+        per_epoch = hist[len(hist) - solver.epoch:] if solver.epoch else []
         metrics = {"val_acc": float(solver.best_val_acc),
                    "train_acc": float(solver.train_acc_history[-1]),
                    "epochs_trained": int(solver.epoch),
-                   "val_acc_history": [float(v) for v in solver.val_acc_history[1:]],
+                   "val_acc_history": [float(v) for v in per_epoch],
                    "loss_history": [float(x) for x in solver.loss_history]}
         if stop.error is not None:
             metrics["diverged"] = stop.error
