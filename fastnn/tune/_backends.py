@@ -163,7 +163,8 @@ class _Runner:
         data = self._data()
         running = {}
         while True:
-            while len(running) < self.n_jobs:
+            # one task queued behind each running one hides the round trip between two tasks
+            while len(running) < 2 * self.n_jobs:
                 task = source.next()
                 if task is None:
                     break
@@ -187,7 +188,8 @@ class _Runner:
         ac = as_completed()
 
         def fill():
-            while len(running) < slots:
+            # one task queued behind each running one hides the scheduler's round trip
+            while len(running) < 2 * slots:
                 task = source.next()
                 if task is None:
                     return
