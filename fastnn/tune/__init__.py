@@ -1,4 +1,4 @@
-"""Hyperparameter search: random search, grid search, coarse-to-fine.
+"""Hyperparameter search: random search, grid search, coarse-to-fine, early stopping of bad trials.
 
 The lecture's advice as a tool: sample the learning rate and the
 regularisation in log space, prefer random search to grid search, search
@@ -13,8 +13,16 @@ narrower ranges), and watch for a best value on the edge of its range.
     result.to_csv("results.csv"); result.plot("plots/")
 
 A **space** is a dict name -> one of :func:`loguniform`, :func:`uniform`,
-:func:`choice`, :func:`randint`, :func:`grid`; any other value is a constant
-passed to every trial unchanged.
+:func:`choice`, :func:`randint`, :func:`grid`, or a :func:`conditional`
+dimension (sampled only when earlier parameters have given values); any other
+value is a constant passed to every trial unchanged.  :func:`load_space` reads
+one from a TOML or JSON file.
+
+**Early stopping** (``scheduler="asha"`` or ``"median"``, :class:`ASHA`,
+:class:`MedianStop`): the epoch is the resource; trials train in segments
+between milestones and the bad ones stop there, with decisions that do not
+depend on timing (see :mod:`fastnn.tune._schedulers`).  ``sampler="tpe"``
+lets Optuna's TPE sampler propose the configs (:mod:`fastnn.tune._samplers`).
 
 A **trial function** is ``train_fn(config, seed) -> dict of metrics`` (the
 search maximises ``metric``, ``"val_acc"`` by default).  It must be
@@ -33,14 +41,18 @@ history holds a non-finite value or a loss above ``diverge_factor`` (3) times
 the first loss, is recorded with ``status="failed"`` and its error text; the
 search goes on.
 
-Parallel execution (``n_jobs``, ``backend``, ``client``, ``scheduler``):
+Parallel execution (``n_jobs``, ``backend``, ``client``, ``dask_scheduler``):
 
 * ``n_jobs=1`` (default) runs trials one after another in this process;
 * ``n_jobs=N > 1`` runs them in N joblib (loky) worker processes;
 * ``backend="dask"``, ``client=<dask.distributed.Client>`` or
-  ``scheduler="tcp://host:8786"`` runs them on a Dask cluster with
-  ``client.map`` (results are collected as they complete).  Dask is an
+  ``dask_scheduler="tcp://host:8786"`` runs them on a Dask cluster with
+  ``client.submit`` (results are collected as they complete).  Dask is an
   optional extra (``pip install fastnn[distributed]``), imported only then.
+
+A trial function with ``shared_data()`` (:class:`TrainFn`) has its training
+set shared by the workers, not copied into each: memory-mapped ``.npy`` files
+for joblib processes, scattered once for Dask (:mod:`fastnn.tune._data`).
 
 In every case each trial runs with fastnn's threads and the BLAS threads
 limited to ``max(1, cores // concurrent trials on that machine)`` (set with
@@ -57,8 +69,14 @@ file for a resume.
 
 Resume: with ``results_path=`` the search writes its results file (JSON)
 after every finished trial; when the file exists at the start, trials it
-holds with the same stage, index, config and seed (finished, ``ok`` or
-``failed``) are taken from it and not run again.
+holds with the same stage, index, config and seed (finished: ``ok``,
+``stopped`` or ``failed``) are taken from it and not run again.
+
+Modules: ``_spaces`` (dimensions, files), ``_trials`` (seeds, one trial's
+execution), ``_results`` (:class:`SearchResult`), ``_backends`` (this process,
+joblib, Dask), ``_data`` (the shared training set), ``_schedulers`` (ASHA, the
+median rule), ``_samplers`` (random, TPE), ``_strategies`` (the searches),
+``_train`` (:class:`TrainFn`).
 """
 from fastnn.tune._results import SearchResult
 from fastnn.tune._schedulers import ASHA, MedianStop
