@@ -42,11 +42,11 @@ def _tree(pid):
     return seen
 
 
-def _pss(pid):
+def _pss(pid, field="Pss"):
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
             for line in f:
-                if line.startswith("Pss:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
@@ -60,8 +60,15 @@ class Peak:
 
     def _run(self):
         me = os.getpid()
+        self.parts = {}
         while not self._stop:
-            self.peak = max(self.peak, sum(_pss(p) for p in _tree(me)))
+            tree = _tree(me)
+            total = sum(_pss(p) for p in tree)
+            if total > self.peak:
+                self.peak = total
+                self.parts = {"this process": _pss(me),
+                              "workers, private": sum(_pss(p, "Pss_Anon") for p in tree[1:]),
+                              "workers, shared files": sum(_pss(p, "Pss_File") for p in tree[1:])}
             time.sleep(0.02)
 
     def __enter__(self):
@@ -93,7 +100,8 @@ def main():
         with Peak() as pk:
             tune.random_search(fn, space, 4, seed=0, n_jobs=n_jobs)
         res[n_jobs] = pk.peak
-        print(f"n_jobs={n_jobs}: peak PSS of the process tree {pk.peak / 2**20:.0f} MiB")
+        parts = ", ".join(f"{k} {v / 2**20:.0f}" for k, v in pk.parts.items())
+        print(f"n_jobs={n_jobs}: peak PSS of the process tree {pk.peak / 2**20:.0f} MiB ({parts})")
     print(f"2 workers / 1 process: {res[2] / res[1]:.2f}x; a private copy per worker would "
           f"add about {2 * size / 2**20:.0f} MiB more")
 

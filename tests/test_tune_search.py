@@ -405,3 +405,26 @@ def test_cli_deprecated_scheduler_address(tmp_path, capsys, monkeypatch):
     rc = main(["search", "--scheduler", "sometimes", "--dask-scheduler", "tcp://h:1",
                "--output-dir", str(tmp_path / "y"), "--no-progress"])
     assert rc == 2 and "--scheduler must be asha, median or none" in capsys.readouterr().err
+
+
+def test_cli_search_on_a_dataset_folder(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    imgs = rng.integers(0, 256, size=(5100, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=5100, dtype=np.uint8)
+    for stem, n in (("train", 5080), ("t10k", 20)):
+        with open(folder / f"{stem}-images-idx3-ubyte", "wb") as f:
+            f.write(np.array([2051, n, 28, 28], dtype=">i4").tobytes() + imgs[:n].tobytes())
+        with open(folder / f"{stem}-labels-idx1-ubyte", "wb") as f:
+            f.write(np.array([2049, n], dtype=">i4").tobytes() + labels[:n].tobytes())
+    out = tmp_path / "s"
+    assert main(["search", "--dataset", str(folder), "--model", "mlp", "--trials", "2",
+                 "--batch-size", "40", "--space", "lr=loguniform:1e-3:1e-2",
+                 "--space", "hidden=16", "--output-dir", str(out), "--no-progress"]) == 0
+    assert f"mlp on {folder}" in capsys.readouterr().out
+    r = tune.SearchResult.from_json(out / "results.json")
+    assert [t["status"] for t in r.trials] == ["ok", "ok"]
+    assert main(["search", "--dataset", str(tmp_path / "none"), "--output-dir",
+                 str(tmp_path / "t"), "--no-progress"]) == 2
+    assert "CIFAR-10 / MNIST folder" in capsys.readouterr().err

@@ -92,6 +92,10 @@ class _Runner:
 
     def close(self):
         if self._share is not None:
+            # the workers map the shared files: end them so that the memory goes with the files
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+                self._executor = None
             self._share.close()
             self._share = None
         if self._owned:
@@ -161,6 +165,8 @@ class _Runner:
         from joblib.externals.loky import get_reusable_executor
         ex = get_reusable_executor(max_workers=self.n_jobs)
         data = self._data()
+        if data is not None:
+            self._executor = ex
         running = {}
         while True:
             # one task queued behind each running one hides the round trip between two tasks
