@@ -10,6 +10,8 @@ Every function returns the path(s) it wrote.
 * :func:`plot_init_experiment`, :func:`plot_dead_relu`,
   :func:`plot_gradient_flow`: the figures of :mod:`fastnn.diagnose`.
 * :func:`plot_lrfind`: the learning-rate range test of :mod:`fastnn.lrfind`.
+* :func:`plot_search`: the pictures of a hyperparameter search
+  (:meth:`fastnn.tune.SearchResult.plot`).
 """
 import math
 import os
@@ -17,7 +19,8 @@ import os
 import numpy as np
 
 __all__ = ["plot_history", "plot_loss", "plot_accuracy", "plot_monitor", "smooth",
-           "plot_init_experiment", "plot_dead_relu", "plot_gradient_flow", "plot_lrfind"]
+           "plot_init_experiment", "plot_dead_relu", "plot_gradient_flow", "plot_lrfind",
+           "plot_search"]
 
 HEALTHY_UPDATE_RATIO = 1e-3
 
@@ -455,3 +458,158 @@ def plot_lrfind(result, path):
             ax.legend(fontsize=7, ncol=2 if len(handles) > 6 else 1)
     fig.tight_layout()
     return _save(fig, path)
+# ------------------------------------------------------------ hyperparameter search
+
+_STAGE_MARKERS = "osD^v<>p"
+
+
+def _search_params(result):
+    """(name, log axis, numeric) of every searched parameter (a dimension in some stage and
+    more than one value among the trials); per-stage constants such as ``epochs`` are not."""
+    from fastnn.tune import Space
+    from fastnn.tune._spaces import _inner
+    spaces = list(result.stages) + [result.space]
+    out = []
+    for p in result.param_names():
+        dims = [_inner(s[p]) for s in spaces if p in s and isinstance(s[p], Space)]
+        if not dims:
+            continue
+        values = [t["config"][p] for t in result.trials if p in t["config"]]
+        if len({repr(v) for v in values}) <= 1:
+            continue
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        out.append((p, any(d.log for d in dims), numeric))
+    return out
+
+
+def _stage_style(stage):
+    return _STAGE_MARKERS[stage % len(_STAGE_MARKERS)], f"C{stage % 10}"
+
+
+def plot_search(result, outdir):
+    """The pictures of a :class:`fastnn.tune.SearchResult`, as PNG files in ``outdir``.
+
+    * ``<metric>_vs_<param>.png`` for every searched parameter: the metric of
+      each trial over the parameter (log x axis where it was sampled in log
+      space, categories for a choice); one colour and marker per stage,
+      trials stopped early hollow, the best trial a red star;
+    * ``lr_reg.png``: learning rate x regularisation (else the first two
+      numeric parameters), coloured by the metric, one panel per stage, each
+      with its own colour scale (a 1-epoch stage and a 4-epoch stage are not
+      on one scale); the best trial a red star;
+    * ``learning_curves.png``: every trial's validation accuracy per epoch
+      (``val_acc_history``), one panel per stage; trials stopped early grey
+      and ending in an x, failed ones red, the best one thick.
+
+    Returns the paths written.
+    """
+    os.makedirs(outdir, exist_ok=True)
+    metric = result.metric
+    scored = result.ranked()
+    best = result.best_trial
+    stages = sorted({t["stage"] for t in result.trials})
+    params = _search_params(result)
+    paths = []
+
+    def safe(name):
+        return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))
+
+    for p, log, numeric in params:
+        have = [t for t in scored if p in t["config"]]
+        if not have:
+            continue
+        fig = _figure(5.5, 3.8)
+        ax = fig.add_subplot()
+        cats = None if numeric else sorted({str(t["config"][p]) for t in have})
+
+        def x_of(t):
+            return t["config"][p] if numeric else cats.index(str(t["config"][p]))
+
+        for s in stages:
+            marker, colour = _stage_style(s)
+            for stopped in (False, True):
+                pts = [t for t in have if t["stage"] == s and (t["status"] == "stopped") == stopped]
+                if not pts:
+                    continue
+                ax.scatter([x_of(t) for t in pts], [t["metrics"][metric] for t in pts], s=22,
+                           marker=marker, alpha=0.85,
+                           facecolors="none" if stopped else colour, edgecolors=colour,
+                           label=f"stage {s}" + (" (stopped early)" if stopped else ""))
+        if best is not None and p in best["config"]:
+            ax.scatter([x_of(best)], [best["metrics"][metric]], marker="*", s=200, c="red",
+                       edgecolors="k", zorder=5, label="best")
+        if log:
+            ax.set_xscale("log")
+        if cats is not None:
+            ax.set_xticks(range(len(cats)), cats)
+        ax.set_xlabel(p + (" (log scale)" if log else ""))
+        ax.set_ylabel(metric)
+        ax.set_title(f"{metric} over {p} ({len(have)} trials)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        paths.append(_save(fig, os.path.join(outdir, f"{safe(metric)}_vs_{safe(p)}.png")))
+
+    numeric_params = [(p, log) for p, log, num in params if num]
+    names = [p for p, _ in numeric_params]
+    pair = ("lr", "reg") if {"lr", "reg"} <= set(names) else tuple(names[:2])
+    if len(pair) == 2 and scored:
+        a, b = pair
+        logs = dict(numeric_params)
+        panels = [s for s in stages if any(t["stage"] == s for t in scored)]
+        fig = _figure(4.6 * len(panels), 4)
+        for n, s in enumerate(panels):
+            ax = fig.add_subplot(1, len(panels), n + 1)
+            pts = [t for t in scored if t["stage"] == s and a in t["config"] and b in t["config"]]
+            marker, _ = _stage_style(s)
+            sc = ax.scatter([t["config"][a] for t in pts], [t["config"][b] for t in pts],
+                            c=[t["metrics"][metric] for t in pts], cmap="viridis", s=30,
+                            marker=marker, edgecolors="k", linewidths=0.3)
+            fig.colorbar(sc, ax=ax, label=f"{metric} (stage {s})")
+            if best is not None and best["stage"] == s:
+                ax.scatter([best["config"][a]], [best["config"][b]], marker="*", s=220, c="red",
+                           edgecolors="k", zorder=5, label="best")
+                ax.legend(fontsize=7)
+            if logs.get(a):
+                ax.set_xscale("log")
+            if logs.get(b):
+                ax.set_yscale("log")
+            ax.set_xlabel(a)
+            ax.set_ylabel(b)
+            ax.set_title(f"stage {s}: {a} x {b}")
+        fig.tight_layout()
+        paths.append(_save(fig, os.path.join(outdir, f"{safe(a)}_{safe(b)}.png")))
+
+    curves = [t for t in result.trials if t["metrics"].get("val_acc_history")]
+    if curves:
+        panels = [s for s in stages if any(t["stage"] == s for t in curves)]
+        fig = _figure(5.2 * len(panels), 3.8)
+        for n, s in enumerate(panels):
+            ax = fig.add_subplot(1, len(panels), n + 1)
+            for t in (t for t in curves if t["stage"] == s):
+                y = _floats(t["metrics"]["val_acc_history"])
+                x = np.arange(1, len(y) + 1)
+                if t is best:
+                    continue
+                if t["status"] == "stopped":
+                    ax.plot(x, y, color="0.6", lw=0.8, ls="--")
+                    ax.plot(x[-1:], y[-1:], "x", color="0.4", ms=5)
+                elif t["status"] == "failed":
+                    ax.plot(x, y, color="tab:red", lw=0.8)
+                else:
+                    ax.plot(x, y, color="C0", lw=1.0, alpha=0.8)
+            if best is not None and best["stage"] == s and best in curves:
+                y = _floats(best["metrics"]["val_acc_history"])
+                ax.plot(np.arange(1, len(y) + 1), y, color="k", lw=2.5, label="best")
+            ax.plot([], [], color="C0", label="ran to the end")
+            ax.plot([], [], color="0.6", ls="--", marker="x", label="stopped early")
+            ax.plot([], [], color="tab:red", label="failed")
+            _integer_x(ax)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("validation accuracy")
+            ax.set_title(f"stage {s}: learning curves")
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        paths.append(_save(fig, os.path.join(outdir, "learning_curves.png")))
+    return paths

@@ -6,7 +6,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = ["plot_history", "plot_loss", "plot_accuracy", "plot_monitor", "smooth",
-           "plot_init_experiment", "plot_dead_relu", "plot_gradient_flow", "plot_lrfind"]
+           "plot_init_experiment", "plot_dead_relu", "plot_gradient_flow", "plot_lrfind",
+           "plot_search"]
 
 # every plot returns the path it wrote (the argument itself)
 _P = TypeVar("_P", str, os.PathLike[str])
@@ -25,3 +26,5 @@ def plot_dead_relu(result: Mapping[str, Any], path: _P) -> _P: ...
 def plot_gradient_flow(result: Mapping[str, Any], path: _P) -> _P: ...
 # an LRFindResult (fastnn.lrfind) or its to_dict()
 def plot_lrfind(result: Any, path: _P) -> _P: ...
+# a fastnn.tune.SearchResult's plots; returns the paths written
+def plot_search(result: Any, outdir: str | os.PathLike[str]) -> list[str]: ...

@@ -354,14 +354,15 @@ def test_make_train_fn_convnet(restore_threads):
     fastnn.set_num_threads(1)
     fn = tune.make_train_fn("convnet", epochs=1, batch_size=50)
     m = fn({"lr": 1e-2, "reg": 1e-4}, 123)
-    assert set(m) == {"val_acc", "train_acc", "loss_history"}
-    assert len(m["loss_history"]) == 1259 // 50
+    assert set(m) == {"val_acc", "train_acc", "loss_history", "val_acc_history", "epochs_trained"}
+    assert len(m["loss_history"]) == 1259 // 50 and m["epochs_trained"] == 1
+    assert m["val_acc"] == max(m["val_acc_history"]) and len(m["val_acc_history"]) == 1
     assert m["loss_history"][0] == pytest.approx(math.log(10), abs=0.05)
     assert m["val_acc"] > 0.6               # one epoch of adam learns the digits
     assert fn({"lr": 1e-2, "reg": 1e-4}, 123) == m
     with pytest.raises(ValueError, match=r"unknown config key\(s\) \['lrr'\]"):
         fn({"lrr": 1e-3}, 0)
-    with pytest.raises(ValueError, match="model must be 'convnet' or 'mlp'"):
+    with pytest.raises(ValueError, match=r"model must be one of \['mlp', 'convnet', 'vgg'\]"):
         tune.make_train_fn("resnet")
     r = tune.random_search(fn, {"lr": 50.0}, 1)      # a huge lr diverges: failed, not raised
     assert r.trials[0]["status"] == "failed" and "loss" in r.trials[0]["error"]
@@ -395,7 +396,11 @@ def test_local_cluster(thread_env, restore_threads, tmp_path):
         with client.as_current():
             r2 = tune.random_search(_threads_seen, {"x": tune.uniform(0, 1)}, 4, backend="dask")
         r3 = tune.random_search(_threads_seen, {"x": tune.uniform(0, 1)}, 2,
-                                scheduler=cluster.scheduler_address)
+                                dask_scheduler=cluster.scheduler_address)
+        with pytest.warns(DeprecationWarning, match="pass dask_scheduler="):
+            r4 = tune.random_search(_threads_seen, {"x": tune.uniform(0, 1)}, 1,
+                                    scheduler=cluster.scheduler_address)
+    assert r4.trials[0]["metrics"]["pid"] != os.getpid()
     assert _table(r) == _table(local)
     assert tune.SearchResult.from_json(tmp_path / "r.json").trials == r.trials
     import joblib

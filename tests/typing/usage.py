@@ -271,6 +271,18 @@ result = tune.random_search(my_trial, tune.parse_space(["lr=loguniform:1e-5:1e-1
 metrics = train_fn({"lr": 1e-3}, 0)
 val_acc: float = metrics["val_acc"]
 
+# ---- early stopping, conditional spaces, TPE, any data (docs/search.md)
+space2 = {"update_rule": tune.choice(["adam", "sgd_momentum"]),
+          "momentum": tune.conditional(tune.uniform(0.5, 0.99), update_rule=["sgd_momentum"]),
+          "dropout": tune.uniform(0.0, 0.5), "depth": tune.randint(1, 4)}
+result = tune.random_search(train_fn, space2, 27, scheduler=tune.ASHA(eta=3), sampler="tpe")
+result = tune.coarse_to_fine(train_fn, space, scheduler=["asha", None], dask_scheduler=None)
+result = tune.random_search(train_fn, space, 9, scheduler="median", n_jobs=2)
+file_space: dict[str, Any] = tune.load_space("space.toml")
+seg_metrics, seg_state = train_fn.run({"lr": 1e-3}, 0, until=1)
+curve: list[float] = seg_metrics["val_acc_history"]
+mine = tune.make_train_fn("mlp", data={"X_train": x, "y_train": y, "X_val": x, "y_val": y})
+
 # ---- misuses the stubs reject
 ops.relu_backward(dx, ("not", "a", "cache"))  # type: ignore[arg-type]
 fastnn.set_num_threads("two")  # type: ignore[arg-type]

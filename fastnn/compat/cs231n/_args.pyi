@@ -1,6 +1,6 @@
 from typing import Any
 
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 def floats(fn: str, **arrays: ArrayLike) -> Any: ...
 def param(d: Any, key: str, fn: str, name: str, default: Any = None,

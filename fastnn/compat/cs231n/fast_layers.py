@@ -8,7 +8,7 @@ the course's signatures: ``conv_param = {"stride", "pad"}``,
 ``pool_param = {"pool_height", "pool_width", "stride"}``.
 """
 from fastnn import ops
-from fastnn.compat.cs231n.layers import (conv_backward_naive, conv_forward_naive,
+from fastnn.compat.cs231n.layers import (conv_forward_naive,
                                          max_pool_backward_naive, max_pool_forward_naive)
 
 __all__ = [

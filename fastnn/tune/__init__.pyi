@@ -5,11 +5,14 @@ from typing import Any, ClassVar, Literal, TypedDict
 import numpy as np
 from typing_extensions import Self
 
-from fastnn.models import FullyConnectedNet, ThreeLayerConvNet
+from numpy.typing import NDArray
+
+from fastnn.models import Model
 
 __all__ = ["loguniform", "uniform", "choice", "randint", "grid", "Space",
            "random_search", "grid_search", "coarse_to_fine",
-           "SearchResult", "make_train_fn", "TrainFn", "parse_space"]
+           "SearchResult", "make_train_fn", "TrainFn", "parse_space", "conditional",
+           "load_space", "space_from_dict", "ASHA", "MedianStop"]
 
 _Path = str | os.PathLike[str]
 _Mode = Literal["max", "min"]
@@ -59,6 +62,19 @@ def uniform(low: float, high: float) -> _Uniform: ...
 def randint(low: int, high: int) -> _RandInt: ...  # high excluded
 def choice(values: Iterable[Any]) -> _Choice: ...
 def grid(values: Iterable[Any]) -> _Grid: ...
+class _Conditional(Space):
+    kind: ClassVar[Literal["conditional"]]
+    dim: Space
+    when: dict[str, list[Any]]
+    log: bool  # type: ignore[misc]
+    def __init__(self, dim: Space, when: Mapping[str, Any]) -> None: ...
+    def active(self, config: Mapping[str, Any]) -> bool: ...
+
+# sampled only when every named earlier parameter has one of the given values
+def conditional(dim: Space, **when: Any) -> _Conditional: ...
+# a space from a parsed TOML / JSON table; a .toml or .json file
+def space_from_dict(d: Mapping[str, Any]) -> dict[str, Any]: ...
+def load_space(path: _Path) -> dict[str, Any]: ...
 # ["lr=loguniform:1e-5:1e-1", "opt=choice:adam,sgd", "epochs=2"] -> a space
 def parse_space(specs: Iterable[str]) -> dict[str, Any]: ...
 
@@ -69,12 +85,34 @@ class _Trial(TypedDict):
     config: dict[str, Any]
     metrics: dict[str, Any]
     seed: int
-    status: Literal["ok", "failed"]
+    status: Literal["ok", "stopped", "failed"]
     error: str | None
     duration: float  # seconds
 
 # train_fn(config, seed) -> dict of metrics; picklable to run in worker processes
 _TrainFn = Callable[[dict[str, Any], int], Mapping[str, Any]]
+
+# ---- early stopping (the epoch as the resource)
+class ASHA:
+    name: ClassVar[str]
+    eta: int
+    min_epochs: int
+    def __init__(self, eta: int = ..., min_epochs: int = ...) -> None: ...
+    def milestones(self, max_epochs: int) -> list[int]: ...
+    def quotas(self, n_trials: int, n_milestones: int) -> list[int]: ...
+    def decide(self, stage: Any, i: int, k: int) -> Literal["promote", "stop"] | None: ...
+
+class MedianStop:
+    name: ClassVar[str]
+    min_epochs: int
+    every: int
+    min_trials: int
+    def __init__(self, min_epochs: int = ..., every: int = ..., min_trials: int = ...) -> None: ...
+    def milestones(self, max_epochs: int) -> list[int]: ...
+    def quotas(self, n_trials: int, n_milestones: int) -> list[None]: ...
+    def decide(self, stage: Any, i: int, k: int) -> Literal["promote", "stop"] | None: ...
+
+_Scheduler = Literal["asha", "median", "none"] | ASHA | MedianStop | None
 
 class SearchResult:
     trials: list[_Trial]  # sorted by (stage, trial)
@@ -110,13 +148,16 @@ class SearchResult:
 def random_search(train_fn: _TrainFn, space: dict[str, Any], n_trials: int, seed: int = ..., *,
                   results_path: _Path | None = ..., metric: str = ..., mode: _Mode = ...,
                   n_jobs: int = ..., backend: Literal["loky", "dask"] | None = ...,
-                  client: Any = ..., scheduler: str | None = ...,
+                  client: Any = ..., scheduler: _Scheduler | str = ...,
+                  dask_scheduler: str | None = ..., sampler: Literal["random", "tpe"] = ...,
+                  tpe_batch: int = ...,
                   threads_per_trial: int | None = ..., diverge_factor: float | None = ...,
                   progress: bool = ..., callback: Callable[[_Trial], object] | None = ...) -> SearchResult: ...
 def grid_search(train_fn: _TrainFn, space: dict[str, Any], seed: int = ..., *,
                 results_path: _Path | None = ..., metric: str = ..., mode: _Mode = ...,
                 n_jobs: int = ..., backend: Literal["loky", "dask"] | None = ...,
-                client: Any = ..., scheduler: str | None = ...,
+                client: Any = ..., scheduler: _Scheduler | str = ...,
+                dask_scheduler: str | None = ..., sampler: Literal["random"] = ...,
                 threads_per_trial: int | None = ..., diverge_factor: float | None = ...,
                 progress: bool = ..., callback: Callable[[_Trial], object] | None = ...) -> SearchResult: ...
 # stages: (n_trials, epochs or None) or n_trials, one random search each
@@ -125,28 +166,46 @@ def coarse_to_fine(train_fn: _TrainFn, space: dict[str, Any],
                    top_k: int | None = ..., seed: int = ..., *, edge: float = ...,
                    results_path: _Path | None = ..., metric: str = ..., mode: _Mode = ...,
                    n_jobs: int = ..., backend: Literal["loky", "dask"] | None = ...,
-                   client: Any = ..., scheduler: str | None = ...,
+                   client: Any = ...,
+                   scheduler: _Scheduler | str | Iterable[_Scheduler] = ...,
+                   dask_scheduler: str | None = ..., sampler: Literal["random", "tpe"] = ...,
+                   tpe_batch: int = ...,
                    threads_per_trial: int | None = ..., diverge_factor: float | None = ...,
                    progress: bool = ..., callback: Callable[[_Trial], object] | None = ...) -> SearchResult: ...
 
 # ---- the ready trial function
-class _TrainMetrics(TypedDict):
+class _TrainMetrics(TypedDict, total=False):
     val_acc: float
     train_acc: float
     loss_history: list[float]
+    val_acc_history: list[float]  # one per epoch
+    epochs_trained: int
+    diverged: str  # only from run(), when the loss diverged
+
+_Model = Literal["convnet", "mlp", "vgg"]
+_Arrays = Mapping[str, NDArray[Any]]
 
 class TrainFn:
-    KEYS: ClassVar[tuple[str, ...]]  # the config keys it reads
-    model: Literal["convnet", "mlp"]
+    model: _Model
     dataset: str
     epochs: int
     batch_size: int
     update_rule: str
-    def __init__(self, model: Literal["convnet", "mlp"] = ..., dataset: str = ..., epochs: int = ...,
-                 batch_size: int = ..., update_rule: str = ...) -> None: ...
+    preprocess: str
+    def __init__(self, model: _Model = ..., dataset: str | os.PathLike[str] = ...,
+                 epochs: int = ..., batch_size: int = ..., update_rule: str = ..., *,
+                 data: _Arrays | None = ..., preprocess: str | None = ...) -> None: ...
+    def shared_data(self) -> dict[str, NDArray[Any]]: ...
+    def use_data(self, arrays: _Arrays) -> None: ...
     def check_space(self, space: Iterable[str]) -> None: ...
-    def build(self, config: Mapping[str, Any], seed: int) -> ThreeLayerConvNet | FullyConnectedNet: ...
+    def settings(self, config: Mapping[str, Any]) -> dict[str, Any]: ...
+    def build(self, config: Mapping[str, Any], seed: int) -> Model: ...
+    # train up to epoch `until` from checkpoint bytes `state`: (metrics, state to continue or None)
+    def run(self, config: Mapping[str, Any], seed: int, until: int | None = ...,
+            state: bytes | None = ..., diverge_factor: float | None = ...
+            ) -> tuple[_TrainMetrics, bytes | None]: ...
     def __call__(self, config: Mapping[str, Any], seed: int) -> _TrainMetrics: ...
 
-def make_train_fn(model: Literal["convnet", "mlp"] = ..., dataset: str = ..., epochs: int = ...,
-                  batch_size: int = ..., update_rule: str = ...) -> TrainFn: ...
+def make_train_fn(model: _Model = ..., dataset: str | os.PathLike[str] = ..., epochs: int = ...,
+                  batch_size: int = ..., update_rule: str = ..., *,
+                  data: _Arrays | None = ..., preprocess: str | None = ...) -> TrainFn: ...
