@@ -299,12 +299,21 @@ def test_threads_100000_is_an_error_not_an_abort(tmp_path):
 def test_search_scheduler_without_dask(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)      # import distributed fails
     monkeypatch.setitem(sys.modules, "dask", None)
-    code = main(["search", "--scheduler", "tcp://127.0.0.1:8786", "--trials", "1",
+    code = main(["search", "--dask-scheduler", "tcp://127.0.0.1:8786", "--trials", "1",
                  "--output-dir", str(tmp_path / "s")])
     assert code == 2
     assert_one_line_error(code, capsys.readouterr().err,
-                          "--scheduler tcp://127.0.0.1:8786 needs Dask's distributed scheduler, "
-                          "which is not installed")
+                          "--dask-scheduler tcp://127.0.0.1:8786 needs Dask's distributed "
+                          "scheduler, which is not installed")
+    # the old spelling: its deprecation line, then the same error
+    code = main(["search", "--scheduler", "tcp://127.0.0.1:8786", "--trials", "1",
+                 "--output-dir", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 2 and "deprecated, use --dask-scheduler" in lines[0], err
+    assert "needs Dask's distributed scheduler" in lines[1]
+    assert not (tmp_path / "s").exists()
 
 
 def test_memory_error_at_the_cli_boundary(capsys, monkeypatch):
