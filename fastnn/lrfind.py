@@ -30,7 +30,9 @@ Either way the suggestion is then held back by the diagnostics: it is lowered
 to the largest rate tested at which the worst dead fraction is at most
 ``max_dead_rise`` above its value at the start of the test and the worst
 update/weight ratio is at most ``max_update_ratio`` (default 0.1, a hundred
-times the healthy 1e-3).  ``"min10"`` is the default because it measured better
+times the healthy 1e-3; weights that start at zero, such as the zero-initialised
+classifier of :func:`fastnn.models.make_model`, are not watched: growing from
+zero, their ratio is about 1/k at step k whatever the rate).  ``"min10"`` is the default because it measured better
 overall when trained with the suggested rate on the built-in digits (five seeds,
 docs/babysitting.md has the table): on the ``fastnn train`` convnet with Adam
 the two rules are within about one test image (mean 98.3% and 98.4%, the fixed
@@ -383,6 +385,9 @@ def lrfind(model, data, update_rule="adam", optim_config=None, start_lr=1e-7, en
     params = m.params
     step = _stepper(update_rule, params, optim_config, start_lr, fn)
     weights = [k for k in params if k.startswith("W")] or list(params)
+    # a weight that starts at zero (make_model's classifier head) has no meaningful update/weight
+    # ratio while it grows from zero (about 1/k at step k whatever the rate): not watched
+    weights = [k for k in weights if np.any(params[k])] or weights
     probe = X[:probe_size]
     monitor = Monitor(probe_size=probe_size, hist_bins=0)
     has_layers = isinstance(getattr(m, "net", m), L.Layer)   # the monitor's probe needs layers
