@@ -1,5 +1,6 @@
 """Helpers shared by the tests: tolerances, the op table, numeric gradients."""
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -73,3 +74,24 @@ def numeric_grad(f, x, dout, h=1e-6):
 # OpenMP must be on (tests/test_config.py checks it).
 SERIAL_BUILD = os.environ.get("FASTNN_OPENMP", "") == "0"
 needs_openmp = pytest.mark.skipif(SERIAL_BUILD, reason="serial build (FASTNN_OPENMP=0)")
+
+
+# ----------------------------------------------------------------- child interpreters
+
+#: Working directory for a child interpreter: never the repository root, whose uncompiled
+#: ``fastnn/`` source folder would shadow the installed package (``python -c`` puts the working
+#: directory first on sys.path).
+CHILD_CWD = tempfile.gettempdir()
+
+
+def child_env(**extra):
+    """``os.environ`` for a child interpreter that must import the fastnn under test: the
+    folder holding that package goes first on PYTHONPATH (the installed one in CI, a
+    development tree when the suite runs with PYTHONPATH set).  Run the child with
+    ``cwd=CHILD_CWD``.  ``extra`` adds or overrides variables."""
+    import fastnn
+    home = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
+    old = os.environ.get("PYTHONPATH")
+    env = dict(os.environ, PYTHONPATH=home + (os.pathsep + old if old else ""))
+    env.update(extra)
+    return env

@@ -10,7 +10,7 @@ import pytest
 import fastnn
 from fastnn import _dispatch
 
-from helpers import SERIAL_BUILD, needs_openmp
+from helpers import CHILD_CWD, SERIAL_BUILD, child_env, needs_openmp
 
 
 @needs_openmp
@@ -241,10 +241,8 @@ print(fastnn.get_num_threads() == MAX_THREADS, _common.num_threads() == MAX_THRE
 @needs_openmp
 def test_omp_num_threads_above_the_cap_is_capped_at_import():
     """OpenMP would abort creating 100000 threads; fastnn caps its count and warns."""
-    env = {**os.environ, "OMP_NUM_THREADS": "100000",
-           "PYTHONPATH": os.pathsep.join(sys.path)}
     r = subprocess.run([sys.executable, "-c", _CAP_SCRIPT], capture_output=True, text=True,
-                       env=env, timeout=300)
+                       env=child_env(OMP_NUM_THREADS="100000"), cwd=CHILD_CWD, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["True", "True", "True"]
 
@@ -266,7 +264,6 @@ print(n == MAX_THREADS, k == MAX_THREADS)
 def test_threadpoolctl_limit_above_the_cap_is_capped():
     pytest.importorskip("threadpoolctl")
     r = subprocess.run([sys.executable, "-c", _THREADPOOLCTL_SCRIPT], capture_output=True,
-                       text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-                       timeout=300)
+                       text=True, env=child_env(), cwd=CHILD_CWD, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["True", "True"]

@@ -16,7 +16,8 @@ import zipfile
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import CHILD_CWD, child_env
+
 MB = 1 << 20
 
 
@@ -35,10 +36,9 @@ def _child(code, timeout=120):
             peak = peak // 1024 if sys.platform == "darwin" else peak
         print("MAXRSS", peak)
         """)
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               OMP_NUM_THREADS="1")
+    env = child_env(OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+                          timeout=timeout, env=env, cwd=CHILD_CWD)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
     rss = int(lines[-1].split()[1]) * 1024

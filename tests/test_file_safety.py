@@ -16,18 +16,18 @@ import pytest
 
 from fastnn.cli import main
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import CHILD_CWD, child_env
+
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
 
 
 def _child(code, timeout=60):
     """Run ``code`` in a fresh interpreter with a timeout; returns its stdout + stderr."""
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               OMP_NUM_THREADS="1")
+    env = child_env(OMP_NUM_THREADS="1")
     try:
         proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                              text=True, timeout=timeout, env=env)
+                              text=True, timeout=timeout, env=env, cwd=CHILD_CWD)
     except subprocess.TimeoutExpired:
         pytest.fail(f"the load blocked for {timeout} s")
     return proc.returncode, proc.stdout + proc.stderr

@@ -15,7 +15,7 @@ import textwrap
 
 import pytest
 
-from helpers import needs_openmp
+from helpers import CHILD_CWD, child_env, needs_openmp
 
 pytestmark = [needs_openmp,
               pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")]
@@ -53,10 +53,9 @@ COMMON = textwrap.dedent("""
 
 def _run(body):
     code = COMMON + textwrap.dedent(body)
-    env = dict(os.environ)
-    env["OMP_NUM_THREADS"] = "2"        # two threads whatever the machine
+    env = child_env(OMP_NUM_THREADS="2")        # two threads whatever the machine
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=TIMEOUT, env=env)
+                          timeout=TIMEOUT, env=env, cwd=CHILD_CWD)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 

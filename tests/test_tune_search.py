@@ -15,6 +15,8 @@ from fastnn import tune
 from fastnn.cli import main
 from fastnn.tune import _train
 
+from helpers import CHILD_CWD, child_env
+
 
 @pytest.fixture(autouse=True)
 def _by_value():
@@ -364,8 +366,8 @@ def test_search_plots(tmp_path):
     assert all(os.path.getsize(p) > 1000 for p in paths)
     code = ("import sys, fastnn.tune as t, fastnn.plots as p; "
             "sys.exit('matplotlib.pyplot' in sys.modules)")
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], env=child_env(),
+                          cwd=CHILD_CWD).returncode == 0
 
 
 # ------------------------------------------------------------------ CLI
