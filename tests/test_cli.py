@@ -50,13 +50,24 @@ def test_no_command_prints_help(capsys):
     (["demo", "--ops", "foo"], "unknown activation(s) ['foo']"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ])
-def test_bad_arguments_one_line_nonzero(capsys, args, pattern):
+def test_bad_arguments_one_line_nonzero(capsys, tmp_path, monkeypatch, args, pattern):
+    monkeypatch.chdir(tmp_path)           # the default --output-dir, fastnn-run, is relative
     try:
         code = main(args)
     except SystemExit as exc:             # argparse usage errors exit through SystemExit
         code = exc.code
     _, err = capsys.readouterr()
     assert_one_line_error(code, err, pattern)
+
+
+def test_wrong_dataset_named_before_an_earlier_run(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fastnn-run").mkdir()
+    (tmp_path / "fastnn-run" / "model.npz").write_bytes(b"")
+    code, _, err = run_cli(["train", "--dataset", "/no/such/folder"], capsys)
+    assert_one_line_error(code, err, "neither a built-in dataset")
+    code, _, err = run_cli(["train", "--dataset", "digits"], capsys)
+    assert_one_line_error(code, err, "holds an earlier run")
 
 
 def test_dataset_file_not_folder(tmp_path, capsys):

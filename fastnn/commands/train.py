@@ -320,14 +320,20 @@ def _hidden(args):
 
 # ------------------------------------------------------------------ pieces
 
+def check_dataset_spec(spec):
+    """Refuse a --dataset that names neither a built-in dataset nor an existing path."""
+    from fastnn import data
+    if spec not in data.BUILTIN and not os.path.exists(spec):
+        raise CommandError(f"--dataset: {spec!r} is neither a built-in dataset "
+                           f"({', '.join(sorted(data.BUILTIN))}) nor an existing folder")
+
+
 def load_dataset(spec):
     """A built-in name, or a folder holding CIFAR-10 batches or MNIST IDX files."""
     from fastnn import data
+    check_dataset_spec(spec)
     if spec in data.BUILTIN:
         return data.load_builtin(spec)
-    if not os.path.exists(spec):
-        raise CommandError(f"--dataset: {spec!r} is neither a built-in dataset "
-                           f"({', '.join(sorted(data.BUILTIN))}) nor an existing folder")
     if not os.path.isdir(spec):
         raise CommandError(f"--dataset: {spec!r} is a file; give the folder that holds the "
                            "CIFAR-10 batches or the MNIST IDX files")
@@ -482,6 +488,7 @@ def run(args):
         cfg = _read_config(cfg_path)
     else:
         cfg = _check(args)
+        check_dataset_spec(cfg["dataset"])     # a wrong --dataset is named before --output-dir
         _clear_earlier_run(out, args.overwrite)
     output_dir(out)
     # what a process killed mid-save (SIGKILL) left: never needed, never overwritten
