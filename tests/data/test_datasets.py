@@ -3,13 +3,14 @@ import gzip
 import os
 import pickle
 import re
-import struct
 
 import numpy as np
 import pytest
 
 from fastnn.data import DatasetError, load_builtin, load_cifar10, load_mnist
 from fastnn.data.datasets import CIFAR10_CLASSES
+
+from helpers import py2_batch
 
 
 # ------------------------------------------------------------------ fixtures: tiny files
@@ -19,24 +20,6 @@ def cifar_batch(rng, n):
     labels = [int(v) for v in rng.integers(0, 10, size=n)]
     return {b"batch_label": b"testing batch", b"labels": labels, b"data": data,
             b"filenames": [b"img%d.png" % i for i in range(n)]}
-
-
-def _binstring(b):
-    return (b"U" + bytes([len(b)]) + b) if len(b) < 256 else (b"T" + struct.pack("<i", len(b)) + b)
-
-
-def py2_batch(data, labels):
-    """A batch pickled the way the real files are (Python 2 cPickle, protocol 2): str as
-    (SHORT_)BINSTRING, numpy 1.x's ``numpy.core.multiarray._reconstruct`` and a dtype state
-    tuple, assembled opcode by opcode."""
-    array = (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + _binstring(b"b")
-             + b"\x87R(K\x01J" + struct.pack("<i", len(data)) + b"M" + struct.pack("<H", 3072)
-             + b"\x86cnumpy\ndtype\n" + _binstring(b"u1") + b"K\x00K\x01\x87R(K\x03"
-             + _binstring(b"|") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89"
-             + _binstring(data.tobytes()) + b"tb")
-    labels = b"](" + b"".join(b"K" + bytes([v]) for v in labels) + b"e"
-    return (b"\x80\x02}(" + _binstring(b"batch_label") + _binstring(b"training batch 1 of 5")
-            + _binstring(b"data") + array + _binstring(b"labels") + labels + b"u.")
 
 
 def write_cifar(folder, rng, n=4, protocol=2, meta=True):

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from fastnn.data import DatasetError, load_cifar10, load_mnist  # noqa: E402
-from test_datasets import py2_batch  # noqa: E402  (tests/ is on the path)
+from helpers import py2_batch  # noqa: E402
 
 SETTINGS = settings(max_examples=200, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])

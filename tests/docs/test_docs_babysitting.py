@@ -1,11 +1,12 @@
 """docs/babysitting.md: every ```python block runs, in order, in one namespace."""
 import os
-import pathlib
 import re
 
 import pytest
 
-DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "babysitting.md"
+from helpers import REPO_ROOT
+
+DOC = REPO_ROOT / "docs" / "babysitting.md"
 pytestmark = pytest.mark.skipif(not DOC.is_file(), reason="the docs are not beside the tests")
 
 

@@ -1,9 +1,10 @@
 """docs/cs231n.md runs as written: its Python blocks, in order, in one namespace."""
 import re
 import sys
-from pathlib import Path
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "cs231n.md"
+from helpers import REPO_ROOT
+
+DOC = REPO_ROOT / "docs" / "cs231n.md"
 
 
 def _blocks():

@@ -1,10 +1,11 @@
 """Every Python block of docs/interop.md runs, in order, in one namespace (in a temp dir)."""
-import pathlib
 import re
 
 import pytest
 
-DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "interop.md"
+from helpers import REPO_ROOT
+
+DOC = REPO_ROOT / "docs" / "interop.md"
 pytestmark = pytest.mark.skipif(not DOC.is_file(), reason="the docs are not beside the tests")
 
 

@@ -2,11 +2,12 @@
 block is a space that tune.load_space reads."""
 import re
 import sys
-from pathlib import Path
 
 import pytest
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "search.md"
+from helpers import REPO_ROOT
+
+DOC = REPO_ROOT / "docs" / "search.md"
 
 
 def _blocks(lang):

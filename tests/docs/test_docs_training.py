@@ -1,11 +1,12 @@
 """docs/training.md runs as written: its Python blocks, in order, in one namespace."""
 import os
 import re
-from pathlib import Path
 
 import pytest
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "training.md"
+from helpers import REPO_ROOT
+
+DOC = REPO_ROOT / "docs" / "training.md"
 
 
 def _blocks():

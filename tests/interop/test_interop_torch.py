@@ -12,11 +12,11 @@ from safetensors.numpy import load_file  # noqa: E402
 from fastnn import interop, layers as L, models  # noqa: E402
 from fastnn.checkpoint import CheckpointError  # noqa: E402
 
-DATA = pathlib.Path(__file__).resolve().parent / "data"
+DATA = pathlib.Path(__file__).resolve().parent / "fixtures"
 
 
 def fastnn_twin(dtype=np.float32):
-    """The fastnn twin of tests/data/make_torch_fixture.py's torch_twin()."""
+    """The fastnn twin of tests/interop/fixtures/make_torch_fixture.py's torch_twin()."""
     return L.Sequential(
         L.Conv2d(2, 4, 3, pad=1, rng=0, dtype=dtype), L.BatchNorm2d(4, dtype=dtype),
         L.PReLU(4, dtype=dtype), L.MaxPool2d(2),

@@ -5,7 +5,9 @@ import pytest
 import fastnn
 from fastnn import _dispatch, ops, reference
 from fastnn.ops import conv as conv_mod
-from helpers import needs_openmp, numeric_grad, rel_error
+from fastnn.gradcheck import eval_numerical_gradient_array, rel_error
+
+from helpers import needs_openmp
 
 # (N, C, H, W, F, HH, WW, stride, pad): square/non-square filters and images,
 # odd sizes, N = 1, C = 1, stride 1 and 2, pad 0..3
@@ -108,9 +110,9 @@ def test_gradient_check_float64(geom, rng):
     out, cache = ops.conv_forward(x, w, b, stride=s, pad=p)
     dout = rng.standard_normal(out.shape)
     dx, dw, db = ops.conv_backward(dout, cache)
-    assert rel_error(dx, numeric_grad(lambda v: ops.conv_forward(v, w, b, s, p)[0], x, dout, h=1e-3)) < 1e-7
-    assert rel_error(dw, numeric_grad(lambda v: ops.conv_forward(x, v, b, s, p)[0], w, dout, h=1e-3)) < 1e-7
-    assert rel_error(db, numeric_grad(lambda v: ops.conv_forward(x, w, v, s, p)[0], b, dout, h=1e-3)) < 1e-7
+    assert rel_error(dx, eval_numerical_gradient_array(lambda v: ops.conv_forward(v, w, b, s, p)[0], x, dout, h=1e-3)) < 1e-7
+    assert rel_error(dw, eval_numerical_gradient_array(lambda v: ops.conv_forward(x, v, b, s, p)[0], w, dout, h=1e-3)) < 1e-7
+    assert rel_error(db, eval_numerical_gradient_array(lambda v: ops.conv_forward(x, w, v, s, p)[0], b, dout, h=1e-3)) < 1e-7
 
 
 def test_gradient_check_dilation_groups(rng):
@@ -119,8 +121,8 @@ def test_gradient_check_dilation_groups(rng):
     out, cache = ops.conv_forward(x, w, b, **kw)
     dout = rng.standard_normal(out.shape)
     dx, dw, db = ops.conv_backward(dout, cache)
-    assert rel_error(dx, numeric_grad(lambda v: ops.conv_forward(v, w, b, **kw)[0], x, dout, h=1e-3)) < 1e-7
-    assert rel_error(dw, numeric_grad(lambda v: ops.conv_forward(x, v, b, **kw)[0], w, dout, h=1e-3)) < 1e-7
+    assert rel_error(dx, eval_numerical_gradient_array(lambda v: ops.conv_forward(v, w, b, **kw)[0], x, dout, h=1e-3)) < 1e-7
+    assert rel_error(dw, eval_numerical_gradient_array(lambda v: ops.conv_forward(x, v, b, **kw)[0], w, dout, h=1e-3)) < 1e-7
 
 
 @pytest.mark.parametrize("N", [1, 3])

@@ -5,8 +5,10 @@ import pytest
 import fastnn
 from fastnn import _dispatch, ops, reference
 from fastnn._dispatch import kernels
+from fastnn.gradcheck import eval_numerical_gradient_array, rel_error
 
-from helpers import needs_openmp, numeric_grad, rel_error, tol
+from helpers import needs_openmp
+from opinfo import tol
 
 _BLOCK = 8192
 _MIN = kernels.dropout.PARALLEL_MIN
@@ -237,7 +239,7 @@ def test_gradient_check_float64(rng):
     g = rng.standard_normal((7, 13))
     out, cache = ops.dropout_forward(x, 0.4, seed=21)
     dx = ops.dropout_backward(g, cache)
-    num = numeric_grad(lambda v: ops.dropout_forward(v, 0.4, seed=21)[0], x.copy(), g)
+    num = eval_numerical_gradient_array(lambda v: ops.dropout_forward(v, 0.4, seed=21)[0], x.copy(), g)
     assert rel_error(dx, num) < 1e-7
 
 
@@ -330,9 +332,9 @@ def test_dropconnect_gradient_check_float64(training, rng):
     out, cache = ops.dropconnect_forward(x, w, b, 0.5, training, seed=12)
     dx, dw, db = ops.dropconnect_backward(g, cache)
     f = lambda xx, ww, bb: ops.dropconnect_forward(xx, ww, bb, 0.5, training, seed=12)[0]  # noqa: E731
-    assert rel_error(dx, numeric_grad(lambda v: f(v, w, b), x.copy(), g)) < 1e-7
-    assert rel_error(dw, numeric_grad(lambda v: f(x, v, b), w.copy(), g)) < 1e-7
-    assert rel_error(db, numeric_grad(lambda v: f(x, w, v), b.copy(), g)) < 1e-7
+    assert rel_error(dx, eval_numerical_gradient_array(lambda v: f(v, w, b), x.copy(), g)) < 1e-7
+    assert rel_error(dw, eval_numerical_gradient_array(lambda v: f(x, v, b), w.copy(), g)) < 1e-7
+    assert rel_error(db, eval_numerical_gradient_array(lambda v: f(x, w, v), b.copy(), g)) < 1e-7
 
 
 @needs_openmp

@@ -4,8 +4,9 @@ import pytest
 
 import fastnn
 from fastnn import ops, reference
+from fastnn.gradcheck import eval_numerical_gradient_array, rel_error
 
-from helpers import needs_openmp, numeric_grad, rel_error
+from helpers import needs_openmp
 
 # float32 against the float64 reference: statistics are accumulated in double,
 # so what is left is float32 rounding of the O(1) results
@@ -104,9 +105,9 @@ def test_batchnorm_gradient_check(shape, training, rng):
 
     _, cache = ops.batchnorm_forward(x, gamma, beta, rm.copy(), rv.copy(), training=training)
     dx, dgamma, dbeta = ops.batchnorm_backward(g, cache)
-    assert rel_error(dx, numeric_grad(f, x, g)) < 1e-7
-    assert rel_error(dgamma, numeric_grad(lambda v: f(x, gamma_=v), gamma.copy(), g)) < 1e-7
-    assert rel_error(dbeta, numeric_grad(lambda v: f(x, beta_=v), beta.copy(), g)) < 1e-7
+    assert rel_error(dx, eval_numerical_gradient_array(f, x, g)) < 1e-7
+    assert rel_error(dgamma, eval_numerical_gradient_array(lambda v: f(x, gamma_=v), gamma.copy(), g)) < 1e-7
+    assert rel_error(dbeta, eval_numerical_gradient_array(lambda v: f(x, beta_=v), beta.copy(), g)) < 1e-7
 
 
 def test_batchnorm_one_value_per_channel(rng):
@@ -270,10 +271,10 @@ def test_layernorm_gradient_check(xshape, gshape, rng):
     g = rng.standard_normal(xshape)
     _, cache = ops.layernorm_forward(x, gamma, beta)
     dx, dgamma, dbeta = ops.layernorm_backward(g, cache)
-    assert rel_error(dx, numeric_grad(lambda v: ops.layernorm_forward(v, gamma, beta)[0], x, g)) < 1e-7
-    assert rel_error(dgamma, numeric_grad(lambda v: ops.layernorm_forward(x, v, beta)[0],
+    assert rel_error(dx, eval_numerical_gradient_array(lambda v: ops.layernorm_forward(v, gamma, beta)[0], x, g)) < 1e-7
+    assert rel_error(dgamma, eval_numerical_gradient_array(lambda v: ops.layernorm_forward(x, v, beta)[0],
                                           gamma.copy(), g)) < 1e-7
-    assert rel_error(dbeta, numeric_grad(lambda v: ops.layernorm_forward(x, gamma, v)[0],
+    assert rel_error(dbeta, eval_numerical_gradient_array(lambda v: ops.layernorm_forward(x, gamma, v)[0],
                                          beta.copy(), g)) < 1e-7
 
 
@@ -341,10 +342,10 @@ def test_groupnorm_gradient_check(rng):
     g = rng.standard_normal(x.shape)
     _, cache = ops.groupnorm_forward(x, gamma, beta, 2)
     dx, dgamma, dbeta = ops.groupnorm_backward(g, cache)
-    assert rel_error(dx, numeric_grad(lambda v: ops.groupnorm_forward(v, gamma, beta, 2)[0], x, g)) < 1e-7
-    assert rel_error(dgamma, numeric_grad(lambda v: ops.groupnorm_forward(x, v, beta, 2)[0],
+    assert rel_error(dx, eval_numerical_gradient_array(lambda v: ops.groupnorm_forward(v, gamma, beta, 2)[0], x, g)) < 1e-7
+    assert rel_error(dgamma, eval_numerical_gradient_array(lambda v: ops.groupnorm_forward(x, v, beta, 2)[0],
                                           gamma.copy(), g)) < 1e-7
-    assert rel_error(dbeta, numeric_grad(lambda v: ops.groupnorm_forward(x, gamma, v, 2)[0],
+    assert rel_error(dbeta, eval_numerical_gradient_array(lambda v: ops.groupnorm_forward(x, gamma, v, 2)[0],
                                          beta.copy(), g)) < 1e-7
 
 

@@ -4,7 +4,9 @@ import pytest
 
 import fastnn
 from fastnn import _dispatch, ops, reference
-from helpers import needs_openmp, numeric_grad, rel_error
+from fastnn.gradcheck import eval_numerical_gradient_array, rel_error
+
+from helpers import needs_openmp
 
 # (shape, pool_height, pool_width, stride): the 2x2/2 fast path (even and odd
 # sizes), overlapping windows, non-square windows, stride > window
@@ -119,11 +121,11 @@ def test_gradient_check_float64(rng):
                               (ops.avg_pool_forward, ops.avg_pool_backward, (3, 2, 1), 1e-3)):
         out, cache = fwd(x, *args)
         dout = rng.standard_normal(out.shape)
-        num = numeric_grad(lambda v: fwd(v, *args)[0], x, dout, h=h)
+        num = eval_numerical_gradient_array(lambda v: fwd(v, *args)[0], x, dout, h=h)
         assert rel_error(bwd(dout, cache), num) < 1e-7
     out, cache = ops.global_avg_pool_forward(x)
     dout = rng.standard_normal(out.shape)
-    num = numeric_grad(lambda v: ops.global_avg_pool_forward(v)[0], x, dout, h=1e-3)
+    num = eval_numerical_gradient_array(lambda v: ops.global_avg_pool_forward(v)[0], x, dout, h=1e-3)
     assert rel_error(ops.global_avg_pool_backward(dout, cache), num) < 1e-7
 
 

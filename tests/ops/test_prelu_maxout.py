@@ -4,8 +4,9 @@ import pytest
 
 import fastnn
 from fastnn import _dispatch, ops, reference
+from fastnn.gradcheck import eval_numerical_gradient_array, rel_error
 
-from helpers import numeric_grad, rel_error, tol
+from opinfo import tol
 
 
 PRELU_CASES = [  # (x shape, alpha shape)
@@ -43,8 +44,8 @@ def test_prelu_gradient_check(ashape, rng):
     # piecewise linear: h = 1e-4 cannot cross a kink (|x| >= 1e-2) and keeps
     # the rounding of the difference quotient below the tolerance
     h = 1e-4
-    assert rel_error(dx, numeric_grad(lambda v: ops.prelu_forward(v, alpha)[0], x, g, h)) < 1e-7
-    assert rel_error(dalpha, numeric_grad(lambda a: ops.prelu_forward(x, a)[0], alpha, g, h)) < 1e-7
+    assert rel_error(dx, eval_numerical_gradient_array(lambda v: ops.prelu_forward(v, alpha)[0], x, g, h)) < 1e-7
+    assert rel_error(dalpha, eval_numerical_gradient_array(lambda a: ops.prelu_forward(x, a)[0], alpha, g, h)) < 1e-7
 
 
 def test_prelu_nan_and_threads(rng, restore_threads):
@@ -100,9 +101,9 @@ def test_maxout_gradient_check(rng):
     g = rng.standard_normal((4, 4))
     _, cache = ops.maxout_forward(x, w, b)
     dx, dw, db = ops.maxout_backward(g, cache)
-    assert rel_error(dx, numeric_grad(lambda v: ops.maxout_forward(v, w, b)[0], x, g)) < 1e-7
-    assert rel_error(dw, numeric_grad(lambda v: ops.maxout_forward(x, v, b)[0], w, g)) < 1e-7
-    assert rel_error(db, numeric_grad(lambda v: ops.maxout_forward(x, w, v)[0], b, g)) < 1e-7
+    assert rel_error(dx, eval_numerical_gradient_array(lambda v: ops.maxout_forward(v, w, b)[0], x, g)) < 1e-7
+    assert rel_error(dw, eval_numerical_gradient_array(lambda v: ops.maxout_forward(x, v, b)[0], w, g)) < 1e-7
+    assert rel_error(db, eval_numerical_gradient_array(lambda v: ops.maxout_forward(x, w, v)[0], b, g)) < 1e-7
 
 
 def test_maxout_ties_go_to_first_piece_and_nan_wins():
@@ -129,3 +130,8 @@ def test_prelu_maxout_every_simd_target(target, rng):
     np.testing.assert_allclose(out, ro, **tol(np.float32))
     np.testing.assert_allclose(dx, rdx, **tol(np.float32, backward=True))
     np.testing.assert_allclose(da, rda, rtol=1e-4, atol=1e-3)
+
+
+def test_prelu_array_like_alpha_is_converted():
+    out, _ = ops.prelu_forward(np.ones((2, 3, 4)), [0.25])
+    assert out.dtype == np.float64

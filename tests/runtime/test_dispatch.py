@@ -12,7 +12,7 @@ reports ``fastnn.config()`` and the module each family was loaded from, so a
 silent fallback to another target fails the test.
 
 This file is both the test module and the child script (``python
-test_dispatch.py OUT.npz``).
+test_dispatch.py OUT.npz CASES_JSON``).
 """
 import json
 import os
@@ -62,14 +62,17 @@ def make_inputs(dtype):
     }
 
 
-ELEMENTWISE = [("relu", {}), ("leaky_relu", {"negative_slope": 0.2}), ("elu", {"alpha": 0.7}),
-               ("selu", {}), ("sigmoid", {}), ("tanh", {}), ("gelu", {}),
-               ("gelu", {"approximate": "tanh"}), ("softplus", {"beta": 2.0, "threshold": 10.0}),
-               ("silu", {})]
+def elementwise_cases():
+    """(function name, kwargs) of every elementwise entry of the op registry (tests/opinfo);
+    the child interpreter, which runs this file as a script, gets them on its command line."""
+    from opinfo import ELEMENTWISE_OPS
+    return [(op.forward.__name__.removesuffix("_forward"), op.op_kwargs)
+            for op in ELEMENTWISE_OPS]
 
 
-def run_ops(lib, t):
-    """Every op of `lib` (fastnn.ops or fastnn.reference) on inputs t -> {case: array}.
+def run_ops(lib, t, elementwise):
+    """Every op of `lib` (fastnn.ops or fastnn.reference) on inputs t -> {case: array};
+    `elementwise` lists the (name, kwargs) cases of the activations (elementwise_cases()).
     Forward results and the backward gradients of each op, through lib's own caches."""
     r = {}
 
@@ -82,7 +85,7 @@ def run_ops(lib, t):
             if g is not None:
                 r[name + str(sorted((fwd_kw or {}).items())) + f":d{i}"] = g
 
-    for name, kw in ELEMENTWISE:
+    for name, kw in elementwise:
         fb(name, (t["x"],), t["dout"], kw)
         out, cache = getattr(lib, name + "_forward")(t["x_big"], **kw)
         r[f"{name}{sorted(kw.items())}:big_out"] = out
@@ -211,14 +214,14 @@ def run_rule_optim(t):
 
 # ------------------------------------------------------------------ the child
 
-def child(out_path):
+def child(out_path, elementwise):
     """Run in a fresh interpreter with FASTNN_SIMD set: save inputs, outputs, facts."""
     import fastnn
     from fastnn import _dispatch, ops
     saved, facts = {}, {}
     for tag, dtype in DTYPES.items():
         t = make_inputs(dtype)
-        res = run_ops(ops, t)
+        res = run_ops(ops, t, elementwise)
         res.update(run_fused_optim(t))
         if _augment_modules():
             res.update(run_augment(_augment_modules()[0], t))
@@ -237,7 +240,8 @@ def child(out_path):
 def _run_child(target, tmp_path):
     out = str(tmp_path / f"simd_{target}.npz")
     env = dict(os.environ, FASTNN_SIMD=target)
-    r = subprocess.run([sys.executable, os.path.abspath(__file__), out], env=env,
+    r = subprocess.run([sys.executable, os.path.abspath(__file__), out,
+                        json.dumps(elementwise_cases())], env=env,
                        capture_output=True, text=True, cwd=str(tmp_path), timeout=600)
     assert r.returncode == 0, f"FASTNN_SIMD={target} child failed:\n{r.stderr[-4000:]}"
     with open(out + ".json") as f:
@@ -271,7 +275,7 @@ def test_forced_target_agrees_with_reference(target, tmp_path):
     checked = 0
     for tag, dtype in DTYPES.items():
         t = make_inputs(dtype)
-        ref = run_ops(reference, t)
+        ref = run_ops(reference, t, elementwise_cases())
         ref.update(run_rule_optim(t))
         if _augment_modules():
             ref.update(run_augment(_augment_modules()[1], t))
@@ -360,4 +364,4 @@ def test_unsupported_target_is_a_clear_import_error(tmp_path):
 
 
 if __name__ == "__main__":
-    child(sys.argv[1])
+    child(sys.argv[1], [(name, kw) for name, kw in json.loads(sys.argv[2])])

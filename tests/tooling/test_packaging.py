@@ -2,11 +2,11 @@
 
 Reads the source tree beside the tests (skips when the tests run without it).
 """
-import pathlib
-
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from helpers import REPO_ROOT
+
+ROOT = REPO_ROOT
 tomllib = pytest.importorskip("tomllib")      # Python >= 3.11
 pytestmark = pytest.mark.skipif(not (ROOT / "pyproject.toml").is_file(),
                                 reason="the source tree is not beside the tests")
