@@ -140,7 +140,7 @@ class OpInfo:
     nan_results: Optional[tuple] = None    # which results the NaN/inf check compares (None: all)
     contiguous_only: tuple = ()            # args that must be C-contiguous (error, not a copy)
     torch_forward: Optional[Callable] = None   # (torch, tensor x, kwargs) -> tensor
-    torch_differs: Optional[Callable] = None   # (x, dtype) -> (forward mask, gradient mask):
+    torch_compared: Optional[Callable] = None  # (x, dtype) -> (forward mask, gradient mask):
     #                                        the points compared with PyTorch (None: all)
     op_kwargs: dict = dataclasses.field(default_factory=dict)   # keyword configuration of
     #                                        this entry (entries of one function differ in it)

@@ -269,7 +269,7 @@ TORCH_TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12
 def test_nan_inf_like_torch(op, dtype):
     """Forward and backward (upstream ones) at special values equal PyTorch's autograd,
     NaN for NaN, except at the points where PyTorch's own answer is inconsistent
-    (``op.torch_differs``; tests/ops/test_activations.py pins fastnn's values there)."""
+    (``op.torch_compared``; tests/ops/test_activations.py pins fastnn's values there)."""
     torch = pytest.importorskip("torch")
     with np.errstate(over="ignore"):
         x = np.array(TORCH_X).astype(dtype)
@@ -280,7 +280,7 @@ def test_nan_inf_like_torch(op, dtype):
     ty.backward(torch.ones_like(ty))
     t_out, t_dx = ty.detach().numpy(), tx.grad.numpy()
     assert t_out.dtype == out.dtype == dx.dtype == dtype
-    keep_out, keep_dx = (op.torch_differs(x, dtype) if op.torch_differs is not None
+    keep_out, keep_dx = (op.torch_compared(x, dtype) if op.torch_compared is not None
                          else (np.ones(x.shape, bool),) * 2)
     for what, a, b in (("forward", out[keep_out], t_out[keep_out]),
                        ("backward", dx[keep_dx], t_dx[keep_dx])):

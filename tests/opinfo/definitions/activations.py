@@ -9,17 +9,19 @@ from ..core import (ELEMENTWISE_SHAPES, TOL_ELEMENTWISE, TOL_ELEMENTWISE_BWD, TO
                     out_errors, rand, scalar_errors)
 
 
-def _torch_nan_grad_differs(x, dtype):
-    """PyTorch's ELU/SELU backward at a NaN input: 1 in its scalar loop, NaN in its vector
-    loop (which one runs depends on the array length); fastnn gives 1
-    (tests/ops/test_activations.py pins the value).  Those points are left out."""
+def _torch_but_nan_grad(x, dtype):
+    """The points compared with PyTorch: all but the gradient at NaN inputs.  PyTorch's
+    ELU/SELU backward at a NaN input is 1 in its scalar loop and NaN in its vector loop
+    (which one runs depends on the array length); fastnn gives 1
+    (tests/ops/test_activations.py pins the value)."""
     return np.ones(x.shape, bool), ~np.isnan(x)
 
 
-def _torch_gelu_inf_differs(x, dtype):
-    """PyTorch's float32 exact GELU gives NaN at +inf where its float64 path gives the limit
-    +inf; fastnn gives +inf in both dtypes (tests/ops/test_activations.py pins the value)."""
-    keep = ~(np.isposinf(x)) if dtype == np.float32 else np.ones(x.shape, bool)
+def _torch_but_float32_inf(x, dtype):
+    """The points compared with PyTorch: all but +inf in float32.  PyTorch's float32 exact
+    GELU gives NaN at +inf where its float64 path gives the limit +inf; fastnn gives +inf in
+    both dtypes (tests/ops/test_activations.py pins the value)."""
+    keep = ~np.isposinf(x) if dtype == np.float32 else np.ones(x.shape, bool)
     return keep, keep
 
 
@@ -29,7 +31,7 @@ def _F(t):
 
 # The elementwise activations: one entry per function and keyword configuration.
 # name, function, kwargs, out=x allowed, PyTorch twin (torch, tensor, kwargs) -> tensor,
-# the points where PyTorch's own answer is not a reference (None: none)
+# the points compared with PyTorch (None: all)
 ELEMENTWISE = [
     ("relu", "relu", {}, True, lambda t, x, kw: t.relu(x), None),
     ("leaky_relu", "leaky_relu", {"negative_slope": 0.2}, False,
@@ -37,13 +39,13 @@ ELEMENTWISE = [
     ("leaky_relu_default", "leaky_relu", {}, False,
      lambda t, x, kw: _F(t).leaky_relu(x, kw.get("negative_slope", 0.01)), None),
     ("elu", "elu", {"alpha": 0.7}, False,
-     lambda t, x, kw: _F(t).elu(x, kw.get("alpha", 1.0)), _torch_nan_grad_differs),
+     lambda t, x, kw: _F(t).elu(x, kw.get("alpha", 1.0)), _torch_but_nan_grad),
     ("elu_default", "elu", {}, False,
-     lambda t, x, kw: _F(t).elu(x, kw.get("alpha", 1.0)), _torch_nan_grad_differs),
-    ("selu", "selu", {}, False, lambda t, x, kw: _F(t).selu(x), _torch_nan_grad_differs),
+     lambda t, x, kw: _F(t).elu(x, kw.get("alpha", 1.0)), _torch_but_nan_grad),
+    ("selu", "selu", {}, False, lambda t, x, kw: _F(t).selu(x), _torch_but_nan_grad),
     ("sigmoid", "sigmoid", {}, True, lambda t, x, kw: t.sigmoid(x), None),
     ("tanh", "tanh", {}, True, lambda t, x, kw: t.tanh(x), None),
-    ("gelu", "gelu", {}, False, lambda t, x, kw: _F(t).gelu(x), _torch_gelu_inf_differs),
+    ("gelu", "gelu", {}, False, lambda t, x, kw: _F(t).gelu(x), _torch_but_float32_inf),
     ("gelu_tanh", "gelu", {"approximate": "tanh"}, False,
      lambda t, x, kw: _F(t).gelu(x, approximate="tanh"), None),
     ("softplus", "softplus", {"beta": 2.0, "threshold": 10.0}, False,
@@ -99,7 +101,7 @@ def _elementwise_errors(base, kwargs):
     return errs
 
 
-def _elementwise_op(name, base, kwargs, inplace_ok, torch_fn, torch_differs):
+def _elementwise_op(name, base, kwargs, inplace_ok, torch_fn, torch_compared):
     """One configuration of an elementwise activation.  A ``*_default`` entry (a function's
     default keywords, beside its entry with other keywords) declares no error inputs: the
     scalar-argument errors are the function's, declared on that other entry."""
@@ -112,7 +114,7 @@ def _elementwise_op(name, base, kwargs, inplace_ok, torch_fn, torch_differs):
         error_inputs=_elementwise_errors(base, kwargs) if with_errors else list,
         tol=TOL_ELEMENTWISE, bwd_tol=TOL_ELEMENTWISE_BWD,
         supports_out=True, inplace_ok=inplace_ok, torch_forward=torch_fn,
-        torch_differs=torch_differs, op_kwargs=dict(kwargs))
+        torch_compared=torch_compared, op_kwargs=dict(kwargs))
 
 
 def _prelu_samples(rng, dtype, size):
