@@ -1,4 +1,4 @@
-"""Does augmenting a batch cost less than the training step it feeds?  (issue 6 target)
+"""Does augmenting a batch cost less than the training step it feeds?
 
 Prints, in one run, the median time of augmenting one batch and the median time of one
 training step on it (forward + softmax loss + backward + SGD-momentum update), and their ratio:

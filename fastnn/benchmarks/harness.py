@@ -4,7 +4,7 @@ A *workload* is one row: a forward+backward step (or a loss, or a training
 step) timed in fastnn, in its NumPy reference and in PyTorch when installed,
 on the same inputs, dtype and thread count, in one process.
 
-Each op family has a module ``bench/cases_<family>.py`` with a list
+Each op family has a module ``fastnn/benchmarks/cases_<family>.py`` with a list
 ``WORKLOADS`` of :class:`Workload`.  ``setup(torch)`` builds the inputs once and
 returns a dict of zero-argument step functions: ``"fastnn"``, ``"reference"``
 and, when ``torch`` is not None, ``"torch"``.  Each step does the whole work of
@@ -30,7 +30,7 @@ import numpy as np
 class Workload:
     label: str                                   # row name, e.g. "batchnorm2d train 64x64x32x32"
     setup: Callable                              # setup(torch or None) -> {"fastnn": step, ...}
-    target: Optional[float] = None               # issue's fastnn/torch target (None: none)
+    target: Optional[float] = None               # fastnn/torch time ratio to meet (None: none)
     ref_speedup: Optional[float] = None          # required speed-up over the reference (None: none)
     work: float = 0.0                            # bytes or flops per step, for `unit`
     unit: str = ""                               # "GB/s" or "GFLOP/s" ("" for none)
