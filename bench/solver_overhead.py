@@ -42,7 +42,7 @@ def _data(n, shape, seed=0):
 
 def _fcnet(seed=0):
     return FullyConnectedNet([100] * 4, input_dim=3 * 32 * 32, num_classes=10,
-                             dropout_keep_ratio=0.5, normalization="batchnorm",
+                             dropout=0.5, normalization="batchnorm",
                              weight_scale=5e-2, seed=seed)
 
 

@@ -48,7 +48,7 @@ from fastnn.layers import generators
 __all__ = ["Solver"]
 
 _DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
-_KWARGS = ("update_rule", "optim_config", "lr_decay", "lr_schedule", "batch_size", "num_epochs",
+_KWARGS = ("update_rule", "optim_config", "lr", "lr_decay", "lr_schedule", "batch_size", "num_epochs",
            "sampling", "num_train_samples", "num_val_samples", "checkpoint_name", "print_every",
            "verbose", "seed", "patience", "augment", "monitor", "clip_grad_norm",
            "clip_grad_value", "callbacks", "tensorboard", "interrupt_checkpoint", "checkpoint_tag")
@@ -187,6 +187,9 @@ class Solver:
         Hyperparameters of the rule: ``learning_rate`` (alias ``lr``),
         ``momentum``, ``weight_decay``, ``beta1``, ... (a named rule rejects a
         key it does not use, naming the accepted ones).
+    lr : float, optional
+        The learning rate, as ``torch.optim`` spells it: the same as
+        ``optim_config={"learning_rate": lr}`` (giving both is an error).
     lr_decay : float, default 1.0
         The learning rate is multiplied by it after each epoch.
     lr_schedule : fastnn.schedules.LRSchedule, optional
@@ -307,6 +310,7 @@ class Solver:
 
         self.update_rule = kwargs.pop("update_rule", "sgd")
         self.optim_config = kwargs.pop("optim_config", None) or {}
+        lr = kwargs.pop("lr", None)
         self.lr_decay = kwargs.pop("lr_decay", 1.0)
         self.lr_schedule = kwargs.pop("lr_schedule", None)
         self.batch_size = _int(kwargs.pop("batch_size", 100), "batch_size")
@@ -358,6 +362,15 @@ class Solver:
                                   or not v > 0 or not math.isfinite(v)):
                 raise ValueError(f"Solver: {name} must be a positive number or None, got {v!r}")
 
+        if lr is not None:
+            if not isinstance(self.optim_config, dict):
+                raise TypeError(f"Solver: optim_config must be a dict, "
+                                f"got {type(self.optim_config).__name__}")
+            given = [k for k in ("learning_rate", "lr") if k in self.optim_config]
+            if given:
+                raise ValueError(f"Solver: got both lr= and optim_config[{given[0]!r}]; give the "
+                                 "learning rate once")
+            self.optim_config = {**self.optim_config, "learning_rate": lr}
         if isinstance(self.update_rule, str):
             if self.update_rule not in optim.RULES:
                 raise ValueError(f"Solver: unknown update_rule {self.update_rule!r}; expected "

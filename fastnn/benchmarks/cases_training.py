@@ -22,10 +22,10 @@ def _torch_net(torch, spec):
 def _fastnn_net(spec, rng):
     layers = []
     for kind, *a in spec:
-        layers.append({"linear": lambda i, o: L.Linear(i, o, rng=rng), "relu": lambda: L.ReLU(),
+        layers.append({"linear": lambda i, o: L.Linear(i, o, seed=rng), "relu": lambda: L.ReLU(),
                        "bn1d": lambda c: L.BatchNorm1d(c), "bn2d": lambda c: L.BatchNorm2d(c),
                        "dropout": lambda p: L.Dropout(p, seed=0), "flatten": lambda: L.Flatten(),
-                       "conv": lambda i, o, k, p: L.Conv2d(i, o, k, pad=p, rng=rng),
+                       "conv": lambda i, o, k, p: L.Conv2d(i, o, k, padding=p, seed=rng),
                        "maxpool": lambda: L.MaxPool2d(2)}[kind](*a))
     return L.Sequential(layers)
 
