@@ -31,15 +31,16 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-_ROLE = re.compile(r":[a-z]+:`~?([^`<]*?)(?:\s*<[^>]*>)?`")
+_ROLE = re.compile(r":[a-z]+:`(~?)([^`<]*?)(?:\s*<[^>]*>)?`")
 
 
 def _plain(text):
     """A docstring as terminal text: reStructuredText roles and literals without their markup
-    (``:func:`fastnn.ops.relu_forward``` -> ``fastnn.ops.relu_forward``, ````--lr```` -> ``--lr``)."""
+    (``:func:`fastnn.ops.relu_forward``` -> ``fastnn.ops.relu_forward``, ``:class:`~a.B``` ->
+    ``B``, ````--lr```` -> ``--lr``)."""
     if not text:
         return text
-    text = _ROLE.sub(lambda m: m.group(1), text)
+    text = _ROLE.sub(lambda m: m.group(2).rsplit(".", 1)[-1] if m.group(1) else m.group(2), text)
     text = text.replace("``", "")
     return re.sub(r"(?<![\w`])`([^`\n]+)`(?![\w`])", r"\1", text)
 

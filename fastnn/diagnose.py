@@ -65,7 +65,7 @@ def _deep_net(n_layers, width, act, fill, rng, dtype, out_dim=None):
     for i in range(n_layers):
         last = out_dim is not None and i == n_layers - 1
         lin = L.Linear(width, out_dim if last else width, dtype=dtype,
-                       init=fill, rng=rng)
+                       init=fill, seed=rng)
         layers.append(lin)
         if not last:
             layers.append(act())

@@ -397,7 +397,7 @@ class FullyConnectedNet(Model):
         layers = []
         for i in range(len(hidden_dims)):
             layers.append(L.Linear(dims[i], dims[i + 1], init="normal", weight_scale=weight_scale,
-                                   rng=rng, dtype=dtype))
+                                   seed=rng, dtype=dtype))
             if normalization == "batchnorm":
                 layers.append(L.BatchNorm1d(dims[i + 1], dtype=dtype))
             elif normalization == "layernorm":
@@ -406,7 +406,7 @@ class FullyConnectedNet(Model):
             if dropout:
                 layers.append(L.Dropout(dropout, seed=rng.integers(2**63)))
         layers.append(L.Linear(dims[-1], num_classes, init="normal", weight_scale=weight_scale,
-                               rng=rng, dtype=dtype))
+                               seed=rng, dtype=dtype))
         self.num_layers = len(hidden_dims) + 1
         self.normalization = normalization
         super().__init__(L.Sequential(layers), reg=reg, dtype=dtype, input_shape=(input_dim,))
