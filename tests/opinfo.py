@@ -1225,7 +1225,7 @@ def public_ops():
     try:
         from fastnn.data import augment
         names |= {n for n in augment.__all__ if n.islower() and callable(getattr(augment, n))
-                  and n not in ("apply", "from_spec")}
+                  and n not in ("apply", "from_spec") and not n.startswith("draw_")}
     except ImportError:
         pass
     return names
