@@ -68,11 +68,9 @@ def _check_optim_state(solver, meta_configs, optim_arrays, bad):
         if not sep or p not in model_params:
             bad(f"optimiser array 'optim/{k}' belongs to no parameter of the model")
         configs.setdefault(p, {})[key] = v
-    missing = sorted(set(model_params) - set(configs))
-    extra = sorted(set(configs) - set(model_params))
-    if missing or extra:
-        bad(f"the optimiser state does not match the model's parameters: missing "
-            f"{missing}, unexpected {extra}")
+    mismatch = _ckpt._name_mismatch(configs, model_params)
+    if mismatch:
+        bad(f"the optimiser state does not match the model's parameters: {mismatch}")
     builtin = isinstance(solver.update_rule, str)
 
     def finite(v):
@@ -165,10 +163,9 @@ def restore(solver, path):
     model_params = solver.model.params
 
     def same_names(found, expected, what):
-        missing = sorted(set(expected) - set(found))
-        extra = sorted(set(found) - set(expected))
-        if missing or extra:
-            bad(f"{what} do not match the model: missing {missing}, unexpected {extra}")
+        mismatch = _ckpt._name_mismatch(found, expected)
+        if mismatch:
+            bad(f"{what} do not match the model: {mismatch}")
 
     def same_arrays(found, expected, prefix):
         for k, v in found.items():

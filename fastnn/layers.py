@@ -416,12 +416,14 @@ class Dropout(Layer):
 class DropConnect(Linear):
     """A Linear layer whose weights (not activations) are dropped with probability ``p``
     in training; eval mode uses the full weights.  ``seed`` seeds the weights and the
-    masks; the other keywords are :class:`Linear`'s."""
+    masks (a Generator: the weights are drawn from it, the masks from a stream spawned from
+    it); the other keywords are :class:`Linear`'s."""
 
     def __init__(self, in_features, out_features, p=0.5, seed=None, **kw):
         super().__init__(in_features, out_features, seed=seed, **kw)
         self.p = p
-        self._seeds = np.random.default_rng(seed)
+        self._seeds = (seed.spawn(1)[0] if isinstance(seed, np.random.Generator)
+                       else np.random.default_rng(seed))
 
     def forward(self, x):
         seed = int(self._seeds.integers(0, 2**63 - 1)) if self.training else None

@@ -4,7 +4,7 @@ import numpy as np
 
 from fastnn.benchmarks import harness
 from fastnn import layers as L
-from fastnn import ops, optim
+from fastnn import optim
 
 
 def _torch_net(torch, spec):
@@ -37,16 +37,7 @@ def _setup(spec, xshape, classes, lr=1e-2):
         y = rng.integers(0, classes, xshape[0])
         net = _fastnn_net(spec, rng)
         opt = optim.SGD(net, lr=lr, momentum=0.9)
-
-        def step():
-            scores = net.forward(x)
-            loss, dscores = ops.softmax_loss(scores, y)
-            opt.zero_grad()
-            net.backward(dscores)
-            opt.step()
-            return loss
-
-        steps = {"fastnn": step}
+        steps = {"fastnn": harness.training_step(net, opt, x, y)}
         if torch is not None:
             tnet = _torch_net(torch, spec)
             topt = torch.optim.SGD(tnet.parameters(), lr=lr, momentum=0.9)

@@ -25,6 +25,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from fastnn import ops
+
 
 @dataclass
 class Workload:
@@ -70,6 +72,44 @@ def time_steps(steps, reps=21, ref_reps=5, warmup=2):
                 step()                                   # its results are freed before t1
                 times[lib].append(time.perf_counter() - t0)
     return {lib: float(np.median(t)) * 1e3 for lib, t in times.items()}, first
+
+
+def interleaved_medians(fns, reps, warmup=0):
+    """Median seconds of each zero-argument function, the functions alternating rep by rep
+    (after ``warmup`` rounds), so machine noise falls on all alike."""
+    for _ in range(warmup):
+        for f in fns:
+            f()
+    times = [[] for _ in fns]
+    for _ in range(reps):
+        for i, f in enumerate(fns):
+            t0 = time.perf_counter()
+            f()
+            times[i].append(time.perf_counter() - t0)
+    return [float(np.median(t)) for t in times]
+
+
+def training_step(net, opt, x, y):
+    """The canonical step as a zero-argument function: forward, softmax loss, zero_grad,
+    backward, optimiser step; it returns the loss."""
+    def step():
+        scores = net.forward(x)
+        loss, dscores = ops.softmax_loss(scores, y)
+        opt.zero_grad()
+        net.backward(dscores)
+        opt.step()
+        return loss
+    return step
+
+
+def write_report(text, path=None):
+    """Print a finished table (and write it to ``path`` when given); returns 0, the exit status
+    of a script that got this far."""
+    print(text)
+    if path:
+        with open(path, "w") as f:
+            f.write(text + "\n")
+    return 0
 
 
 def median_us(call, reps, warmup):

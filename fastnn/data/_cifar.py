@@ -16,7 +16,7 @@ import numpy as np
 
 from fastnn._files import NotRegularFileError, open_regular
 from fastnn.data._common import (DatasetError, _check_dtype, _check_folder, _check_val_size,
-                                 _images_to_float, _split_off_val)
+                                 _images_to_float, _splits)
 
 __all__ = ["CIFAR10_CLASSES", "load_cifar10"]
 
@@ -385,6 +385,4 @@ def load_cifar10(path, val_size=1000, dtype=np.float32, scale=True):
     y = np.concatenate([b[1] for b in batches])
     X = _images_to_float(data, dtype, scale).reshape(-1, 3, 32, 32)
     X_test = _images_to_float(test_data, dtype, scale).reshape(-1, 3, 32, 32)
-    X_train, y_train, X_val, y_val = _split_off_val(X, y, val_size, fn, repr(path))
-    return {"X_train": X_train, "y_train": y_train, "X_val": X_val, "y_val": y_val,
-            "X_test": X_test, "y_test": y_test, "classes": classes, "name": "cifar10"}
+    return _splits(X, y, X_test, y_test, val_size, fn, repr(path), classes, "cifar10")

@@ -45,10 +45,13 @@ def _images_to_float(images, dtype, scale):
     return X
 
 
-def _split_off_val(X, y, val_size, fn, where):
+def _splits(X, y, X_test, y_test, val_size, fn, where, classes, name):
+    """A loader's result dict: the last ``val_size`` training images become the validation
+    split (an error naming ``where`` when none would be left for training)."""
     n = len(y)
     if val_size >= n:
         raise DatasetError(f"{fn}: val_size={val_size} leaves no training images: {where} holds "
                            f"{n} training images")
     cut = n - val_size
-    return X[:cut], y[:cut], X[cut:], y[cut:]
+    return {"X_train": X[:cut], "y_train": y[:cut], "X_val": X[cut:], "y_val": y[cut:],
+            "X_test": X_test, "y_test": y_test, "classes": classes, "name": name}

@@ -12,7 +12,7 @@ import numpy as np
 
 from fastnn._files import NotRegularFileError, open_regular, read_chunked
 from fastnn.data._common import (DatasetError, _check_dtype, _check_folder, _check_val_size,
-                                 _images_to_float, _split_off_val)
+                                 _images_to_float, _splits)
 
 __all__ = ["load_mnist"]
 
@@ -142,7 +142,5 @@ def load_mnist(path, val_size=5000, dtype=np.float32, scale=True):
                            f"images but {test_file!r} holds {test.shape[1]}x{test.shape[2]}")
     X = _images_to_float(train, dtype, scale)[:, None]
     X_test = _images_to_float(test, dtype, scale)[:, None]
-    X_train, y_train, X_val, y_val = _split_off_val(X, y, val_size, fn, repr(train_file))
-    return {"X_train": X_train, "y_train": y_train, "X_val": X_val, "y_val": y_val,
-            "X_test": X_test, "y_test": y_test, "classes": [str(c) for c in range(10)],
-            "name": "mnist"}
+    return _splits(X, y, X_test, y_test, val_size, fn, repr(train_file),
+                   [str(c) for c in range(10)], "mnist")
