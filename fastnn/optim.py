@@ -434,12 +434,14 @@ class Adam(Optimizer):
     def _advance(self, state):
         state["t"] = state.get("t", 0) + 1
 
+    _kernel = "adam_step"       # AdamW: the decoupled-decay kernel, same arguments
+
     def _launch(self, probe, ptrs, sizes, first_block, items, nt):
         steps = np.array([self.state[slot.name]["t"] for slot, _, _, _ in items], np.float64)
-        _dispatch.kernels.optim.adam_step(probe, ptrs, sizes, first_block,
-                                          1.0 - self.beta1 ** steps, 1.0 - self.beta2 ** steps,
-                                          self.lr, self.beta1, self.beta2, self.eps,
-                                          self.weight_decay, nt)
+        getattr(_dispatch.kernels.optim, self._kernel)(
+            probe, ptrs, sizes, first_block, 1.0 - self.beta1 ** steps,
+            1.0 - self.beta2 ** steps, self.lr, self.beta1, self.beta2, self.eps,
+            self.weight_decay, nt)
 
 
 class AdamW(Adam):
@@ -466,12 +468,7 @@ class AdamW(Adam):
                  grads=None):
         super().__init__(params, lr, beta1, beta2, eps, weight_decay, grads)
 
-    def _launch(self, probe, ptrs, sizes, first_block, items, nt):
-        steps = np.array([self.state[slot.name]["t"] for slot, _, _, _ in items], np.float64)
-        _dispatch.kernels.optim.adamw_step(probe, ptrs, sizes, first_block,
-                                           1.0 - self.beta1 ** steps, 1.0 - self.beta2 ** steps,
-                                           self.lr, self.beta1, self.beta2, self.eps,
-                                           self.weight_decay, nt)
+    _kernel = "adamw_step"
 
 
 class Adagrad(Optimizer):
