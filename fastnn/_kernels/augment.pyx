@@ -20,9 +20,8 @@ from fastnn._kernels.common cimport lane_sum, threads_for
 # Below this many output elements a kernel runs on one thread.  These kernels
 # are copies with a little arithmetic, so they take the threshold measured for
 # the cheap elementwise ops (relu: 2 threads win from 32K elements, README
-# "Threading threshold"); not re-measured separately (the 2-core machine was
-# shared with compilations during this work).  A 128x3x32x32 batch (393K)
-# runs on n threads, the digits batch 64x1x8x8 (4K) on one.
+# "Threading threshold"); not measured separately for these kernels.  A
+# 128x3x32x32 batch (393K) runs on n threads, the digits batch 64x1x8x8 (4K) on one.
 PARALLEL_MIN = 32768
 cdef Py_ssize_t _MIN = PARALLEL_MIN
 

@@ -41,7 +41,7 @@ cdef extern from *:
     uint64_t fnn_mix64(uint64_t z) nogil
 
 # Below this many elements the loops run on one thread.  Measured on 2 cores
-# (`python bench/cases_dropout.py`, float32 forward kernel): 2 threads lose
+# (`python -m fastnn.benchmarks.cases_dropout`, float32 forward kernel): 2 threads lose
 # up to 8K elements (0.78-0.93x) and win from 16K on (1.24x at 16K, 1.43x at
 # 32K, 1.66x at 256K).
 PARALLEL_MIN = 16384

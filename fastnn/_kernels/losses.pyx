@@ -28,7 +28,7 @@ cdef extern from *:
     enum: LANES "FNN_LANES"
 
 # Below these many elements (N * C, or n) a loss runs on one thread.  Measured
-# on 2 cores (`python bench/cases_losses.py`, float32): softmax (C = 1000)
+# on 2 cores (`python -m fastnn.benchmarks.cases_losses`, float32): softmax (C = 1000)
 # breaks even at 32K elements and wins from 64K (1.58x), BCE wins from 16K
 # (1.14x; 1.76x at 32K); MSE, a pure stream, breaks even up to 64K and wins
 # from 128K (1.84x).  The SVM row pass has no exp, so it takes MSE's threshold.

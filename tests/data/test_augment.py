@@ -176,7 +176,7 @@ def test_resized_crop_matches_torch_interpolate(rng):
     torch = pytest.importorskip("torch")
     X = batch((12, 3, 16, 16), np.float64, rng)
     out = A.random_resized_crop(X, size=(20, 11), seed=9)
-    top, left, h, w = A._draw_resized_crop(np.random.default_rng(9), 12, 16, 16, (0.08, 1.0),
+    top, left, h, w = A.draw_resized_crop(np.random.default_rng(9), 12, 16, 16, (0.08, 1.0),
                                            (3 / 4, 4 / 3))
     for n in range(12):
         box = torch.from_numpy(X[n:n + 1, :, top[n]:top[n] + h[n], left[n]:left[n] + w[n]].copy())
@@ -185,7 +185,7 @@ def test_resized_crop_matches_torch_interpolate(rng):
 
 
 def test_resized_crop_boxes_follow_scale_and_ratio():
-    top, left, h, w = A._draw_resized_crop(np.random.default_rng(0), 2000, 32, 32, (0.25, 0.5), (0.5, 2.0))
+    top, left, h, w = A.draw_resized_crop(np.random.default_rng(0), 2000, 32, 32, (0.25, 0.5), (0.5, 2.0))
     assert (top >= 0).all() and (left >= 0).all()
     assert (top + h <= 32).all() and (left + w <= 32).all()
     area = h * w / 1024
@@ -195,7 +195,7 @@ def test_resized_crop_boxes_follow_scale_and_ratio():
 
 def test_resized_crop_fallback_is_centre_crop():
     # a wide image and ratios it cannot satisfy with 10 tries: the centre crop of ratio 1
-    top, left, h, w = A._draw_resized_crop(np.random.default_rng(0), 3, 4, 40, (1.0, 1.0), (1.0, 1.0))
+    top, left, h, w = A.draw_resized_crop(np.random.default_rng(0), 3, 4, 40, (1.0, 1.0), (1.0, 1.0))
     assert list(h) == [4] * 3 and list(w) == [4] * 3 and list(left) == [18] * 3 and list(top) == [0] * 3
 
 

@@ -39,6 +39,6 @@ def test_search_md_toml_space(tmp_path):
     f = tmp_path / "space.toml"
     f.write_text(_blocks("toml")[0])
     space = tune.load_space(f)
-    assert list(space) == ["lr", "update_rule", "momentum", "depth"]
+    assert list(space) == ["lr", "optimizer", "momentum", "depth"]
     assert space["momentum"] == tune.conditional(tune.uniform(0.5, 0.99),
-                                                 update_rule=["sgd_momentum"])
+                                                 optimizer=["sgd_momentum"])

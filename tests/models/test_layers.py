@@ -55,7 +55,7 @@ def test_layer_gradients_through_sequential(make, shape, rng):
 
 def test_dropout_layers_gradients_with_a_fixed_mask(rng):
     x = rng.standard_normal((5, 6))
-    for layer in (L.Dropout(0.3, seed=1), L.DropConnect(6, 4, p=0.3, seed=1, rng=0, dtype=np.float64)):
+    for layer in (L.Dropout(0.3, seed=1), L.DropConnect(6, 4, p=0.3, seed=1, dtype=np.float64)):
         out = layer.forward(x)
         dout = rng.standard_normal(out.shape)
         layer.zero_grad()

@@ -37,7 +37,7 @@ def public_ops():
     names |= {n for n in ops.__all__ if n.endswith("_loss")}
     names |= {"im2col", "col2im"}
     names |= {n for n in augment.__all__ if n.islower() and callable(getattr(augment, n))
-              and n not in ("apply", "from_spec")}
+              and n not in ("apply", "from_spec") and not n.startswith("draw_")}
     return names
 
 

@@ -287,7 +287,7 @@ def test_memory_estimate_accepts_the_default_run():
     (["train", "--threads", "0"], "--threads must be in 1.."),
     (["bench", "--threads", "99999999999"], "--threads must be in 1.."),
     (["train", "--seed", "-1"], "--seed must be an integer >= 0"),
-    (["search", "--update-rule", "bogus"], "--update-rule must be one of sgd, sgd_momentum"),
+    (["search", "--optimizer", "bogus"], "--optimizer must be one of sgd, sgd_momentum"),
 ])
 def test_more_bad_arguments_one_line(tmp_path, capsys, args, pattern):
     code = _exit_code(args + ["--output-dir", str(tmp_path / "o")] if args[0] != "bench"

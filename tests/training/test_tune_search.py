@@ -105,8 +105,8 @@ def test_train_fn_defaults_are_fastnn_trains():
     p = argparse.ArgumentParser()
     train.add_arguments(p)
     d = vars(p.parse_args([]))
-    cli = {"update_rule": d["optimizer"], **{k: d[k] for k in _train.DEFAULTS
-                                             if k in d and k != "model"}}
+    cli = {k: d[k] for k in _train.DEFAULTS if k in d and k != "model"}
+    assert "optimizer" in cli and "filters" in cli      # spelled as fastnn train's options
     for k, v in cli.items():
         assert _train.DEFAULTS[k] == v, k
     assert _train.DEFAULTS["init"] == "kaiming"
@@ -122,11 +122,11 @@ def test_train_fn_builds_every_option(restore_threads):
     names = {type(layer).__name__ for layer in m.net.layers}
     assert {"Dropout", "Tanh"} <= names
     assert fn.settings({"hidden": "32,16"})["hidden"] == (32, 16)
-    assert fn.settings({"hidden_dim": 50})["hidden"] == (50, 50)
-    assert fn.settings({"optimizer": "sgd", "num_filters": 8})["update_rule"] == "sgd"
+    assert fn.settings({"width": 50})["hidden"] == (50, 50)
+    assert fn.settings({"optimizer": "sgd", "filters": 8})["optimizer"] == "sgd"
     # the optimiser's options reach the Solver (momentum 0.5 and 0.9 train differently)
-    a = fn({"update_rule": "nesterov", "momentum": 0.5, "lr": 1e-2}, 1)
-    b = fn({"update_rule": "nesterov", "momentum": 0.9, "lr": 1e-2}, 1)
+    a = fn({"optimizer": "nesterov", "momentum": 0.5, "lr": 1e-2}, 1)
+    b = fn({"optimizer": "nesterov", "momentum": 0.9, "lr": 1e-2}, 1)
     assert a["loss_history"][3] != b["loss_history"][3]
     c = fn({"schedule": "cosine", "augment": "flip", "lr": 1e-2}, 1)
     assert c["val_acc"] > 0.5
@@ -192,7 +192,7 @@ def test_segments_continue_to_the_uninterrupted_run(restore_threads):
 
 def test_divergence_stops_at_the_iteration(restore_threads):
     fn = tune.make_train_fn("mlp", epochs=4, batch_size=50)
-    r = tune.random_search(fn, {"lr": 30.0, "update_rule": "sgd"}, 1)
+    r = tune.random_search(fn, {"lr": 30.0, "optimizer": "sgd"}, 1)
     t = r.trials[0]
     assert t["status"] == "failed" and t["error"].startswith("diverged: loss")
     assert "(epoch 1)" in t["error"]
