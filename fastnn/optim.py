@@ -153,6 +153,7 @@ class Optimizer:
 
     @property
     def lr(self):
+        """The learning rate of the first parameter group (settable: schedules change it)."""
         return self._lr
 
     @lr.setter
@@ -163,6 +164,7 @@ class Optimizer:
         self._lr = value
 
     def param_names(self):
+        """Names of the parameters this optimiser updates, in order."""
         return [s.name for s in self._slots]
 
     def _arrays(self, slot, grads, fn):

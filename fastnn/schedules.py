@@ -256,6 +256,7 @@ class SequentialLR(LRSchedule):
 
     @property
     def metric(self):
+        """The metric the current scheduler reads (``ReduceLROnPlateau``), or None."""
         return getattr(self.schedulers[-1], "metric", None)
 
     def bind(self, optimizer, total_steps=None, resume=False):

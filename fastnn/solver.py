@@ -456,6 +456,7 @@ class Solver:
     # the course's view of the optimiser state, per parameter
     @property
     def optim_configs(self):
+        """Per-parameter optimiser state (the course's ``optim_configs`` dict)."""
         if not self._fused:
             return self.optimizer.configs
         hyper, state_keys = optim._RULE_KEYS[self.update_rule]
@@ -529,6 +530,7 @@ class Solver:
 
     @property
     def iterations_per_epoch(self):
+        """Iterations in one epoch: ``max(num_train // batch_size, 1)``."""
         return max(len(self.X_train) // self.batch_size, 1)
 
     def optimizer_lr(self):

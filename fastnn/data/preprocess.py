@@ -84,6 +84,7 @@ class Preprocessor:
     # ---------------------------------------------------------------- protocol
     @property
     def fitted(self):
+        """True once ``fit`` has run."""
         return self.shape_ is not None
 
     def fit(self, X):
@@ -442,14 +443,17 @@ class PCA(Preprocessor):
 
     @property
     def mean_(self):
+        """Per-feature mean of the training set (fitted)."""
         return self._arrays["mean"]
 
     @property
     def components_(self):
+        """Principal axes, one per row (fitted)."""
         return self._arrays["components"]
 
     @property
     def explained_variance_(self):
+        """Variance along each principal axis (fitted)."""
         return self._arrays["explained_variance"]
 
     def _k(self, d):
@@ -542,10 +546,12 @@ class ZCAWhitening(Preprocessor):
 
     @property
     def mean_(self):
+        """Per-feature mean of the training set (fitted)."""
         return self._arrays["mean"]
 
     @property
     def W_(self):
+        """The whitening matrix (fitted)."""
         self._require_fitted("ZCAWhitening.W_")
         if "W" not in self._arrays:
             self._arrays.update(self._derive())
