@@ -1,4 +1,4 @@
-"""The Solver: CS231n's training loop for classification models.
+"""The Solver: CS231n's training loop for classification models::
 
     solver = Solver(model, data, update_rule="adam", optim_config={"learning_rate": 1e-3},
                     lr_decay=0.95, batch_size=100, num_epochs=10, seed=0)

@@ -119,8 +119,9 @@ class TrainFn:
     ``lr``                  learning rate, 6e-4
     ``reg``                 L2 strength, 1e-4
     ``update_rule``         a :mod:`fastnn.optim` rule (alias ``optimizer``), the TrainFn's
-    ``momentum``, ``beta1``, ``beta2``, ``decay_rate``, ``epsilon``, ``weight_decay``
-                            the rule's options (ignored by a rule that has no such option)
+    rule options            ``momentum``, ``beta1``, ``beta2``, ``decay_rate``, ``epsilon``,
+                            ``weight_decay``: the rule's options (ignored by a rule that
+                            has no such option)
     ``lr_decay``            per-epoch factor, 1.0
     ``schedule``            "none", "cosine", "step", "onecycle", "plateau"
     ``warmup``              linear warm-up epochs, 0
@@ -136,7 +137,8 @@ class TrainFn:
     ``augment``             comma list of :func:`fastnn.data.from_spec` names, "none"
     ``batch_size``          default: the TrainFn's
     ``epochs``              default: the TrainFn's (coarse_to_fine sets it per stage)
-    ``clip_grad_norm``, ``label_smoothing``, ``sampling``: as ``fastnn train``
+    other keys              ``clip_grad_norm``, ``label_smoothing``, ``sampling``: as
+                            ``fastnn train``
     ======================  ========================================================
 
     Data: ``dataset`` is a built-in name ("digits") or a CIFAR-10 / MNIST

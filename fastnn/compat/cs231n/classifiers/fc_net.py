@@ -63,7 +63,7 @@ class FullyConnectedNet(CourseModel):
 
     Attributes
     ----------
-    num_layers, normalization, use_dropout, reg, dtype, params
+    num_layers, normalization, use_dropout, reg, dtype, params : as in the course
     bn_params : list of dict
         Per batch-norm layer, ``{"mode", "running_mean", "running_var"}``
         (the layers' own running arrays).
