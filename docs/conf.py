@@ -20,7 +20,8 @@ extensions = [
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "_ext", "Thumbs.db", ".DS_Store"]
+# search.md is included by tuning.md: a page named "search" would replace Sphinx's search page
+exclude_patterns = ["_build", "_ext", "Thumbs.db", ".DS_Store", "search.md"]
 
 myst_enable_extensions = ["colon_fence", "dollarmath"]
 myst_heading_anchors = 4
