@@ -10,7 +10,7 @@ import numpy as np
 from fastnn.benchmarks import harness
 from fastnn import ops, reference
 
-N_DROPOUT = 4 << 20          # 4M elements (the workload)
+N_DROPOUT = 4 << 20          # 4M elements
 P = 0.5
 
 

@@ -30,7 +30,7 @@ import numpy as np
 class Workload:
     label: str                                   # row name, e.g. "batchnorm2d train 64x64x32x32"
     setup: Callable                              # setup(torch or None) -> {"fastnn": step, ...}
-    target: Optional[float] = None               # issue's fastnn/torch target (None: none)
+    target: Optional[float] = None               # fastnn/torch target ratio (None: none)
     ref_speedup: Optional[float] = None          # required speed-up over the reference (None: none)
     work: float = 0.0                            # bytes or flops per step, for `unit`
     unit: str = ""                               # "GB/s" or "GFLOP/s" ("" for none)
