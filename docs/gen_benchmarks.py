@@ -125,11 +125,18 @@ def page(header, sections, notes, source):
         headline(header, sections),
     ]
     for group, body, _ in sections:
-        body = "\n".join(ln for ln in body.splitlines() if not ln.startswith("Date: "))
+        body = "\n".join(_as_list(ln) for ln in body.splitlines() if not ln.startswith("Date: "))
         parts += ["", f"## {group}", "", body]
     parts += ["", "## Memory, targets and threading", "",
               re.sub(r"^###", "###", notes.strip(), flags=re.M)]
     return "\n".join(parts) + "\n"
+
+
+def _as_list(line):
+    """A run's header lines (Machine, Threads, Thread pools, Median of ...) as list items."""
+    if re.match(r"^(Machine|Threads|Thread pools|Forward\+backward|Median of)\b", line):
+        return "* " + line
+    return line
 
 
 def readme_with(table, readme):
