@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import REPO_ROOT
+
+ROOT = REPO_ROOT
 DOCS = ROOT / "docs"
 # pages whose examples a test_docs_<page>.py file runs (with its own checks of the output)
 OWN_TEST = {"training", "babysitting", "search", "interop", "cs231n"}
