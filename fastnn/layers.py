@@ -29,6 +29,7 @@ by default for layers followed by ReLU.
 import numpy as np
 
 from fastnn import init, ops
+from fastnn.ops.conv import _check_algorithm as _conv_check_algorithm
 from fastnn.ops.conv import _geometry as _conv_geometry
 from fastnn.ops.pooling import _positive as _pool_size
 
@@ -166,7 +167,7 @@ class Linear(Layer):
 
 
 class Conv2d(Layer):
-    """2-D convolution (cross-correlation) by im2col + GEMM: x (N, C, H, W) -> (N, F, H', W').
+    """2-D convolution (cross-correlation) by im2col + GEMM or Winograd: x (N, C, H, W) -> (N, F, H', W').
 
     Parameters
     ----------
@@ -175,12 +176,17 @@ class Conv2d(Layer):
     stride, pad, dilation, groups : int
         As in :func:`fastnn.ops.conv_forward`.
     bias, init, weight_scale, nonlinearity, rng, dtype : as in :class:`Linear`
+    algorithm : {"auto", "im2col", "winograd"}
+        As in :func:`fastnn.ops.conv_forward`: "auto" picks by the measured rule of
+        :func:`fastnn.ops.conv.conv_algorithm`; "winograd" uses im2col where Winograd
+        cannot do the shape.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, pad=0, dilation=1,
                  groups=1, bias=True, init="kaiming", weight_scale=1e-2, nonlinearity="relu",
-                 rng=None, dtype=np.float32):
+                 rng=None, dtype=np.float32, algorithm="auto"):
         super().__init__()
+        self.algorithm = _conv_check_algorithm(algorithm, "Conv2d")
         kh, kw = (kernel_size, kernel_size) if np.isscalar(kernel_size) else kernel_size
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels "
@@ -193,7 +199,8 @@ class Conv2d(Layer):
         self.conv_param = dict(stride=stride, pad=pad, dilation=dilation, groups=groups)
 
     def forward(self, x):
-        out, self._cache = ops.conv_forward(x, self.params["w"], self._bias(), **self.conv_param)
+        out, self._cache = ops.conv_forward(x, self.params["w"], self._bias(), **self.conv_param,
+                                            algorithm=self.algorithm)
         return out
 
     def backward(self, dout):

@@ -1,0 +1,411 @@
+# Winograd convolution kernels for 3x3 filters, stride 1, dilation 1, groups 1
+# (compiled per SIMD target; see activations.pyx for the layout conventions).
+#
+# F(m x m, 3 x 3), m = 2 or 4, tile T = m + 2 (docs/convolution.md has the
+# matrices B^T, G, A^T and their points).  For an input tile d (T x T) and a
+# filter g (3 x 3) the m x m output tile is  Y = A^T [ (G g G^T) . (B^T d B) ] A.
+#
+# Layouts (p = a*T + b, the T*T transform points):
+#   U (T*T, F, C)   transformed filters, U[p] = (G w[f, c] G^T)[a, b]
+#   V (T*T, C, tbp) transformed input tiles of one block of tiles
+#   M (T*T, F, tbp) their products: M[p] = U[p] @ V[p], one GEMM per point
+# Tiles are numbered over the whole batch, t = (n*TH + i)*TW + j (tile i, j of
+# image n covers output rows i*m .. i*m+m-1, columns j*m ..); a block is `tb`
+# consecutive tiles (fixed by the shape, never by the thread count: the last
+# one may be shorter), tbp = tb rounded up to LANES.  One block is one OpenMP
+# work item: its thread transforms the block's input tiles into its own V,
+# runs the T*T single-threaded GEMMs (gemm_rm) into its own M, and transforms
+# M into the block's output tiles, which no other block writes.  So every
+# thread count makes the same calls on the same data: the same bits.
+#
+# The transforms work on LANES tiles at once: the gather fills d[(r*T + s)*LANES + l]
+# for lane l, and every transform loop runs over the lanes innermost with a
+# fixed trip count, which the C compiler vectorises for the SIMD target the
+# module is compiled for.  Lanes past the block's last tile hold zeros (their
+# columns of V, M are computed and never written out).
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.string cimport memset
+
+from fastnn._kernels.common cimport omp_get_thread_num, gemm_rm, lane_sum
+
+cdef enum:
+    LANES = 16          # tiles transformed together (one vector loop)
+    TMAX = 6            # largest tile (F(4x4, 3x3))
+
+LANE_COUNT = LANES
+
+# F(2x2, 3x3), points 0, 1, -1, inf
+cdef double _BT2[16]
+cdef double _AT2[8]
+cdef double _G2[12]
+# F(4x4, 3x3), points 0, 1, -1, 1/2, -2, inf
+cdef double _BT4[36]
+cdef double _AT4[24]
+cdef double _G4[18]
+
+# The matrices, row-major (also exported to Python for the docs and the tests).
+MATRICES = {
+    2: dict(BT=[[1, 0, -1, 0],
+                [0, 1, 1, 0],
+                [0, -1, 1, 0],
+                [0, 1, 0, -1]],
+            G=[[1, 0, 0],
+               [0.5, 0.5, 0.5],
+               [0.5, -0.5, 0.5],
+               [0, 0, 1]],
+            AT=[[1, 1, 1, 0],
+                [0, 1, -1, -1]]),
+    4: dict(BT=[[1, -1.5, -2, 1.5, 1, 0],
+                [0, -1, 0.5, 2.5, 1, 0],
+                [0, 1, -2.5, 0.5, 1, 0],
+                [0, -2, -1, 2, 1, 0],
+                [0, 0.5, -1, -0.5, 1, 0],
+                [0, 1, -1.5, -2, 1.5, 1]],
+            G=[[1, 0, 0],
+               [1.0 / 3, 1.0 / 3, 1.0 / 3],
+               [-1.0 / 3, 1.0 / 3, -1.0 / 3],
+               [-16.0 / 15, -8.0 / 15, -4.0 / 15],
+               [1.0 / 15, -2.0 / 15, 4.0 / 15],
+               [0, 0, 1]],
+            AT=[[1, 1, 1, 1, 1, 0],
+                [0, 1, -1, 0.5, -2, 0],
+                [0, 1, 1, 0.25, 4, 0],
+                [0, 1, -1, 0.125, -8, 1]]),
+}
+
+
+def _load(m, double[::1] bt, double[::1] at, double[::1] g):
+    cdef Py_ssize_t i, j, T = m + 2
+    M = MATRICES[m]
+    for i in range(T):
+        for j in range(T):
+            bt[i * T + j] = M["BT"][i][j]
+        for j in range(3):
+            g[i * 3 + j] = M["G"][i][j]
+    for i in range(m):
+        for j in range(T):
+            at[i * T + j] = M["AT"][i][j]
+
+
+_load(2, <double[:16]> _BT2, <double[:8]> _AT2, <double[:12]> _G2)
+_load(4, <double[:36]> _BT4, <double[:24]> _AT4, <double[:18]> _G4)
+
+
+cdef inline const double* _bt(int m) noexcept nogil:
+    if m == 2:
+        return &_BT2[0]
+    return &_BT4[0]
+
+
+cdef inline const double* _at(int m) noexcept nogil:
+    if m == 2:
+        return &_AT2[0]
+    return &_AT4[0]
+
+
+cdef inline const double* _g(int m) noexcept nogil:
+    if m == 2:
+        return &_G2[0]
+    return &_G4[0]
+
+
+# ---------------------------------------------------------------- filter transform
+
+def filter_transform(const floating[:, :, :, ::1] w,   # IN  (F, C, 3, 3)
+                     floating[:, :, ::1] U,            # OUT (T*T, F, C), or (T*T, C, F) when rotate
+                     int m, bint rotate, int n_threads):
+    """U[p, f, c] = (G w[f, c] G^T)[p]; with rotate, U[p, c, f] = (G rot180(w[f, c]) G^T)[p]
+    (the filters of the input gradient).  Computed in float64, rounded once."""
+    cdef Py_ssize_t F = w.shape[0], C = w.shape[1], T = m + 2, f, c
+    cdef const double* G = _g(m)
+    if F * C == 0:
+        return
+    cdef int nt = n_threads if F * C * T * T > 65536 else 1
+    for f in prange(F, schedule='static', nogil=True, num_threads=nt):
+        for c in range(C):
+            _filter_one(&w[f, c, 0, 0], &U[0, 0, 0], f, c, F, C, T, G, rotate)
+
+
+cdef void _filter_one(const floating* wp, floating* U, Py_ssize_t f, Py_ssize_t c,
+                      Py_ssize_t F, Py_ssize_t C, Py_ssize_t T, const double* G,
+                      bint rotate) noexcept nogil:
+    cdef double g[9]
+    cdef double t[TMAX * 3]
+    cdef double s
+    cdef Py_ssize_t a, b, i, j
+    for i in range(9):
+        g[i] = wp[8 - i] if rotate else wp[i]
+    for a in range(T):                      # t = G g  (T x 3)
+        for j in range(3):
+            s = 0
+            for i in range(3):
+                s = s + G[a * 3 + i] * g[i * 3 + j]
+            t[a * 3 + j] = s
+    for a in range(T):                      # U = t G^T  (T x T)
+        for b in range(T):
+            s = 0
+            for j in range(3):
+                s = s + t[a * 3 + j] * G[b * 3 + j]
+            if rotate:
+                U[((a * T + b) * C + c) * F + f] = <floating>s
+            else:
+                U[((a * T + b) * F + f) * C + c] = <floating>s
+
+
+# ---------------------------------------------------------------- tile transforms
+
+cdef void _input_group(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                       const Py_ssize_t* img, const Py_ssize_t* ih0, const Py_ssize_t* iw0,
+                       Py_ssize_t L, int m, Py_ssize_t c, floating* V, Py_ssize_t vstride) noexcept nogil:
+    """V[p*vstride + l] = (B^T d_l B)[p] for the LANES tiles of a group (channel c); lanes >= L get 0.
+
+    Tile l reads x[img[l], c, ih0[l] + r, iw0[l] + s], r, s < T, zero outside the image."""
+    cdef Py_ssize_t T = m + 2, l, r, s, k, q, ih, iw
+    cdef const double* BT = _bt(m)
+    cdef floating d[TMAX * TMAX * LANES]
+    cdef floating t[TMAX * TMAX * LANES]
+    cdef floating cf
+    cdef floating* o
+    cdef const floating* xr
+    cdef const floating* xc
+    for l in range(LANES):
+        if l >= L:
+            for r in range(T * T):
+                d[r * LANES + l] = 0
+            continue
+        xc = x + (img[l] * C + c) * H * W
+        for r in range(T):
+            ih = ih0[l] + r
+            if ih < 0 or ih >= H:
+                for s in range(T):
+                    d[(r * T + s) * LANES + l] = 0
+                continue
+            xr = xc + ih * W
+            if iw0[l] >= 0 and iw0[l] + T <= W:
+                for s in range(T):
+                    d[(r * T + s) * LANES + l] = xr[iw0[l] + s]
+            else:
+                for s in range(T):
+                    iw = iw0[l] + s
+                    d[(r * T + s) * LANES + l] = xr[iw] if 0 <= iw < W else 0
+    # t = B^T d  (rows), then V = t B  (columns)
+    for k in range(T):
+        for s in range(T):
+            o = t + (k * T + s) * LANES
+            for l in range(LANES):
+                o[l] = 0
+            for r in range(T):
+                cf = <floating>BT[k * T + r]
+                if cf != 0:
+                    for l in range(LANES):
+                        o[l] = o[l] + cf * d[(r * T + s) * LANES + l]
+    for k in range(T):
+        for q in range(T):
+            o = V + (k * T + q) * vstride
+            for l in range(LANES):
+                o[l] = 0
+            for s in range(T):
+                cf = <floating>BT[q * T + s]
+                if cf != 0:
+                    for l in range(LANES):
+                        o[l] = o[l] + cf * t[(k * T + s) * LANES + l]
+
+
+cdef void _output_group(const floating* Mf, Py_ssize_t mstride, floating* out, Py_ssize_t F,
+                        Py_ssize_t Ho, Py_ssize_t Wo, const Py_ssize_t* img,
+                        const Py_ssize_t* oh0, const Py_ssize_t* ow0, Py_ssize_t L, int m,
+                        Py_ssize_t f, floating bias) noexcept nogil:
+    """out[img[l], f, oh0[l] + i, ow0[l] + j] = (A^T M_l A)[i, j] + bias for the L valid lanes
+    (rows/columns past Ho, Wo dropped); M_l[p] = Mf[p*mstride + l]."""
+    cdef Py_ssize_t T = m + 2, l, p, q, k, j, oh, ow
+    cdef const double* AT = _at(m)
+    cdef floating t[4 * TMAX * LANES]
+    cdef floating y[4 * 4 * LANES]
+    cdef floating cf
+    cdef floating* o
+    cdef floating* orow
+    for k in range(m):                      # t = A^T M  (m x T)
+        for q in range(T):
+            o = t + (k * T + q) * LANES
+            for l in range(LANES):
+                o[l] = 0
+            for p in range(T):
+                cf = <floating>AT[k * T + p]
+                if cf != 0:
+                    for l in range(LANES):
+                        o[l] = o[l] + cf * Mf[(p * T + q) * mstride + l]
+    for k in range(m):                      # y = t A  (m x m)
+        for j in range(m):
+            o = y + (k * m + j) * LANES
+            for l in range(LANES):
+                o[l] = bias
+            for q in range(T):
+                cf = <floating>AT[j * T + q]
+                if cf != 0:
+                    for l in range(LANES):
+                        o[l] = o[l] + cf * t[(k * T + q) * LANES + l]
+    for l in range(L):
+        for k in range(m):
+            oh = oh0[l] + k
+            if oh >= Ho:
+                break
+            orow = out + ((img[l] * F + f) * Ho + oh) * Wo
+            for j in range(m):
+                ow = ow0[l] + j
+                if ow >= Wo:
+                    break
+                orow[ow] = y[(k * m + j) * LANES + l]
+
+
+cdef void _block(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                 const floating* U, const floating* b, bint has_bias,
+                 floating* out, Py_ssize_t F, Py_ssize_t Ho, Py_ssize_t Wo,
+                 Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t tbp,
+                 int m, Py_ssize_t pad, floating* V, floating* Mb, size_t gemm) noexcept nogil:
+    """the output tiles t0 .. t1-1: input transform into V, T*T GEMMs into Mb, output transform"""
+    cdef Py_ssize_t T = m + 2, TT = (m + 2) * (m + 2), g0, L, l, t, n, r, c, f, p
+    cdef Py_ssize_t img[LANES]
+    cdef Py_ssize_t oh[LANES]
+    cdef Py_ssize_t ow[LANES]
+    cdef Py_ssize_t ih[LANES]
+    cdef Py_ssize_t iw[LANES]
+    cdef Py_ssize_t ng = (t1 - t0 + LANES - 1) // LANES
+    cdef int ncols = <int>(ng * LANES)
+    for g0 in range(ng):
+        L = min(LANES, t1 - t0 - g0 * LANES)
+        for l in range(L):
+            t = t0 + g0 * LANES + l
+            n = t // (TH * TW)
+            r = t - n * TH * TW
+            img[l] = n
+            oh[l] = (r // TW) * m
+            ow[l] = (r % TW) * m
+            ih[l] = oh[l] - pad
+            iw[l] = ow[l] - pad
+        for c in range(C):
+            _input_group(x, C, H, W, img, ih, iw, L, m, c, V + c * tbp + g0 * LANES, C * tbp)
+    for p in range(TT):
+        gemm_rm(gemm, False, False, <int>F, ncols, <int>C, 1, U + p * F * C, <int>C,
+                V + p * C * tbp, <int>tbp, 0, Mb + p * F * tbp, <int>tbp)
+    for g0 in range(ng):
+        L = min(LANES, t1 - t0 - g0 * LANES)
+        for l in range(L):
+            t = t0 + g0 * LANES + l
+            n = t // (TH * TW)
+            r = t - n * TH * TW
+            img[l] = n
+            oh[l] = (r // TW) * m
+            ow[l] = (r % TW) * m
+        for f in range(F):
+            _output_group(Mb + f * tbp + g0 * LANES, F * tbp, out, F, Ho, Wo, img, oh, ow, L, m,
+                          f, b[f] if has_bias else 0)
+
+
+def forward(const floating[:, :, :, ::1] x,      # IN  (N, C, H, W)
+            const floating[:, :, ::1] U,         # IN  (T*T, F, C) transformed filters
+            const floating[::1] b,               # IN  (F,) bias, read when has_bias
+            bint has_bias,
+            floating[:, :, :, ::1] out,          # OUT (N, F, Ho, Wo)
+            floating[:, ::1] scratch,            # TMP (threads, T*T*(C + F)*tbp)
+            int m, Py_ssize_t pad, Py_ssize_t tb, size_t gemm, int n_threads):
+    """out[n, f, oh, ow] = b[f] + sum_{c,i,j} w[f, c, i, j] x[n, c, oh - pad + i, ow - pad + j]
+    by F(m x m, 3 x 3) Winograd, tb tiles per block (a multiple of LANES).
+
+    pad may be negative (the input gradient's convolution crops when the forward padded by
+    more than 2): Ho = H + 2*pad - 2 is taken from out's shape."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t F = out.shape[1], Ho = out.shape[2], Wo = out.shape[3], TT = (m + 2) * (m + 2)
+    cdef Py_ssize_t TH = (Ho + m - 1) // m, TW = (Wo + m - 1) // m
+    cdef Py_ssize_t ntiles = N * TH * TW, nblk, blk, t0, t1, ls = scratch.shape[1]
+    cdef floating* V
+    if ntiles == 0 or F == 0 or C == 0:      # the caller sends C == 0 to the im2col path
+        return
+    nblk = (ntiles + tb - 1) // tb
+    cdef int nt = n_threads if n_threads < nblk else <int>nblk
+    cdef const floating* x0 = &x[0, 0, 0, 0]
+    cdef const floating* u0 = &U[0, 0, 0]
+    cdef const floating* b0 = &b[0]
+    cdef floating* o0 = &out[0, 0, 0, 0]
+    cdef floating* s0 = &scratch[0, 0]
+    for blk in prange(nblk, schedule='static', nogil=True, num_threads=nt):
+        V = s0 + omp_get_thread_num() * ls
+        t0 = blk * tb
+        t1 = min(t0 + tb, ntiles)
+        _block(x0, C, H, W, u0, b0, has_bias, o0, F, Ho, Wo, TH, TW, t0, t1, tb, m, pad,
+               V, V + TT * C * tb, gemm)
+
+
+# ---------------------------------------------------------------- filter gradient by im2col
+
+def dw_im2col(const floating[:, :, :, ::1] x,      # IN  (N, C, H, W)
+              const floating[:, :, ::1] dout,      # IN  (N, F, Ho*Wo)
+              floating[:, ::1] dw_parts,           # OUT (S, F*C*9) dw of each fixed slice of images
+              double[:, ::1] db_parts,             # OUT (S, F) db of each slice
+              floating[:, ::1] scratch,            # TMP (threads, C*9 * rb*Wo)
+              Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t rb, Py_ssize_t pad,
+              size_t gemm, int n_threads):
+    """dw[f, c, i, j] = sum_{n, oh, ow} dout[n, f, oh, ow] x[n, c, oh - pad + i, ow - pad + j]
+    (3x3, stride 1), db[f] = sum dout[:, f]: per block of rb output rows, the block's im2col
+    columns and one GEMM dw += dout_rows cols^T; one partial per slice of images."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t F = dout.shape[1], P = Ho * Wo, K = C * 9, S = dw_parts.shape[0]
+    cdef Py_ssize_t sl, n, c, f, oh0, oh1, pb, i, j, oh, ih, ow, iw, lo, hi
+    cdef floating* cols
+    cdef floating* row
+    cdef const floating* xr
+    cdef const floating* gn
+    cdef floating* dwt
+    cdef double* dbt
+    cdef Py_ssize_t ls = scratch.shape[1]
+    cdef int nt = n_threads if n_threads < S else <int>S
+    if nt < 1:
+        nt = 1
+    for sl in range(S):
+        memset(&dw_parts[sl, 0], 0, F * K * sizeof(floating))
+        for f in range(F):
+            db_parts[sl, f] = 0
+    if N == 0 or P == 0:
+        return
+    cdef const floating* x0 = &x[0, 0, 0, 0]
+    cdef const floating* g0 = &dout[0, 0, 0]
+    cdef floating* s0 = &scratch[0, 0]
+    cdef floating* dw0 = &dw_parts[0, 0]
+    cdef double* db0 = &db_parts[0, 0]
+    for sl in prange(S, schedule='static', nogil=True, num_threads=nt):
+        cols = s0 + omp_get_thread_num() * ls
+        dwt = dw0 + sl * F * K
+        dbt = db0 + sl * F
+        for n in range(sl * N // S, (sl + 1) * N // S):
+            gn = g0 + n * F * P
+            for f in range(F):
+                dbt[f] += lane_sum(gn + f * P, P)
+            oh0 = 0
+            while oh0 < Ho:
+                oh1 = min(oh0 + rb, Ho)
+                pb = (oh1 - oh0) * Wo
+                for c in range(C):
+                    for i in range(3):
+                        for j in range(3):
+                            row = cols + (c * 9 + i * 3 + j) * pb
+                            lo = max(0, pad - j)
+                            hi = min(Wo, W + pad - j)
+                            if hi < lo:
+                                hi = lo
+                            for oh in range(oh0, oh1):
+                                ih = oh - pad + i
+                                if ih < 0 or ih >= H:
+                                    for ow in range(Wo):
+                                        row[(oh - oh0) * Wo + ow] = 0
+                                    continue
+                                xr = x0 + ((n * C + c) * H + ih) * W + j - pad
+                                for ow in range(lo):
+                                    row[(oh - oh0) * Wo + ow] = 0
+                                for ow in range(lo, hi):
+                                    row[(oh - oh0) * Wo + ow] = xr[ow]
+                                for ow in range(hi, Wo):
+                                    row[(oh - oh0) * Wo + ow] = 0
+                # dw (F, K) += dout_rows (F, pb) @ cols (K, pb)^T
+                gemm_rm(gemm, False, True, <int>F, <int>K, <int>pb, 1, gn + oh0 * Wo, <int>P,
+                        cols, <int>pb, 1, dwt, <int>K)
+                oh0 = oh1
