@@ -92,18 +92,6 @@ _load(2, <double[:16]> _BT2, <double[:8]> _AT2, <double[:12]> _G2)
 _load(4, <double[:36]> _BT4, <double[:24]> _AT4, <double[:18]> _G4)
 
 
-cdef inline const double* _bt(int m) noexcept nogil:
-    if m == 2:
-        return &_BT2[0]
-    return &_BT4[0]
-
-
-cdef inline const double* _at(int m) noexcept nogil:
-    if m == 2:
-        return &_AT2[0]
-    return &_AT4[0]
-
-
 cdef inline const double* _g(int m) noexcept nogil:
     if m == 2:
         return &_G2[0]
@@ -154,62 +142,126 @@ cdef void _filter_one(const floating* wp, floating* U, Py_ssize_t f, Py_ssize_t 
 
 
 # ---------------------------------------------------------------- tile transforms
+#
+# The 1-D transforms, written out (the entries of B^T and A^T above), each on LANES
+# tiles: o[k*os + l] = sum_j BT[k, j] d[j*ds + l].  The 2-D transform of a tile is the
+# 1-D one along the rows, then along the columns.
+
+cdef inline void _bt1_2(const floating* d, Py_ssize_t ds, floating* o, Py_ssize_t os) noexcept nogil:
+    cdef Py_ssize_t l
+    cdef floating d0, d1, d2, d3
+    for l in range(LANES):
+        d0 = d[l]
+        d1 = d[ds + l]
+        d2 = d[2 * ds + l]
+        d3 = d[3 * ds + l]
+        o[l] = d0 - d2
+        o[os + l] = d1 + d2
+        o[2 * os + l] = d2 - d1
+        o[3 * os + l] = d1 - d3
+
+
+cdef inline void _bt1_4(const floating* d, Py_ssize_t ds, floating* o, Py_ssize_t os) noexcept nogil:
+    cdef Py_ssize_t l
+    cdef floating d0, d1, d2, d3, d4, d5
+    for l in range(LANES):
+        d0 = d[l]
+        d1 = d[ds + l]
+        d2 = d[2 * ds + l]
+        d3 = d[3 * ds + l]
+        d4 = d[4 * ds + l]
+        d5 = d[5 * ds + l]
+        o[l] = d0 - <floating>1.5 * d1 - 2 * d2 + <floating>1.5 * d3 + d4
+        o[os + l] = -d1 + <floating>0.5 * d2 + <floating>2.5 * d3 + d4
+        o[2 * os + l] = d1 - <floating>2.5 * d2 + <floating>0.5 * d3 + d4
+        o[3 * os + l] = -2 * d1 - d2 + 2 * d3 + d4
+        o[4 * os + l] = <floating>0.5 * d1 - d2 - <floating>0.5 * d3 + d4
+        o[5 * os + l] = d1 - <floating>1.5 * d2 - 2 * d3 + <floating>1.5 * d4 + d5
+
+
+cdef inline void _at1_2(const floating* d, Py_ssize_t ds, floating* o, Py_ssize_t os) noexcept nogil:
+    cdef Py_ssize_t l
+    cdef floating d0, d1, d2, d3
+    for l in range(LANES):
+        d0 = d[l]
+        d1 = d[ds + l]
+        d2 = d[2 * ds + l]
+        d3 = d[3 * ds + l]
+        o[l] = d0 + d1 + d2
+        o[os + l] = d1 - d2 - d3
+
+
+cdef inline void _at1_4(const floating* d, Py_ssize_t ds, floating* o, Py_ssize_t os) noexcept nogil:
+    cdef Py_ssize_t l
+    cdef floating d0, d1, d2, d3, d4, d5, p12, m12, p34, m34
+    for l in range(LANES):
+        d0 = d[l]
+        d1 = d[ds + l]
+        d2 = d[2 * ds + l]
+        d3 = d[3 * ds + l]
+        d4 = d[4 * ds + l]
+        d5 = d[5 * ds + l]
+        p12 = d1 + d2
+        m12 = d1 - d2
+        o[l] = d0 + p12 + d3 + d4
+        o[os + l] = m12 + <floating>0.5 * d3 - 2 * d4
+        o[2 * os + l] = p12 + <floating>0.25 * d3 + 4 * d4
+        o[3 * os + l] = m12 + <floating>0.125 * d3 - 8 * d4 + d5
+
 
 cdef void _input_group(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                        const Py_ssize_t* img, const Py_ssize_t* ih0, const Py_ssize_t* iw0,
-                       Py_ssize_t L, int m, Py_ssize_t c, floating* V, Py_ssize_t vstride) noexcept nogil:
+                       Py_ssize_t L, const char* inside, int m, Py_ssize_t c, floating* V,
+                       Py_ssize_t vstride) noexcept nogil:
     """V[p*vstride + l] = (B^T d_l B)[p] for the LANES tiles of a group (channel c); lanes >= L get 0.
 
-    Tile l reads x[img[l], c, ih0[l] + r, iw0[l] + s], r, s < T, zero outside the image."""
-    cdef Py_ssize_t T = m + 2, l, r, s, k, q, ih, iw
-    cdef const double* BT = _bt(m)
+    Tile l reads x[img[l], c, ih0[l] + r, iw0[l] + s], r, s < T, zero outside the image
+    (inside[l]: tile l lies inside the image)."""
+    cdef Py_ssize_t T = m + 2, l, r, s, ih, lo, hi
     cdef floating d[TMAX * TMAX * LANES]
     cdef floating t[TMAX * TMAX * LANES]
-    cdef floating cf
-    cdef floating* o
     cdef const floating* xr
-    cdef const floating* xc
     for l in range(LANES):
         if l >= L:
             for r in range(T * T):
                 d[r * LANES + l] = 0
             continue
-        xc = x + (img[l] * C + c) * H * W
+        xr = x + ((img[l] * C + c) * H + ih0[l]) * W + iw0[l]
+        if inside[l]:
+            if m == 2:
+                for r in range(4):
+                    for s in range(4):
+                        d[(r * 4 + s) * LANES + l] = xr[r * W + s]
+            else:
+                for r in range(6):
+                    for s in range(6):
+                        d[(r * 6 + s) * LANES + l] = xr[r * W + s]
+            continue
+        lo = max(0, -iw0[l])
+        hi = min(T, W - iw0[l])
         for r in range(T):
             ih = ih0[l] + r
             if ih < 0 or ih >= H:
                 for s in range(T):
                     d[(r * T + s) * LANES + l] = 0
                 continue
-            xr = xc + ih * W
-            if iw0[l] >= 0 and iw0[l] + T <= W:
-                for s in range(T):
-                    d[(r * T + s) * LANES + l] = xr[iw0[l] + s]
-            else:
-                for s in range(T):
-                    iw = iw0[l] + s
-                    d[(r * T + s) * LANES + l] = xr[iw] if 0 <= iw < W else 0
-    # t = B^T d  (rows), then V = t B  (columns)
-    for k in range(T):
-        for s in range(T):
-            o = t + (k * T + s) * LANES
-            for l in range(LANES):
-                o[l] = 0
-            for r in range(T):
-                cf = <floating>BT[k * T + r]
-                if cf != 0:
-                    for l in range(LANES):
-                        o[l] = o[l] + cf * d[(r * T + s) * LANES + l]
-    for k in range(T):
-        for q in range(T):
-            o = V + (k * T + q) * vstride
-            for l in range(LANES):
-                o[l] = 0
-            for s in range(T):
-                cf = <floating>BT[q * T + s]
-                if cf != 0:
-                    for l in range(LANES):
-                        o[l] = o[l] + cf * t[(k * T + s) * LANES + l]
+            for s in range(lo):
+                d[(r * T + s) * LANES + l] = 0
+            for s in range(lo, hi):
+                d[(r * T + s) * LANES + l] = xr[r * W + s]
+            for s in range(max(hi, lo), T):
+                d[(r * T + s) * LANES + l] = 0
+    # t[r, q] = sum_s d[r, s] BT[q, s]  (along each row), then V[k, q] = sum_r BT[k, r] t[r, q]
+    if m == 2:
+        for r in range(4):
+            _bt1_2(d + r * 4 * LANES, LANES, t + r * 4 * LANES, LANES)
+        for s in range(4):
+            _bt1_2(t + s * LANES, 4 * LANES, V + s * vstride, 4 * vstride)
+    else:
+        for r in range(6):
+            _bt1_4(d + r * 6 * LANES, LANES, t + r * 6 * LANES, LANES)
+        for s in range(6):
+            _bt1_4(t + s * LANES, 6 * LANES, V + s * vstride, 6 * vstride)
 
 
 cdef void _output_group(const floating* Mf, Py_ssize_t mstride, floating* out, Py_ssize_t F,
@@ -218,44 +270,36 @@ cdef void _output_group(const floating* Mf, Py_ssize_t mstride, floating* out, P
                         Py_ssize_t f, floating bias) noexcept nogil:
     """out[img[l], f, oh0[l] + i, ow0[l] + j] = (A^T M_l A)[i, j] + bias for the L valid lanes
     (rows/columns past Ho, Wo dropped); M_l[p] = Mf[p*mstride + l]."""
-    cdef Py_ssize_t T = m + 2, l, p, q, k, j, oh, ow
-    cdef const double* AT = _at(m)
+    cdef Py_ssize_t T = m + 2, l, q, k, j, oh, ow
     cdef floating t[4 * TMAX * LANES]
     cdef floating y[4 * 4 * LANES]
-    cdef floating cf
-    cdef floating* o
     cdef floating* orow
-    for k in range(m):                      # t = A^T M  (m x T)
-        for q in range(T):
-            o = t + (k * T + q) * LANES
-            for l in range(LANES):
-                o[l] = 0
-            for p in range(T):
-                cf = <floating>AT[k * T + p]
-                if cf != 0:
-                    for l in range(LANES):
-                        o[l] = o[l] + cf * Mf[(p * T + q) * mstride + l]
-    for k in range(m):                      # y = t A  (m x m)
-        for j in range(m):
-            o = y + (k * m + j) * LANES
-            for l in range(LANES):
-                o[l] = bias
-            for q in range(T):
-                cf = <floating>AT[j * T + q]
-                if cf != 0:
-                    for l in range(LANES):
-                        o[l] = o[l] + cf * t[(k * T + q) * LANES + l]
+    # t[k, q] = sum_p AT[k, p] M[p, q]  (down each column), then y[k, j] = sum_q t[k, q] AT[j, q]
+    if m == 2:
+        for q in range(4):
+            _at1_2(Mf + q * mstride, 4 * mstride, t + q * LANES, 4 * LANES)
+        for k in range(2):
+            _at1_2(t + k * 4 * LANES, LANES, y + k * 2 * LANES, LANES)
+    else:
+        for q in range(6):
+            _at1_4(Mf + q * mstride, 6 * mstride, t + q * LANES, 6 * LANES)
+        for k in range(4):
+            _at1_4(t + k * 6 * LANES, LANES, y + k * 4 * LANES, LANES)
     for l in range(L):
-        for k in range(m):
-            oh = oh0[l] + k
-            if oh >= Ho:
-                break
-            orow = out + ((img[l] * F + f) * Ho + oh) * Wo
-            for j in range(m):
-                ow = ow0[l] + j
-                if ow >= Wo:
-                    break
-                orow[ow] = y[(k * m + j) * LANES + l]
+        orow = out + ((img[l] * F + f) * Ho + oh0[l]) * Wo + ow0[l]
+        if oh0[l] + m <= Ho and ow0[l] + m <= Wo:
+            if m == 2:
+                for k in range(2):
+                    for j in range(2):
+                        orow[k * Wo + j] = y[(k * 2 + j) * LANES + l] + bias
+            else:
+                for k in range(4):
+                    for j in range(4):
+                        orow[k * Wo + j] = y[(k * 4 + j) * LANES + l] + bias
+            continue
+        for k in range(min(m, Ho - oh0[l])):
+            for j in range(min(m, Wo - ow0[l])):
+                orow[k * Wo + j] = y[(k * m + j) * LANES + l] + bias
 
 
 cdef void _block(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
@@ -271,6 +315,7 @@ cdef void _block(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
     cdef Py_ssize_t ih[LANES]
     cdef Py_ssize_t iw[LANES]
     cdef Py_ssize_t ng = (t1 - t0 + LANES - 1) // LANES
+    cdef char inside[LANES]
     cdef int ncols = <int>(ng * LANES)
     for g0 in range(ng):
         L = min(LANES, t1 - t0 - g0 * LANES)
@@ -283,8 +328,10 @@ cdef void _block(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
             ow[l] = (r % TW) * m
             ih[l] = oh[l] - pad
             iw[l] = ow[l] - pad
+            inside[l] = ih[l] >= 0 and iw[l] >= 0 and ih[l] + m + 2 <= H and iw[l] + m + 2 <= W
         for c in range(C):
-            _input_group(x, C, H, W, img, ih, iw, L, m, c, V + c * tbp + g0 * LANES, C * tbp)
+            _input_group(x, C, H, W, img, ih, iw, L, inside, m, c, V + c * tbp + g0 * LANES,
+                         C * tbp)
     for p in range(TT):
         gemm_rm(gemm, False, False, <int>F, ncols, <int>C, 1, U + p * F * C, <int>C,
                 V + p * C * tbp, <int>tbp, 0, Mb + p * F * tbp, <int>tbp)
