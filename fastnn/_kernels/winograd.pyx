@@ -456,3 +456,136 @@ def dw_im2col(const floating[:, :, :, ::1] x,      # IN  (N, C, H, W)
                 gemm_rm(gemm, False, True, <int>F, <int>K, <int>pb, 1, gn + oh0 * Wo, <int>P,
                         cols, <int>pb, 1, dwt, <int>K)
                 oh0 = oh1
+
+
+# ---------------------------------------------------------------- filter gradient by Winograd
+#
+# With U = G g G^T, the forward's Y = A^T [U . V] A gives dL/dU[p] = sum over tiles of
+# V[p] (A dY A^T)[p] and dL/dg = G^T dU G (done by the caller in float64).  Per block of
+# tiles (in order): one parallel pass over groups of LANES tiles transforms x into V and
+# dout into Z = A dY A^T, then one parallel pass over the T*T points runs
+# dU[p] += Z[p] @ V[p]^T.  Each dU[p] is summed by one thread, block after block, so the
+# result does not depend on the thread count.
+
+cdef inline void _a1_2(const floating* d, Py_ssize_t ds, floating* o, Py_ssize_t os) noexcept nogil:
+    """o[a*os + l] = sum_k AT[k, a] d[k*ds + l]  (F(2x2, 3x3))"""
+    cdef Py_ssize_t l
+    cdef floating d0, d1
+    for l in range(LANES):
+        d0 = d[l]
+        d1 = d[ds + l]
+        o[l] = d0
+        o[os + l] = d0 + d1
+        o[2 * os + l] = d0 - d1
+        o[3 * os + l] = -d1
+
+
+cdef inline void _a1_4(const floating* d, Py_ssize_t ds, floating* o, Py_ssize_t os) noexcept nogil:
+    """o[a*os + l] = sum_k AT[k, a] d[k*ds + l]  (F(4x4, 3x3))"""
+    cdef Py_ssize_t l
+    cdef floating d0, d1, d2, d3
+    for l in range(LANES):
+        d0 = d[l]
+        d1 = d[ds + l]
+        d2 = d[2 * ds + l]
+        d3 = d[3 * ds + l]
+        o[l] = d0
+        o[os + l] = d0 + d1 + d2 + d3
+        o[2 * os + l] = d0 - d1 + d2 - d3
+        o[3 * os + l] = d0 + <floating>0.5 * d1 + <floating>0.25 * d2 + <floating>0.125 * d3
+        o[4 * os + l] = d0 - 2 * d1 + 4 * d2 - 8 * d3
+        o[5 * os + l] = d3
+
+
+cdef void _dout_group(const floating* g, Py_ssize_t F, Py_ssize_t Ho, Py_ssize_t Wo,
+                      const Py_ssize_t* img, const Py_ssize_t* oh0, const Py_ssize_t* ow0,
+                      Py_ssize_t L, int m, Py_ssize_t f, floating* Z, Py_ssize_t zstride) noexcept nogil:
+    """Z[p*zstride + l] = (A dY_l A^T)[p], dY_l the m x m tile of dout[img[l], f] at (oh0[l],
+    ow0[l]) (zero past Ho, Wo); lanes >= L get 0"""
+    cdef Py_ssize_t T = m + 2, l, k, j, a
+    cdef floating d[4 * 4 * LANES]
+    cdef floating t[TMAX * 4 * LANES]
+    cdef const floating* gr
+    for l in range(LANES):
+        for k in range(m * m):
+            d[k * LANES + l] = 0
+        if l >= L:
+            continue
+        gr = g + ((img[l] * F + f) * Ho + oh0[l]) * Wo + ow0[l]
+        for k in range(min(m, Ho - oh0[l])):
+            for j in range(min(m, Wo - ow0[l])):
+                d[(k * m + j) * LANES + l] = gr[k * Wo + j]
+    # t[a, j] = sum_k AT[k, a] dY[k, j] (down each column), then Z[a, b] = sum_j t[a, j] AT[j, b]
+    if m == 2:
+        for j in range(2):
+            _a1_2(d + j * LANES, 2 * LANES, t + j * LANES, 2 * LANES)
+        for a in range(4):
+            _a1_2(t + a * 2 * LANES, LANES, Z + a * 4 * zstride, zstride)
+    else:
+        for j in range(4):
+            _a1_4(d + j * LANES, 4 * LANES, t + j * LANES, 4 * LANES)
+        for a in range(6):
+            _a1_4(t + a * 4 * LANES, LANES, Z + a * 6 * zstride, zstride)
+
+
+cdef void _dw_group(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                    const floating* g, Py_ssize_t F, Py_ssize_t Ho, Py_ssize_t Wo,
+                    Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t tbp,
+                    int m, Py_ssize_t pad, floating* V, floating* Z) noexcept nogil:
+    """V and Z columns of the LANES tiles t0 .. t1-1 (t1 - t0 <= LANES)"""
+    cdef Py_ssize_t L = t1 - t0, l, t, n, r, c, f
+    cdef Py_ssize_t img[LANES]
+    cdef Py_ssize_t oh[LANES]
+    cdef Py_ssize_t ow[LANES]
+    cdef Py_ssize_t ih[LANES]
+    cdef Py_ssize_t iw[LANES]
+    cdef char inside[LANES]
+    for l in range(L):
+        t = t0 + l
+        n = t // (TH * TW)
+        r = t - n * TH * TW
+        img[l] = n
+        oh[l] = (r // TW) * m
+        ow[l] = (r % TW) * m
+        ih[l] = oh[l] - pad
+        iw[l] = ow[l] - pad
+        inside[l] = ih[l] >= 0 and iw[l] >= 0 and ih[l] + m + 2 <= H and iw[l] + m + 2 <= W
+    for c in range(C):
+        _input_group(x, C, H, W, img, ih, iw, L, inside, m, c, V + c * tbp, C * tbp)
+    for f in range(F):
+        _dout_group(g, F, Ho, Wo, img, oh, ow, L, m, f, Z + f * tbp, F * tbp)
+
+
+def dw_winograd(const floating[:, :, :, ::1] x,      # IN  (N, C, H, W)
+                const floating[:, :, :, ::1] dout,   # IN  (N, F, Ho, Wo)
+                floating[:, :, ::1] dU,              # OUT (T*T, F, C) gradient of the transformed filters
+                floating[::1] scratch,               # TMP (T*T*(C + F)*tb) one block's V and Z
+                int m, Py_ssize_t pad, Py_ssize_t tb, size_t gemm, int n_threads):
+    """dU[p, f, c] = sum over tiles of (A dY A^T)[p] (B^T d B)[p]; dw = G^T dU G (the caller)"""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t F = dout.shape[1], Ho = dout.shape[2], Wo = dout.shape[3], TT = (m + 2) * (m + 2)
+    cdef Py_ssize_t TH = (Ho + m - 1) // m, TW = (Wo + m - 1) // m
+    cdef Py_ssize_t ntiles = N * TH * TW, blk, t0, t1, ng, gi, p
+    cdef int ncols, nt
+    memset(&dU[0, 0, 0], 0, TT * F * C * sizeof(floating))
+    if ntiles == 0 or F == 0 or C == 0:
+        return
+    cdef const floating* x0 = &x[0, 0, 0, 0]
+    cdef const floating* g0 = &dout[0, 0, 0, 0]
+    cdef floating* V = &scratch[0]
+    cdef floating* Z = V + TT * C * tb
+    cdef floating* u0 = &dU[0, 0, 0]
+    for blk in range((ntiles + tb - 1) // tb):
+        t0 = blk * tb
+        t1 = min(t0 + tb, ntiles)
+        ng = (t1 - t0 + LANES - 1) // LANES
+        ncols = <int>(ng * LANES)
+        nt = n_threads if n_threads < ng else <int>ng
+        for gi in prange(ng, schedule='static', nogil=True, num_threads=nt):
+            _dw_group(x0, C, H, W, g0, F, Ho, Wo, TH, TW, t0 + gi * LANES,
+                      min(t0 + gi * LANES + LANES, t1), tb, m, pad, V + gi * LANES, Z + gi * LANES)
+        nt = n_threads if n_threads < TT else <int>TT
+        for p in prange(TT, schedule='static', nogil=True, num_threads=nt):
+            # dU[p] (F, C) += Z[p] (F, ncols) @ V[p] (C, ncols)^T
+            gemm_rm(gemm, False, True, <int>F, <int>C, ncols, 1, Z + p * F * tb, <int>tb,
+                    V + p * C * tb, <int>tb, 1, u0 + p * F * C, <int>C)

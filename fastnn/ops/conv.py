@@ -301,6 +301,10 @@ def conv_algorithm(x_shape, w_shape, stride=1, pad=0, dilation=1, groups=1, algo
     return ("winograd", m) if m else ("im2col", 0)
 
 
+#: The filter gradient of the Winograd path: by Winograd (True) or by the im2col GEMM
+#: (False); whichever measured faster (docs/convolution.md).
+WINOGRAD_FILTER_GRAD = True
+
 #: "auto" takes Winograd from this many input and output channels (docs/convolution.md).
 AUTO_MIN_CHANNELS = 16
 #: The Winograd tile m of F(m x m, 3 x 3): 2 (float32 error within 4x the im2col path's)
@@ -400,6 +404,11 @@ def _winograd_backward(g, c, x, w, geom, groups, fn):
         Ud = c.U_dx = _winograd_filters(w, m, True)
     dx = _buffers.empty_like(x)
     _, ws_dx = _winograd_run(g, Ud, None, dx, 2 - p, m)
+    if WINOGRAD_FILTER_GRAD:
+        dw, ws_dw = _winograd_dw(x, g, m, p)
+        db = g.sum(axis=(0, 2, 3), dtype=np.float64).astype(x.dtype)
+        c.backward_chunk, c.backward_workspace_bytes = 1, max(ws_dx, ws_dw)
+        return dx, dw, db
     # dw, db: the im2col GEMM per fixed slice of images (the same bits for any thread count)
     slices = max(1, min(N, _SLICES))
     rb, nt, ws_dw = _dw_plan(C, F, Ho, Wo, x.itemsize, slices)
@@ -416,6 +425,30 @@ def _winograd_backward(g, c, x, w, geom, groups, fn):
         db_parts[:] = 0
     c.backward_chunk, c.backward_workspace_bytes = nt, max(ws_dx, ws_dw)
     return dx, dw_parts.sum(axis=0).reshape(w.shape), db_parts.sum(axis=0).astype(x.dtype)
+
+
+def _winograd_dw(x, g, m, pad, limit=None):
+    """dw by Winograd: dU (T*T, F, C) summed over the tiles, block by block, then
+    dw = G^T dU G in float64; returns (dw, scratch bytes)"""
+    limit = WORKSPACE_BYTES if limit is None else limit
+    N, C = x.shape[:2]
+    F, Ho, Wo = g.shape[1:]
+    T = m + 2
+    lanes = _dispatch.kernels.winograd.LANE_COUNT
+    ntiles = N * (-(-Ho // m)) * (-(-Wo // m))
+    per_tile = T * T * (C + F) * x.itemsize
+    # one block's V and Z (all threads share it) within half of the limit
+    tb = min((limit // 2) // per_tile, -(-ntiles // lanes) * lanes)
+    tb = max(lanes, tb // lanes * lanes)
+    dU = np.empty((T * T, F, C), x.dtype)
+    scratch = _buffers.empty((tb * T * T * (C + F),), x.dtype)
+    gemm = scipy_gemm()
+    with gemm.one_thread():
+        _dispatch.kernels.winograd.dw_winograd(x, g, dU, scratch, m, pad, tb, gemm.addr[x.dtype],
+                                               num_threads())
+    G = np.array(_dispatch.kernels.winograd.MATRICES[m]["G"], np.float64)
+    dw = np.einsum("ai,abfc,bj->fcij", G, dU.reshape(T, T, F, C), G, optimize=True)
+    return dw.astype(x.dtype), tb * per_tile + dU.nbytes
 
 
 def _dw_plan(C, F, Ho, Wo, itemsize, slices, limit=None):
