@@ -54,8 +54,15 @@ def _tol(dtype, C):
             else dict(rtol=0, atol=1e-12 * np.sqrt(9 * C) * 8))
 
 
+@pytest.fixture(params=[False, True], ids=["dw-im2col", "dw-winograd"])
+def filter_grad(request, monkeypatch):
+    """the filter gradient by the im2col GEMM or by Winograd"""
+    monkeypatch.setattr(conv_mod, "WINOGRAD_FILTER_GRAD", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("shape", SHAPES, ids=IDS)
-def test_matches_reference_and_im2col(shape, tile, dtype, rng):
+def test_matches_reference_and_im2col(shape, tile, filter_grad, dtype, rng):
     N, C, F, H, W, p = shape
     x, w, b = _inputs(rng, dtype, N, C, F, H, W)
     out, cache = ops.conv_forward(x, w, b, pad=p, algorithm="winograd")
@@ -79,7 +86,7 @@ def test_matches_reference_and_im2col(shape, tile, dtype, rng):
 
 @pytest.mark.parametrize("shape", [(2, 3, 2, 6, 7, 1), (1, 2, 3, 5, 5, 0), (2, 2, 2, 4, 6, 3)],
                          ids=["p1", "p0", "p3"])
-def test_gradient_check_float64(shape, tile, rng):
+def test_gradient_check_float64(shape, tile, filter_grad, rng):
     # conv is linear in x, w and b: centred differences have no truncation error, so a
     # step of 1e-3 only cuts the rounding error
     N, C, F, H, W, p = shape
@@ -98,7 +105,7 @@ def test_gradient_check_float64(shape, tile, rng):
 
 
 @pytest.mark.parametrize("p", [0, 1, 2])
-def test_matches_torch(p, tile, rng):
+def test_matches_torch(p, tile, filter_grad, rng):
     torch = pytest.importorskip("torch")
     x, w, b = _inputs(rng, np.float64, 3, 6, 5, 11, 10)
     out, cache = ops.conv_forward(x, w, b, pad=p, algorithm="winograd")
@@ -128,7 +135,8 @@ def test_float32_accuracy_within_4x_of_im2col(C, rng):
 
 @needs_openmp
 @pytest.mark.parametrize("nt_list", [(1, 2, 3)])
-def test_same_bits_for_any_thread_count(nt_list, tile, rng, restore_threads, monkeypatch):
+def test_same_bits_for_any_thread_count(nt_list, tile, filter_grad, rng, restore_threads,
+                                        monkeypatch):
     monkeypatch.setattr(conv_mod, "WINOGRAD_BLOCK_TILES", 16)     # many blocks
     x, w, b = _inputs(rng, np.float32, 5, 12, 10, 19, 17)
     dout = rng.standard_normal((5, 10, 19, 17)).astype(np.float32)
@@ -154,7 +162,7 @@ def test_every_simd_target(tile, rng):
             np.testing.assert_allclose(out, ref, rtol=0, atol=1e-4)
 
 
-def test_workspace_does_not_grow_with_batch(tile, rng, monkeypatch):
+def test_workspace_does_not_grow_with_batch(tile, filter_grad, rng, monkeypatch):
     monkeypatch.setattr(conv_mod, "WORKSPACE_BYTES", 1 << 20)
     w = rng.standard_normal((32, 24, 3, 3)).astype(np.float32)
     b = rng.standard_normal(32).astype(np.float32)
@@ -175,7 +183,7 @@ def test_workspace_does_not_grow_with_batch(tile, rng, monkeypatch):
         conv_mod.winograd_plan(32, 24, 32, 16, 16, tile, 4)[2]
 
 
-def test_nan_and_inf_propagate(tile, dtype, rng):
+def test_nan_and_inf_propagate(tile, filter_grad, dtype, rng):
     x, w, b = _inputs(rng, dtype, 1, 2, 2, 12, 12)
     x[0, 1, 5, 6] = np.nan
     x[0, 0, 11, 0] = np.inf
@@ -255,8 +263,9 @@ def test_invalid_algorithm(bad, rng):
 
 @pytest.mark.parametrize("algorithm", ["auto", "im2col", "winograd"])
 def test_conv2d_layer_algorithm(algorithm, rng):
-    layer = layers.Conv2d(16, 16, 3, pad=1, algorithm=algorithm, dtype=np.float64, rng=rng)
-    x = rng.standard_normal((2, 16, 9, 9))
+    C = conv_mod.AUTO_MIN_CHANNELS
+    layer = layers.Conv2d(C, C, 3, pad=1, algorithm=algorithm, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((2, C, 9, 9))
     out = layer.forward(x)
     assert (layer._cache.path == "winograd") == (algorithm != "im2col")
     ref = reference.conv_forward(x, layer.params["w"], layer.params["b"], 1, 1)[0]

@@ -26,7 +26,8 @@ Layout NCHW; im2col row index ``c*HH*WW + i*WW + j``.  Two paths, same results:
   transform, one single-threaded GEMM per transform point and the output
   transform.  The input gradient is the same kernel run on dout with the
   filters rotated 180 degrees and the channels swapped (pad ``2 - pad``); the
-  filter gradient is the im2col GEMM per fixed slice of images.
+  filter gradient is the im2col GEMM per fixed slice of images (or, with
+  :data:`WINOGRAD_FILTER_GRAD`, by Winograd: measured slower here).
   ``algorithm=`` picks the path ("auto", "im2col", "winograd"): "winograd" on
   a shape it cannot do uses the im2col path; "auto" applies :func:`conv_algorithm`.
 
@@ -303,10 +304,10 @@ def conv_algorithm(x_shape, w_shape, stride=1, pad=0, dilation=1, groups=1, algo
 
 #: The filter gradient of the Winograd path: by Winograd (True) or by the im2col GEMM
 #: (False); whichever measured faster (docs/convolution.md).
-WINOGRAD_FILTER_GRAD = True
+WINOGRAD_FILTER_GRAD = False
 
 #: "auto" takes Winograd from this many input and output channels (docs/convolution.md).
-AUTO_MIN_CHANNELS = 16
+AUTO_MIN_CHANNELS = 32
 #: The Winograd tile m of F(m x m, 3 x 3): 2 (float32 error within 4x the im2col path's)
 #: or 4 (2.25x fewer multiplications than F(2x2, 3x3), a larger error); docs/convolution.md.
 WINOGRAD_TILE = 2
@@ -447,7 +448,8 @@ def _winograd_dw(x, g, m, pad, limit=None):
         _dispatch.kernels.winograd.dw_winograd(x, g, dU, scratch, m, pad, tb, gemm.addr[x.dtype],
                                                num_threads())
     G = np.array(_dispatch.kernels.winograd.MATRICES[m]["G"], np.float64)
-    dw = np.einsum("ai,abfc,bj->fcij", G, dU.reshape(T, T, F, C), G, optimize=True)
+    with np.errstate(invalid="ignore", over="ignore"):       # NaN/inf inputs propagate
+        dw = np.einsum("ai,abfc,bj->fcij", G, dU.reshape(T, T, F, C), G, optimize=True)
     return dw.astype(x.dtype), tb * per_tile + dU.nbytes
 
 

@@ -11,6 +11,7 @@ ALGORITHMS: tuple[str, ...]
 WINOGRAD_BLOCK_TILES: int
 AUTO_MIN_CHANNELS: int
 WINOGRAD_TILE: int
+WINOGRAD_FILTER_GRAD: bool
 
 def conv_output_shape(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: int = 1, pad: int = 0, dilation: int = 1, fn: str = 'conv_output_shape') -> tuple[int, int]: ...
 def conv_workspace_plan(N: int, C: int, F: int, HH: int, WW: int, Ho: int, Wo: int, itemsize: int, backward: bool = False, limit: int | None = None, groups: int = 1) -> tuple[int, int]: ...
