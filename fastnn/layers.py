@@ -200,7 +200,7 @@ class Conv2d(Layer):
 
     def forward(self, x):
         out, self._cache = ops.conv_forward(x, self.params["w"], self._bias(), **self.conv_param,
-                                            algorithm=self.algorithm)
+                                            algorithm=getattr(self, "algorithm", "auto"))
         return out
 
     def backward(self, dout):
