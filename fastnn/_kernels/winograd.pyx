@@ -92,7 +92,7 @@ _load(2, <double[:16]> _BT2, <double[:8]> _AT2, <double[:12]> _G2)
 _load(4, <double[:36]> _BT4, <double[:24]> _AT4, <double[:18]> _G4)
 
 
-cdef inline const double* _g(int m) noexcept nogil:
+cdef inline const double* _g(Py_ssize_t m) noexcept nogil:
     if m == 2:
         return &_G2[0]
     return &_G4[0]
@@ -102,7 +102,7 @@ cdef inline const double* _g(int m) noexcept nogil:
 
 def filter_transform(const floating[:, :, :, ::1] w,   # IN  (F, C, 3, 3)
                      floating[:, :, ::1] U,            # OUT (T*T, F, C), or (T*T, C, F) when rotate
-                     int m, bint rotate, int n_threads):
+                     Py_ssize_t m, bint rotate, int n_threads):
     """U[p, f, c] = (G w[f, c] G^T)[p]; with rotate, U[p, c, f] = (G rot180(w[f, c]) G^T)[p]
     (the filters of the input gradient).  Computed in float64, rounded once."""
     cdef Py_ssize_t F = w.shape[0], C = w.shape[1], T = m + 2, f, c
@@ -211,7 +211,7 @@ cdef inline void _at1_4(const floating* d, Py_ssize_t ds, floating* o, Py_ssize_
 
 cdef void _input_group(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                        const Py_ssize_t* img, const Py_ssize_t* ih0, const Py_ssize_t* iw0,
-                       Py_ssize_t L, const char* inside, int m, Py_ssize_t c, floating* V,
+                       Py_ssize_t L, const char* inside, Py_ssize_t m, Py_ssize_t c, floating* V,
                        Py_ssize_t vstride) noexcept nogil:
     """V[p*vstride + l] = (B^T d_l B)[p] for the LANES tiles of a group (channel c); lanes >= L get 0.
 
@@ -266,7 +266,7 @@ cdef void _input_group(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t
 
 cdef void _output_group(const floating* Mf, Py_ssize_t mstride, floating* out, Py_ssize_t F,
                         Py_ssize_t Ho, Py_ssize_t Wo, const Py_ssize_t* img,
-                        const Py_ssize_t* oh0, const Py_ssize_t* ow0, Py_ssize_t L, int m,
+                        const Py_ssize_t* oh0, const Py_ssize_t* ow0, Py_ssize_t L, Py_ssize_t m,
                         Py_ssize_t f, floating bias) noexcept nogil:
     """out[img[l], f, oh0[l] + i, ow0[l] + j] = (A^T M_l A)[i, j] + bias for the L valid lanes
     (rows/columns past Ho, Wo dropped); M_l[p] = Mf[p*mstride + l]."""
@@ -306,7 +306,7 @@ cdef void _block(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                  const floating* U, const floating* b, bint has_bias,
                  floating* out, Py_ssize_t F, Py_ssize_t Ho, Py_ssize_t Wo,
                  Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t tbp,
-                 int m, Py_ssize_t pad, floating* V, floating* Mb, size_t gemm) noexcept nogil:
+                 Py_ssize_t m, Py_ssize_t pad, floating* V, floating* Mb, size_t gemm) noexcept nogil:
     """the output tiles t0 .. t1-1: input transform into V, T*T GEMMs into Mb, output transform"""
     cdef Py_ssize_t T = m + 2, TT = (m + 2) * (m + 2), g0, L, l, t, n, r, c, f, p
     cdef Py_ssize_t img[LANES]
@@ -316,7 +316,7 @@ cdef void _block(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
     cdef Py_ssize_t iw[LANES]
     cdef Py_ssize_t ng = (t1 - t0 + LANES - 1) // LANES
     cdef char inside[LANES]
-    cdef int ncols = <int>(ng * LANES)
+    cdef Py_ssize_t ncols = ng * LANES
     for g0 in range(ng):
         L = min(LANES, t1 - t0 - g0 * LANES)
         for l in range(L):
@@ -333,7 +333,7 @@ cdef void _block(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
             _input_group(x, C, H, W, img, ih, iw, L, inside, m, c, V + c * tbp + g0 * LANES,
                          C * tbp)
     for p in range(TT):
-        gemm_rm(gemm, False, False, <int>F, ncols, <int>C, 1, U + p * F * C, <int>C,
+        gemm_rm(gemm, False, False, <int>F, <int>ncols, <int>C, 1, U + p * F * C, <int>C,
                 V + p * C * tbp, <int>tbp, 0, Mb + p * F * tbp, <int>tbp)
     for g0 in range(ng):
         L = min(LANES, t1 - t0 - g0 * LANES)
@@ -355,7 +355,7 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C, H, W)
             bint has_bias,
             floating[:, :, :, ::1] out,          # OUT (N, F, Ho, Wo)
             floating[:, ::1] scratch,            # TMP (threads, T*T*(C + F)*tbp)
-            int m, Py_ssize_t pad, Py_ssize_t tb, size_t gemm, int n_threads):
+            Py_ssize_t m, Py_ssize_t pad, Py_ssize_t tb, size_t gemm, int n_threads):
     """out[n, f, oh, ow] = b[f] + sum_{c,i,j} w[f, c, i, j] x[n, c, oh - pad + i, ow - pad + j]
     by F(m x m, 3 x 3) Winograd, tb tiles per block (a multiple of LANES).
 
@@ -499,7 +499,7 @@ cdef inline void _a1_4(const floating* d, Py_ssize_t ds, floating* o, Py_ssize_t
 
 cdef void _dout_group(const floating* g, Py_ssize_t F, Py_ssize_t Ho, Py_ssize_t Wo,
                       const Py_ssize_t* img, const Py_ssize_t* oh0, const Py_ssize_t* ow0,
-                      Py_ssize_t L, int m, Py_ssize_t f, floating* Z, Py_ssize_t zstride) noexcept nogil:
+                      Py_ssize_t L, Py_ssize_t m, Py_ssize_t f, floating* Z, Py_ssize_t zstride) noexcept nogil:
     """Z[p*zstride + l] = (A dY_l A^T)[p], dY_l the m x m tile of dout[img[l], f] at (oh0[l],
     ow0[l]) (zero past Ho, Wo); lanes >= L get 0"""
     cdef Py_ssize_t T = m + 2, l, k, j, a
@@ -531,7 +531,7 @@ cdef void _dout_group(const floating* g, Py_ssize_t F, Py_ssize_t Ho, Py_ssize_t
 cdef void _dw_group(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                     const floating* g, Py_ssize_t F, Py_ssize_t Ho, Py_ssize_t Wo,
                     Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t tbp,
-                    int m, Py_ssize_t pad, floating* V, floating* Z) noexcept nogil:
+                    Py_ssize_t m, Py_ssize_t pad, floating* V, floating* Z) noexcept nogil:
     """V and Z columns of the LANES tiles t0 .. t1-1 (t1 - t0 <= LANES)"""
     cdef Py_ssize_t L = t1 - t0, l, t, n, r, c, f
     cdef Py_ssize_t img[LANES]
@@ -560,13 +560,14 @@ def dw_winograd(const floating[:, :, :, ::1] x,      # IN  (N, C, H, W)
                 const floating[:, :, :, ::1] dout,   # IN  (N, F, Ho, Wo)
                 floating[:, :, ::1] dU,              # OUT (T*T, F, C) gradient of the transformed filters
                 floating[::1] scratch,               # TMP (T*T*(C + F)*tb) one block's V and Z
-                int m, Py_ssize_t pad, Py_ssize_t tb, size_t gemm, int n_threads):
+                Py_ssize_t m, Py_ssize_t pad, Py_ssize_t tb, size_t gemm, int n_threads):
     """dU[p, f, c] = sum over tiles of (A dY A^T)[p] (B^T d B)[p]; dw = G^T dU G (the caller)"""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t F = dout.shape[1], Ho = dout.shape[2], Wo = dout.shape[3], TT = (m + 2) * (m + 2)
     cdef Py_ssize_t TH = (Ho + m - 1) // m, TW = (Wo + m - 1) // m
     cdef Py_ssize_t ntiles = N * TH * TW, blk, t0, t1, ng, gi, p
-    cdef int ncols, nt
+    cdef Py_ssize_t ncols
+    cdef int nt
     memset(&dU[0, 0, 0], 0, TT * F * C * sizeof(floating))
     if ntiles == 0 or F == 0 or C == 0:
         return
@@ -579,7 +580,7 @@ def dw_winograd(const floating[:, :, :, ::1] x,      # IN  (N, C, H, W)
         t0 = blk * tb
         t1 = min(t0 + tb, ntiles)
         ng = (t1 - t0 + LANES - 1) // LANES
-        ncols = <int>(ng * LANES)
+        ncols = ng * LANES
         nt = n_threads if n_threads < ng else <int>ng
         for gi in prange(ng, schedule='static', nogil=True, num_threads=nt):
             _dw_group(x0, C, H, W, g0, F, Ho, Wo, TH, TW, t0 + gi * LANES,
@@ -587,5 +588,5 @@ def dw_winograd(const floating[:, :, :, ::1] x,      # IN  (N, C, H, W)
         nt = n_threads if n_threads < TT else <int>TT
         for p in prange(TT, schedule='static', nogil=True, num_threads=nt):
             # dU[p] (F, C) += Z[p] (F, ncols) @ V[p] (C, ncols)^T
-            gemm_rm(gemm, False, True, <int>F, <int>C, ncols, 1, Z + p * F * tb, <int>tb,
+            gemm_rm(gemm, False, True, <int>F, <int>C, <int>ncols, 1, Z + p * F * tb, <int>tb,
                     V + p * C * tb, <int>tb, 1, u0 + p * F * C, <int>C)
