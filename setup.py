@@ -39,6 +39,7 @@ KERNEL_DIR = os.path.join("fastnn", "_kernels")
 
 # Compiled once per SIMD target.
 KERNEL_MODULES = ["activations", "affine", "normalization", "dropout", "losses", "conv", "pooling", "optim", "augment"]
+KERNEL_MODULES += ["winograd"]      # Winograd 3x3 convolution (fastnn.ops.conv)
 # Compiled once, baseline flags (must import on every CPU).
 RUNTIME_MODULES = ["_runtime", "_buffers"]
 

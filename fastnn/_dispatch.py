@@ -22,6 +22,7 @@ except ImportError as exc:  # pragma: no cover - depends on how fastnn was insta
 
 # Kernel module families, each compiled per target.
 FAMILIES = ("activations", "affine", "normalization", "dropout", "losses", "conv", "pooling", "optim", "augment")
+FAMILIES += ("winograd",)           # Winograd 3x3 convolution (fastnn.ops.conv)
 # Preference order, best first.
 TARGETS = ("avx512", "avx2", "baseline")
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from fastnn import init, ops
 from fastnn._deprecation import renamed_argument
+from fastnn.ops.conv import _check_algorithm as _conv_check_algorithm
 from fastnn.ops.conv import _geometry as _conv_geometry
 from fastnn.ops.pooling import _positive as _pool_size
 
@@ -179,7 +180,7 @@ class Linear(Layer):
 
 
 class Conv2d(Layer):
-    """2-D convolution (cross-correlation) by im2col + GEMM: x (N, C, H, W) -> (N, F, H', W').
+    """2-D convolution (cross-correlation) by im2col + GEMM or Winograd: x (N, C, H, W) -> (N, F, H', W').
 
     Parameters
     ----------
@@ -190,13 +191,18 @@ class Conv2d(Layer):
         :func:`fastnn.ops.conv_forward` (``padding`` zeros on every side).
         ``pad=`` is the deprecated spelling of ``padding``.
     bias, init, weight_scale, nonlinearity, seed, dtype : as in :class:`Linear`
+    algorithm : {"auto", "im2col", "winograd"}
+        As in :func:`fastnn.ops.conv_forward`: "auto" picks by the measured rule of
+        :func:`fastnn.ops.conv.conv_algorithm`; "winograd" uses im2col where Winograd
+        cannot do the shape.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, init="kaiming", weight_scale=1e-2, nonlinearity="relu",
-                 seed=None, dtype=np.float32, *, pad=None, rng=None):
+                 seed=None, dtype=np.float32, *, algorithm="auto", pad=None, rng=None):
         super().__init__()
         padding = renamed_argument("Conv2d", "padding", padding, "pad", pad, new_default=0)
+        self.algorithm = _conv_check_algorithm(algorithm, "Conv2d")
         kh, kw = (kernel_size, kernel_size) if np.isscalar(kernel_size) else kernel_size
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels "
@@ -209,7 +215,8 @@ class Conv2d(Layer):
         self.conv_param = dict(stride=stride, pad=pad, dilation=dilation, groups=groups)
 
     def forward(self, x):
-        out, self._cache = ops.conv_forward(x, self.params["w"], self._bias(), **self.conv_param)
+        out, self._cache = ops.conv_forward(x, self.params["w"], self._bias(), **self.conv_param,
+                                            algorithm=getattr(self, "algorithm", "auto"))
         return out
 
     def backward(self, dout):

@@ -36,10 +36,12 @@ class Linear(Layer):
 
 class Conv2d(Layer):
     conv_param: dict[str, int]
+    algorithm: str
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  padding: int = 0, dilation: int = 1, groups: int = 1, bias: bool = True,
                  init: str = "kaiming", weight_scale: float = 0.01, nonlinearity: str = "relu",
-                 seed: _Rng = None, dtype: DTypeLike = ..., *, pad: int | None = None,
+                 seed: _Rng = None, dtype: DTypeLike = ..., *, algorithm: str = "auto",
+                 pad: int | None = None,
                  rng: _Rng = None) -> None: ...
 
 class MaxPool2d(Layer):

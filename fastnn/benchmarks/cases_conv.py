@@ -1,11 +1,15 @@
 """Convolution workloads for bench/compare.py (--groups conv).
 
 Rows: conv forward+backward (dx, dw, db) and forward only, float32, on the
-course's three-layer convnet layer and a VGG-style layer.  The "reference"
+course's three-layer convnet layer and a VGG-style layer, with the default
+algorithm ("auto"); then the 3x3 layers of the Winograd targets
+(docs/convolution.md) once per algorithm ("im2col", "winograd").  The "reference"
 column is the vectorised NumPy im2col conv (fastnn.reference.conv_forward_im2col:
 stride tricks + one batched matmul), not the loop oracle.  GFLOP/s counts
 2*N*F*C*HH*WW*Ho*Wo per GEMM (forward; backward adds dw and dx: 3x).
 """
+import functools
+
 import numpy as np
 
 from fastnn.benchmarks import harness
@@ -22,7 +26,7 @@ def _flops(N, C, F, HH, WW, Ho, Wo):
     return 2.0 * N * F * C * HH * WW * Ho * Wo
 
 
-def _make(N, C, F, HH, WW, H, W, stride, pad, backward):
+def _make(N, C, F, HH, WW, H, W, stride, pad, backward, algorithm="auto"):
     def setup(torch):
         rng = np.random.default_rng(0)
         x = rng.standard_normal((N, C, H, W), dtype=np.float32)
@@ -40,7 +44,8 @@ def _make(N, C, F, HH, WW, H, W, stride, pad, backward):
                 return (out,) + tuple(bwd(dout, cache))
             return step
 
-        steps = {"fastnn": lib(ops.conv_forward, ops.conv_backward),
+        fwd = functools.partial(ops.conv_forward, algorithm=algorithm)
+        steps = {"fastnn": lib(fwd, ops.conv_backward),
                  "reference": lib(reference.conv_forward_im2col, reference.conv_backward_im2col)}
         if torch is not None:
             F_ = torch.nn.functional
@@ -74,3 +79,25 @@ for label, N, C, F, HH, WW, H, W, s, p, t_fb, t_f in SHAPES:
         label=f"conv fwd {label}", setup=_make(N, C, F, HH, WW, H, W, s, p, False),
         target=t_f, ref_speedup=3.0, work=fl, unit="GFLOP/s",
         check=harness.allclose_check(rtol=1e-3, atol=1e-4)))
+
+# (label, N, C, F, H, W, target fwd+bwd, target fwd or None): 3x3, stride 1, pad 1, per algorithm
+ALGORITHM_SHAPES = [
+    ("N=64 64->64 3x3 pad 1 32x32", 64, 64, 64, 32, 32, 0.7, 0.6),
+    ("N=64 128->128 3x3 pad 1 16x16", 64, 128, 128, 16, 16, 0.8, None),
+    ("N=64 256->256 3x3 pad 1 8x8", 64, 256, 256, 8, 8, 0.9, None),
+]
+
+for algorithm in ("im2col", "winograd"):
+    for label, N, C, F, H, W, t_fb, t_f in ALGORITHM_SHAPES:
+        fl = _flops(N, C, F, 3, 3, H, W)
+        WORKLOADS.append(harness.Workload(
+            label=f"conv fwd+bwd {algorithm} {label}",
+            setup=_make(N, C, F, 3, 3, H, W, 1, 1, True, algorithm),
+            target=t_fb, ref_speedup=3.0, work=3 * fl, unit="GFLOP/s",
+            check=harness.allclose_check(rtol=1e-3, atol=1e-3)))
+        if t_f is not None:
+            WORKLOADS.append(harness.Workload(
+                label=f"conv fwd {algorithm} {label}",
+                setup=_make(N, C, F, 3, 3, H, W, 1, 1, False, algorithm),
+                target=t_f, ref_speedup=3.0, work=fl, unit="GFLOP/s",
+                check=harness.allclose_check(rtol=1e-3, atol=1e-3)))

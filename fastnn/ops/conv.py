@@ -19,6 +19,18 @@ Layout NCHW; im2col row index ``c*HH*WW + i*WW + j``.  Two paths, same results:
   per chunk for the forward, dw and dcols; bias add and db fused into the
   Cython passes that repack out/dout.
 
+* **winograd** (3x3 filters, stride 1, dilation 1, groups 1, SciPy installed):
+  F(2x2, 3x3) or F(4x4, 3x3) Winograd (``fastnn/_kernels/winograd.pyx``,
+  docs/convolution.md).  The forward transforms the filters once (``cache.U``),
+  then one OpenMP loop over fixed blocks of output tiles: per block, the input
+  transform, one single-threaded GEMM per transform point and the output
+  transform.  The input gradient is the same kernel run on dout with the
+  filters rotated 180 degrees and the channels swapped (pad ``2 - pad``); the
+  filter gradient is the im2col GEMM per fixed slice of images (or, with
+  :data:`WINOGRAD_FILTER_GRAD`, by Winograd: measured slower here).
+  ``algorithm=`` picks the path ("auto", "im2col", "winograd"): "winograd" on
+  a shape it cannot do uses the im2col path; "auto" applies :func:`conv_algorithm`.
+
 Bounded memory: the scratch of one call stays within ``WORKSPACE_BYTES``
 (module constant, default 8 MiB) per chunk of work: the fused path keeps each
 thread's row block within a quarter of it (one block per thread), the chunked
@@ -41,7 +53,7 @@ from fastnn.ops._common import (Cache, cache_array, cache_field, cache_for, chec
                                 param_array, scipy_gemm)
 
 __all__ = ["conv_forward", "conv_backward", "conv_output_shape", "conv_workspace_plan",
-           "im2col", "col2im"]
+           "conv_algorithm", "im2col", "col2im"]
 
 #: Scratch bytes (im2col / dcols matrices) one conv call may use; change it
 #: with ``fastnn.ops.conv.WORKSPACE_BYTES = ...``.
@@ -144,7 +156,7 @@ def _check(x, w, b, stride, pad, dilation, groups, fn):
     return w, b, groups, (Ho, Wo)
 
 
-def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1):
+def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1, algorithm="auto"):
     """2-D convolution (cross-correlation), ``torch.nn.functional.conv2d`` semantics.
 
     out[n, f, oh, ow] = b[f] + sum over c, i, j of
@@ -168,6 +180,13 @@ def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1):
         ``groups = C`` with F a multiple of C is a depthwise convolution (done
         by the same im2col + per-group GEMM path, correct but not specially
         optimised).
+    algorithm : {"auto", "im2col", "winograd"}
+        "im2col": im2col + GEMM.  "winograd": Winograd F(2x2, 3x3) or F(4x4, 3x3)
+        when the shape allows it (3x3 filters, stride 1, dilation 1, groups 1,
+        at least one channel, SciPy installed), else the im2col path -- never
+        an error.  "auto": the faster of the two by the measured rule of
+        :func:`conv_algorithm`.  :func:`conv_backward` uses the path the forward
+        took (``cache.path``, ``cache.tile``).
 
     Returns
     -------
@@ -183,18 +202,23 @@ def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1):
     ------
     ValueError
         When the filter does not fit the padded input, stride/dilation are not
-        positive integers, pad is negative, or the channel counts disagree.
+        positive integers, pad is negative, the channel counts disagree, or
+        algorithm is not one of "auto", "im2col", "winograd".
 
     Shape
     -----
     x (N, C, H, W), w (F, C/groups, HH, WW), b (F,) -> out (N, F, Ho, Wo).
     """
     fn = "conv_forward"
+    algorithm = _check_algorithm(algorithm, fn)
     x = float_array(x, "x", fn)
     w, b, groups, (Ho, Wo) = _check(x, w, b, stride, pad, dilation, groups, fn)
     geom = _geometry(stride, pad, dilation, fn)
     N, C, H, W = x.shape
     F, Cg, HH, WW = w.shape
+    tile = _winograd_tile(algorithm, x.shape, w.shape, geom, groups)
+    if tile:
+        return _winograd_forward(x, w, b, geom, (Ho, Wo), tile)
     out = _buffers.empty((N, F, Ho, Wo), x.dtype)
     gemm = scipy_gemm() if USE_FUSED else None
     if gemm is not None and gemm.addr is not None:
@@ -235,6 +259,208 @@ def _fused_plan(C, F, HH, WW, Ho, Wo, itemsize, nt, backward, groups, limit=None
     fixed = slices * (F * (K // groups) * itemsize + F * 8) if backward else 0
     nt = max(1, min(nt, slices) if backward else nt)
     return rb, nt, nt * rb * per_row + fixed
+
+
+# ---------------------------------------------------------------- Winograd
+
+#: The values of ``algorithm=`` (:func:`conv_forward`, :class:`fastnn.layers.Conv2d`).
+ALGORITHMS = ("auto", "im2col", "winograd")
+
+#: Output tiles per Winograd block at most (a multiple of the kernels' 16 lanes); the
+#: workspace cap may make blocks smaller.  Measured in docs/convolution.md.
+WINOGRAD_BLOCK_TILES = 128
+
+
+def _check_algorithm(algorithm, fn):
+    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+        raise ValueError(f"{fn}: algorithm must be one of {list(ALGORITHMS)}, got {algorithm!r}")
+    return algorithm
+
+
+def winograd_applies(x_shape, w_shape, stride=1, dilation=1, groups=1):
+    """True when the Winograd path can do this convolution: 3x3 filters, stride 1,
+    dilation 1, groups 1, at least one input channel, SciPy's BLAS available."""
+    return (tuple(w_shape[2:]) == (3, 3) and stride == 1 and dilation == 1 and groups == 1
+            and x_shape[1] >= 1 and w_shape[0] >= 1 and scipy_gemm().addr is not None)
+
+
+def conv_algorithm(x_shape, w_shape, stride=1, pad=0, dilation=1, groups=1, algorithm="auto"):
+    """The path :func:`conv_forward` takes: ``("im2col", 0)`` or ``("winograd", m)`` for
+    F(m x m, 3 x 3).
+
+    "winograd" on a shape the Winograd path cannot do (see docs/convolution.md) gives
+    im2col.  "auto" gives Winograd when it applies and the shape passes the measured
+    rule of docs/convolution.md: ``C_in >= AUTO_MIN_CHANNELS`` and
+    ``C_out >= AUTO_MIN_CHANNELS`` (below, the transforms cost more than the GEMM saves).
+    The tile is :data:`WINOGRAD_TILE`: F(2x2, 3x3) by default, the one whose float32
+    error stays within 4x the im2col path's; 4 selects F(4x4, 3x3) (fewer
+    multiplications, a larger error: the factors are in docs/convolution.md), used on
+    outputs of at least 4x4 pixels.
+    """
+    algorithm = _check_algorithm(algorithm, "conv_algorithm")
+    m = _winograd_tile(algorithm, x_shape, w_shape, (stride, pad, dilation), groups)
+    return ("winograd", m) if m else ("im2col", 0)
+
+
+#: The filter gradient of the Winograd path: by Winograd (True) or by the im2col GEMM
+#: (False); whichever measured faster (docs/convolution.md).
+WINOGRAD_FILTER_GRAD = False
+
+#: "auto" takes Winograd from this many input and output channels (docs/convolution.md).
+AUTO_MIN_CHANNELS = 32
+#: The Winograd tile m of F(m x m, 3 x 3): 2 (float32 error within 4x the im2col path's)
+#: or 4 (2.25x fewer multiplications than F(2x2, 3x3), a larger error); docs/convolution.md.
+WINOGRAD_TILE = 2
+
+
+def _winograd_tile(algorithm, x_shape, w_shape, geom, groups):
+    """0 (im2col) or the Winograd tile m for this call"""
+    if algorithm == "im2col":
+        return 0
+    s, p, d = geom
+    if not winograd_applies(x_shape, w_shape, s, d, groups):
+        return 0
+    C, F = x_shape[1], w_shape[0]
+    if algorithm == "auto" and (C < AUTO_MIN_CHANNELS or F < AUTO_MIN_CHANNELS):
+        return 0
+    if WINOGRAD_TILE not in (2, 4):
+        raise ValueError(f"fastnn.ops.conv.WINOGRAD_TILE must be 2 or 4, got {WINOGRAD_TILE!r}")
+    Ho, Wo = x_shape[2] + 2 * p - 2, x_shape[3] + 2 * p - 2
+    return 4 if WINOGRAD_TILE == 4 and min(Ho, Wo) >= 4 else 2
+
+
+def winograd_plan(N, C, F, Ho, Wo, m, itemsize, limit=None):
+    """(tiles per block, blocks, per-thread scratch bytes) of one Winograd call.
+
+    The block holds at most :data:`WINOGRAD_BLOCK_TILES` tiles and its scratch -- the
+    transformed input tiles (T*T x C x tiles) and their products (T*T x F x tiles),
+    T = m + 2 -- at most a quarter of ``limit`` (default :data:`WORKSPACE_BYTES`), the
+    im2col path's rule per thread; at least one group of 16 tiles.  Depends on the shape
+    only, never on the thread count.
+    """
+    limit = WORKSPACE_BYTES if limit is None else limit
+    lanes = _dispatch.kernels.winograd.LANE_COUNT
+    T = m + 2
+    ntiles = N * (-(-Ho // m)) * (-(-Wo // m))
+    per_tile = T * T * (C + F) * itemsize
+    tb = min(WINOGRAD_BLOCK_TILES, (limit // 4) // per_tile, -(-ntiles // lanes) * lanes)
+    tb = max(lanes, tb // lanes * lanes)
+    return tb, -(-ntiles // tb) if ntiles else 0, tb * per_tile
+
+
+def _winograd_run(x, U, b, out, pad, m):
+    """out = conv(x) by the kernel, the scratch within the plan; returns (blocks, bytes)"""
+    N, C = x.shape[:2]
+    F, Ho, Wo = out.shape[1:]
+    gemm = scipy_gemm()
+    tb, nblk, per = winograd_plan(N, C, F, Ho, Wo, m, x.itemsize)
+    nt = max(1, min(num_threads(), nblk))
+    if nblk == 0:
+        return 0, 0
+    scratch = _buffers.empty((nt, per // x.itemsize), x.dtype)
+    has_bias = b is not None
+    bias = b if has_bias else np.zeros(1, x.dtype)
+    with gemm.one_thread():
+        _dispatch.kernels.winograd.forward(x, U, bias, has_bias, out, scratch, m, pad, tb,
+                                           gemm.addr[x.dtype], nt)
+    return nblk, nt * per
+
+
+def _winograd_filters(w, m, rotate):
+    F, C = w.shape[:2]
+    T = m + 2
+    U = _buffers.empty((T * T, C, F) if rotate else (T * T, F, C), w.dtype)
+    _dispatch.kernels.winograd.filter_transform(w, U, m, rotate, num_threads())
+    return U
+
+
+def _winograd_forward(x, w, b, geom, out_hw, m):
+    N, C, H, W = x.shape
+    F = w.shape[0]
+    Ho, Wo = out_hw
+    U = _winograd_filters(w, m, False)
+    out = _buffers.empty((N, F, Ho, Wo), x.dtype)
+    nblk, ws = _winograd_run(x, U, b, out, geom[1], m)
+    return out, Cache("conv", x=x, w=w, geom=geom, groups=1, out_hw=out_hw, path="winograd",
+                      tile=m, U=U, chunk=nblk, workspace_bytes=ws)
+
+
+def _winograd_backward(g, c, x, w, geom, groups, fn):
+    N, C, H, W = x.shape
+    F = w.shape[0]
+    Ho, Wo = g.shape[2:]
+    s, p, d = geom
+    m = cache_field(c, "tile", fn)
+    if m not in (2, 4) or not winograd_applies(x.shape, w.shape, s, d, groups):
+        raise ValueError(f"{fn}: cache.path 'winograd' needs cache.tile 2 or 4 and a 3x3, "
+                         f"stride-1, dilation-1, groups-1 convolution, got tile {m!r}, "
+                         f"w {w.shape}, geom {geom!r}, groups {groups!r} (pass the cache "
+                         "conv_forward returned, unmodified)")
+    T = m + 2
+    cache_array(c, "U", fn, shape=(T * T, F, C), dtype=x.dtype)
+    # dx = the stride-1 3x3 convolution of dout, padded by 2 - pad, with the filters
+    # rotated 180 degrees and the channels swapped (transformed once per cache)
+    Ud = getattr(c, "U_dx", None)
+    if not (type(Ud) is np.ndarray and Ud.shape == (T * T, C, F) and Ud.dtype == x.dtype):
+        Ud = c.U_dx = _winograd_filters(w, m, True)
+    dx = _buffers.empty_like(x)
+    _, ws_dx = _winograd_run(g, Ud, None, dx, 2 - p, m)
+    if WINOGRAD_FILTER_GRAD:
+        dw, ws_dw = _winograd_dw(x, g, m, p)
+        db = g.sum(axis=(0, 2, 3), dtype=np.float64).astype(x.dtype)
+        c.backward_chunk, c.backward_workspace_bytes = 1, max(ws_dx, ws_dw)
+        return dx, dw, db
+    # dw, db: the im2col GEMM per fixed slice of images (the same bits for any thread count)
+    slices = max(1, min(N, _SLICES))
+    rb, nt, ws_dw = _dw_plan(C, F, Ho, Wo, x.itemsize, slices)
+    dw_parts = np.empty((slices, F * C * 9), x.dtype)
+    db_parts = np.empty((slices, F), np.float64)
+    gemm = scipy_gemm()
+    if N and Ho * Wo:
+        scratch = _buffers.empty((nt, C * 9 * rb * Wo), x.dtype)
+        with gemm.one_thread():
+            _dispatch.kernels.winograd.dw_im2col(x, g.reshape(N, F, Ho * Wo), dw_parts, db_parts,
+                                                 scratch, Ho, Wo, rb, p, gemm.addr[x.dtype], nt)
+    else:
+        dw_parts[:] = 0
+        db_parts[:] = 0
+    c.backward_chunk, c.backward_workspace_bytes = nt, max(ws_dx, ws_dw)
+    return dx, dw_parts.sum(axis=0).reshape(w.shape), db_parts.sum(axis=0).astype(x.dtype)
+
+
+def _winograd_dw(x, g, m, pad, limit=None):
+    """dw by Winograd: dU (T*T, F, C) summed over the tiles, block by block, then
+    dw = G^T dU G in float64; returns (dw, scratch bytes)"""
+    limit = WORKSPACE_BYTES if limit is None else limit
+    N, C = x.shape[:2]
+    F, Ho, Wo = g.shape[1:]
+    T = m + 2
+    lanes = _dispatch.kernels.winograd.LANE_COUNT
+    ntiles = N * (-(-Ho // m)) * (-(-Wo // m))
+    per_tile = T * T * (C + F) * x.itemsize
+    # one block's V and Z (all threads share it) within half of the limit
+    tb = min((limit // 2) // per_tile, -(-ntiles // lanes) * lanes)
+    tb = max(lanes, tb // lanes * lanes)
+    dU = np.empty((T * T, F, C), x.dtype)
+    scratch = _buffers.empty((tb * T * T * (C + F),), x.dtype)
+    gemm = scipy_gemm()
+    with gemm.one_thread():
+        _dispatch.kernels.winograd.dw_winograd(x, g, dU, scratch, m, pad, tb, gemm.addr[x.dtype],
+                                               num_threads())
+    G = np.array(_dispatch.kernels.winograd.MATRICES[m]["G"], np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):       # NaN/inf inputs propagate
+        dw = np.einsum("ai,abfc,bj->fcij", G, dU.reshape(T, T, F, C), G, optimize=True)
+    return dw.astype(x.dtype), tb * per_tile + dU.nbytes
+
+
+def _dw_plan(C, F, Ho, Wo, itemsize, slices, limit=None):
+    """(rows per block, threads, bytes) of the im2col filter gradient: a block's columns
+    within a quarter of ``limit`` (at least one row), about BLOCK_COLUMNS pixels"""
+    limit = WORKSPACE_BYTES if limit is None else limit
+    per_row = C * 9 * Wo * itemsize
+    rb = max(1, min(Ho, (limit // 4) // max(per_row, 1), -(-BLOCK_COLUMNS // max(Wo, 1))))
+    nt = max(1, min(num_threads(), slices))
+    return rb, nt, nt * rb * per_row + slices * (F * C * 9 * itemsize + F * 8)
 
 
 def _forward_chunks(x, w, b, out, geom, groups, nb):
@@ -302,11 +528,14 @@ def conv_backward(dout, cache):
     if cache_field(c, "out_hw", fn) != (Ho, Wo):
         raise ValueError(f"{fn}: cache.out_hw must be {(Ho, Wo)}, got {c.out_hw!r} (pass the "
                          "cache conv_forward returned, unmodified)")
-    if cache_field(c, "path", fn) not in ("fused", "chunked"):
-        raise ValueError(f"{fn}: cache.path must be 'fused' or 'chunked', got {c.path!r}")
+    if cache_field(c, "path", fn) not in ("fused", "chunked", "winograd"):
+        raise ValueError(f"{fn}: cache.path must be 'fused', 'chunked' or 'winograd', "
+                         f"got {c.path!r}")
     N, C, H, W = x.shape
     F, Cg, HH, WW = w.shape
     g = check_dout(dout, (N, F, Ho, Wo), x.dtype, fn)
+    if c.path == "winograd":
+        return _winograd_backward(g, c, x, w, geom, groups, fn)
     s, p, d = _geometry(*geom, fn)
     K, P = C * HH * WW, Ho * Wo
     Kg, Fg = K // groups, F // groups
