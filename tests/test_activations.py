@@ -4,14 +4,17 @@ import pytest
 
 import fastnn
 from fastnn import _dispatch, ops, reference
+from fastnn._kernels import _runtime
 from fastnn._dispatch import kernels
 
 from helpers import ELEMENTWISE, ELEMENTWISE_IDS, fwd_bwd, rel_error, tol
 
-# sizes around the SIMD widths, the 8192-element block and the threading thresholds
-_CHEAP = kernels.activations.PARALLEL_MIN_CHEAP
-_TRANS = kernels.activations.PARALLEL_MIN_TRANSCENDENTAL
-SIZES = [1, 7, 16, 17, 1000, 8191, 8193, _TRANS - 3, _TRANS + 5, _CHEAP - 1, _CHEAP + 13]
+# sizes around the SIMD widths, the kernels' block and the threading thresholds
+_CHEAP = fastnn.get_parallel_threshold("activations.cheap")
+_TRANS = fastnn.get_parallel_threshold("activations.transcendental")
+_BLOCK = kernels.activations.BLOCK_SIZE
+SIZES = [1, 7, 16, 17, 1000, _BLOCK - 1, _BLOCK + 1, _TRANS - 3, _TRANS + 5, _CHEAP - 1,
+         _CHEAP + 13]
 
 
 def _inputs(rng, n, dtype):
@@ -167,14 +170,13 @@ def test_every_simd_target(target, name, kw, dtype, rng):
 
 def test_streamed_outputs_match_plain_stores(rng):
     """Outputs >= STREAM_MIN_BYTES take the non-temporal path; results must not change."""
-    K = kernels.activations
-    x = rng.standard_normal(K.STREAM_MIN_BYTES // 4 + 4099).astype(np.float32)
+    x = rng.standard_normal(_runtime.STREAM_MIN_BYTES // 4 + 4099).astype(np.float32)
     streamed, _ = ops.tanh_forward(x[1:])            # misaligned start, odd length
-    old = K._set_tuning(K.PARALLEL_MIN_CHEAP, K.PARALLEL_MIN_TRANSCENDENTAL, 1 << 62)
+    old = _runtime._set_stream_min_bytes(1 << 62)
     try:
         plain, _ = ops.tanh_forward(x[1:])
     finally:
-        K._set_tuning(*old)
+        _runtime._set_stream_min_bytes(old)
     np.testing.assert_array_equal(streamed, plain)
 
 

@@ -24,7 +24,7 @@ OPS = [
 ]
 OP_IDS = [name + "".join(f"-{k}={v}" for k, v in kw.items()) for name, kw in OPS]
 
-# one batch below the kernels' threading threshold (PARALLEL_MIN = 32768 elements), one above
+# one batch below the kernels' threading threshold ("augment" = 32768 elements), one above
 SHAPES = [(4, 3, 8, 8), (48, 3, 16, 16)]
 
 

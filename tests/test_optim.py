@@ -11,10 +11,11 @@ from helpers import needs_openmp
 
 from fastnn._dispatch import kernels
 
-PMIN = max(kernels.optim.PARALLEL_MIN_SGD, kernels.optim.PARALLEL_MIN_ADAPTIVE)
+_SGD = fastnn.get_parallel_threshold("optim.sgd")
+_ADAPTIVE = fastnn.get_parallel_threshold("optim.adaptive")
+PMIN = max(_SGD, _ADAPTIVE)
 # both sides of both threading thresholds, odd tails
-SIZES = [7, kernels.optim.PARALLEL_MIN_ADAPTIVE - 1, kernels.optim.PARALLEL_MIN_SGD - 1,
-         3 * PMIN + 5]
+SIZES = [7, _ADAPTIVE - 1, _SGD - 1, 3 * PMIN + 5]
 
 
 def _arr(*v):
