@@ -111,23 +111,23 @@ def cpu_features():
 # thread: waking the OpenMP team costs more than the second thread saves.  Beyond it,
 # common.pxd's threads_for gives one thread per threshold's worth of work.  One table for
 # the kernels of every SIMD target (they read it through parallel_min), so a value set with
-# fastnn.set_parallel_threshold holds across fastnn._dispatch.use_target.  The defaults were
-# measured with bench/threshold.py under fastnn's default passive OpenMP wait policy
-# (docs/kernels.md).  Name: (key, default).
+# fastnn.set_parallel_threshold holds across fastnn._dispatch.use_target.  The defaults are
+# for fastnn's default passive OpenMP wait policy; docs/kernels.md gives the measurements
+# (bench/threshold.py) and how each value was chosen.  Name: (key, default).
 PARALLEL_THRESHOLDS = {
-    "activations.cheap": (PAR_ACTIVATIONS_CHEAP, 32768),
-    "activations.transcendental": (PAR_ACTIVATIONS_TRANSCENDENTAL, 16384),
-    "affine": (PAR_AFFINE, 32768),
-    "affine.gemm": (PAR_AFFINE_GEMM, 1 << 20),
-    "augment": (PAR_AUGMENT, 32768),
-    "conv": (PAR_CONV, 32768),
-    "dropout": (PAR_DROPOUT, 16384),
-    "losses.cheap": (PAR_LOSSES_CHEAP, 131072),
-    "losses.transcendental": (PAR_LOSSES_TRANSCENDENTAL, 32768),
-    "normalization": (PAR_NORMALIZATION, 32768),
-    "optim.sgd": (PAR_OPTIM_SGD, 65536),
-    "optim.adaptive": (PAR_OPTIM_ADAPTIVE, 32768),
-    "pooling": (PAR_POOLING, 32768),
+    "activations.cheap": (PAR_ACTIVATIONS_CHEAP, 262144),
+    "activations.transcendental": (PAR_ACTIVATIONS_TRANSCENDENTAL, 131072),
+    "affine": (PAR_AFFINE, 262144),
+    "affine.gemm": (PAR_AFFINE_GEMM, 1 << 22),
+    "augment": (PAR_AUGMENT, 196608),
+    "conv": (PAR_CONV, 262144),
+    "dropout": (PAR_DROPOUT, 131072),
+    "losses.cheap": (PAR_LOSSES_CHEAP, 1 << 20),
+    "losses.transcendental": (PAR_LOSSES_TRANSCENDENTAL, 262144),
+    "normalization": (PAR_NORMALIZATION, 262144),
+    "optim.sgd": (PAR_OPTIM_SGD, 524288),
+    "optim.adaptive": (PAR_OPTIM_ADAPTIVE, 262144),
+    "pooling": (PAR_POOLING, 262144),
 }
 
 cdef Py_ssize_t _parallel_min[<int>N_PARALLEL_KEYS]
