@@ -63,7 +63,8 @@ def test_a_threshold_survives_a_change_of_simd_target(restore_thresholds, name):
 
 
 def test_no_kernel_module_keeps_thresholds_of_its_own():
-    """The per-module copies that a target switch dropped are gone from every target."""
+    """No kernel module of any target holds a threshold of its own: a per-module copy would
+    be left behind by a change of target."""
     for target in _dispatch.supported_targets():
         with _dispatch.use_target(target):
             for fam in _dispatch.FAMILIES:
