@@ -200,8 +200,8 @@ class BuildExt(build_ext):
                 # selects and sqrt vectorise; NaN/inf semantics are untouched
                 # (never -ffast-math / -ffinite-math-only).
                 "-fno-math-errno", "-fno-trapping-math",
-                # `#pragma omp simd` (vectorised reductions, fnn_reduce.h) even
-                # in a serial build; it reorders only the loops marked so.
+                # `#pragma omp simd` wherever a kernel marks a loop so, even in
+                # a serial build; it reorders only the loops marked so.
                 "-fopenmp-simd",
                 "-Wno-unreachable-code", "-Wno-unused-function", "-Wno-unknown-pragmas",
             ]
