@@ -215,9 +215,7 @@ class BuildExt(build_ext):
             ext.include_dirs = list(ext.include_dirs) + incs
             ext.library_dirs = list(ext.library_dirs) + libs
             ext.define_macros = list(ext.define_macros) + [
-                ("FNN_SIMD_TARGET", f'"{target}"'),
-                ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
-            ]
+                ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
         super().build_extensions()
 
 
@@ -250,7 +248,7 @@ def extensions():
 
 # Commands that need only metadata or the source list (an sdist ships .pyx sources, never
 # generated C) skip the Cython pass; every other command (bdist_wheel, build_ext, install,
-# editable_wheel, a bare `setup.py`) cythonizes as before.
+# editable_wheel, a bare `setup.py`) cythonizes.
 _METADATA_ONLY = {"egg_info", "dist_info", "sdist", "clean", "--version", "--name"}
 _BUILDING = {"build", "build_ext", "build_clib", "bdist_wheel", "bdist", "install", "develop",
              "editable_wheel"}

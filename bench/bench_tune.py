@@ -10,7 +10,7 @@ aside); they are interleaved round by round (order rotated) so machine noise
 falls on all alike.  Worker processes (loky's and the cluster's) are started
 and warmed before the timed rounds; their start-up is reported separately.
 
-Issue 7's targets: n_jobs=2 <= 0.6x n_jobs=1; LocalCluster(2 workers) <= 0.7x n_jobs=1.
+Targets: n_jobs=2 <= 0.6x n_jobs=1; LocalCluster(2 workers) <= 0.7x n_jobs=1.
 """
 import argparse
 import os

@@ -20,8 +20,6 @@ medians of interleaved repetitions.  A benchmark, not a test: nothing here asser
 """
 import argparse
 import platform
-import statistics
-import time
 
 import numpy as np
 
@@ -31,21 +29,8 @@ from fastnn.compat.cs231n import fast_layers
 from fastnn.compat.cs231n.classifiers.fc_net import FullyConnectedNet as CourseFCNet
 from fastnn.compat.cs231n.solver import Solver as CourseSolver
 from fastnn.models import FullyConnectedNet
+from fastnn.benchmarks import harness
 from fastnn.solver import Solver
-
-
-def _interleaved(fns, reps, warmup=2):
-    """Median seconds of each function, the functions alternating rep by rep."""
-    for _ in range(warmup):
-        for f in fns:
-            f()
-    times = [[] for _ in fns]
-    for _ in range(reps):
-        for i, f in enumerate(fns):
-            t0 = time.perf_counter()
-            f()
-            times[i].append(time.perf_counter() - t0)
-    return [statistics.median(t) for t in times]
 
 
 def conv_pair(reps):
@@ -66,7 +51,7 @@ def conv_pair(reps):
 
     a, r = compat(), numpy_im2col()
     assert all(np.allclose(p, q) for p, q in zip(a, r))
-    return _interleaved([compat, numpy_im2col], reps)
+    return harness.interleaved_medians([compat, numpy_im2col], reps, warmup=2)
 
 
 def pool_pair(reps):
@@ -84,7 +69,7 @@ def pool_pair(reps):
         return reference.max_pool_backward_reshape(dout, cache)
 
     assert np.allclose(compat(), numpy_reshape())
-    return _interleaved([compat, numpy_reshape], reps)
+    return harness.interleaved_medians([compat, numpy_reshape], reps, warmup=2)
 
 
 def epoch_pair(reps):
@@ -106,7 +91,7 @@ def epoch_pair(reps):
                                   seed=0)
         Solver(model, data, seed=0, **kw).train()
 
-    return _interleaved([compat, native], reps, warmup=1)
+    return harness.interleaved_medians([compat, native], reps, warmup=1)
 
 
 def main():

@@ -39,6 +39,7 @@ import time
 import numpy as np
 
 import fastnn  # noqa: E402,F401  (first: see the docstring; the OpenMP runtime is shared)
+from fastnn.benchmarks import harness  # noqa: E402
 
 # (name, builder, sample shape, batches, target vs PyTorch, target vs ONNX Runtime)
 CASES = [
@@ -185,13 +186,8 @@ def main(argv=None):
             "| model | batch | fastnn | PyTorch | ONNX Runtime | fastnn / PyTorch (target) | "
             "fastnn / ORT (target) | met |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    text = "\n".join(head + rows)
     print()
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(text + "\n")
-    return 0
+    return harness.write_report("\n".join(head + rows), args.markdown)
 
 
 if __name__ == "__main__":

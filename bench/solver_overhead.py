@@ -23,14 +23,13 @@ A benchmark, not a test: nothing here asserts a time.
 import argparse
 import os
 import platform
-import statistics
-import time
 
 import numpy as np
 
 import fastnn
 from fastnn import ops, optim
 from fastnn.models import FullyConnectedNet, ThreeLayerConvNet
+from fastnn.benchmarks import harness
 from fastnn.solver import Solver
 
 
@@ -42,19 +41,8 @@ def _data(n, shape, seed=0):
 
 def _fcnet(seed=0):
     return FullyConnectedNet([100] * 4, input_dim=3 * 32 * 32, num_classes=10,
-                             dropout_keep_ratio=0.5, normalization="batchnorm",
+                             dropout=0.5, normalization="batchnorm",
                              weight_scale=5e-2, seed=seed)
-
-
-def _interleaved(fns, reps):
-    """Median seconds of each function, the functions alternating rep by rep."""
-    times = [[] for _ in fns]
-    for _ in range(reps):
-        for i, f in enumerate(fns):
-            t0 = time.perf_counter()
-            f()
-            times[i].append(time.perf_counter() - t0)
-    return [statistics.median(t) for t in times]
 
 
 def iteration_overhead(name, model_fn, X, y, batch, iters, reps):
@@ -82,7 +70,7 @@ def iteration_overhead(name, model_fn, X, y, batch, iters, reps):
 
     hand()
     solver_steps()                                         # warm-up: buffers, tables, caches
-    t_hand, t_solver = _interleaved([hand, solver_steps], reps)
+    t_hand, t_solver = harness.interleaved_medians([hand, solver_steps], reps)
     return name, t_solver / iters, t_hand / iters
 
 
@@ -126,7 +114,7 @@ def epoch_vs_torch(X, y, Xv, yv, reps, threads):
 
     fastnn_epoch()
     torch_epoch()
-    t_f, t_t = _interleaved([fastnn_epoch, torch_epoch], reps)
+    t_f, t_t = harness.interleaved_medians([fastnn_epoch, torch_epoch], reps)
     return t_f, t_t
 
 

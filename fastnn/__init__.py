@@ -1,8 +1,20 @@
 """fastnn: a fast CPU neural-network library.
 
-Compiled Cython + OpenMP kernels (runtime-dispatched SIMD) under a small,
-readable Python layer.  Start with ``fastnn.ops`` (functional forward/backward
-pairs) and ``fastnn.reference`` (their plain NumPy twins).
+Where to start:
+
+* ``fastnn train`` on the command line trains a model on the built-in digits
+  (or a CIFAR-10 / MNIST folder) and saves it; ``fastnn --help`` lists the
+  other commands (predict, evaluate, lrfind, search, diagnose, bench, ...).
+* In Python, build a network with :mod:`fastnn.models` (``make_model``,
+  ``ThreeLayerConvNet``, ...) or from :mod:`fastnn.layers` (``Sequential``,
+  ``Conv2d``, ``Linear``, ``ReLU``, ...), train it on your NumPy arrays with
+  :class:`fastnn.Solver`, save and reload it with :mod:`fastnn.checkpoint`.
+* :mod:`fastnn.data` loads datasets and augments batches; :mod:`fastnn.optim`
+  and :mod:`fastnn.schedules` hold the optimisers and learning-rate schedules.
+* Underneath, :mod:`fastnn.ops` is the functional layer
+  (``out, cache = relu_forward(x)``, ``dx = relu_backward(dout, cache)``) over
+  compiled Cython + OpenMP kernels with runtime-dispatched SIMD, and
+  :mod:`fastnn.reference` their plain NumPy twins.
 """
 __version__ = "0.1.0"
 

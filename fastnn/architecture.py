@@ -200,7 +200,7 @@ def build(desc, _where="model"):
             return L.Residual(build(d.get("block"), _where + ".block"),
                               drop_prob=_get(d, "drop_prob", "float", w, default=0.0))
         if t in ("Linear", "DropConnect"):
-            kw = dict(bias=_get(d, "bias", "bool", w, default=True), rng=0, dtype=_dt(d, w))
+            kw = dict(bias=_get(d, "bias", "bool", w, default=True), seed=0, dtype=_dt(d, w))
             args = (_get(d, "in_features", "int", w, minimum=1),
                     _get(d, "out_features", "int", w, minimum=1))
             if t == "DropConnect":
@@ -211,10 +211,10 @@ def build(desc, _where="model"):
                             _get(d, "out_channels", "int", w, minimum=1),
                             _pair(_get(d, "kernel_size", "ints", w, minimum=1)),
                             stride=_get(d, "stride", "int", w, minimum=1),
-                            pad=_get(d, "pad", "int", w, minimum=0),
+                            padding=_get(d, "pad", "int", w, minimum=0),
                             dilation=_get(d, "dilation", "int", w, minimum=1),
                             groups=_get(d, "groups", "int", w, minimum=1),
-                            bias=_get(d, "bias", "bool", w, default=True), rng=0,
+                            bias=_get(d, "bias", "bool", w, default=True), seed=0,
                             dtype=_dt(d, w))
         if t in ("MaxPool2d", "AvgPool2d"):
             return getattr(L, t)(_pair(_get(d, "kernel_size", "ints", w, minimum=1)),
@@ -237,7 +237,7 @@ def build(desc, _where="model"):
         if t == "Maxout":
             return L.Maxout(_get(d, "in_features", "int", w, minimum=1),
                             _get(d, "out_features", "int", w, minimum=1),
-                            k=_get(d, "k", "int", w, minimum=1), rng=0, dtype=_dt(d, w))
+                            k=_get(d, "k", "int", w, minimum=1), seed=0, dtype=_dt(d, w))
         if t in ("Flatten", "GlobalAvgPool2d", "ReLU", "SELU", "Sigmoid", "Tanh", "SiLU"):
             return getattr(L, t)()
         if t == "LeakyReLU":

@@ -410,11 +410,9 @@ def _fill(path, arrays, into, fn):
     if not isinstance(into, dict):
         raise TypeError(f"{fn}: into must be a dict of name -> array, "
                         f"got {type(into).__name__}")
-    missing = sorted(set(into) - set(arrays), key=str)
-    extra = sorted(set(arrays) - set(into), key=str)
-    if missing or extra:
-        raise CheckpointError(f"{fn}: {path!r} does not match the parameters: "
-                              f"missing {missing}, unexpected {extra}")
+    mismatch = _name_mismatch(arrays, into)
+    if mismatch:
+        raise CheckpointError(f"{fn}: {path!r} does not match the parameters: {mismatch}")
     for name, dst in into.items():
         src = arrays[name]
         if not isinstance(dst, np.ndarray):
@@ -428,6 +426,14 @@ def _fill(path, arrays, into, fn):
                                   f"expected {dst.dtype}")
     for name, dst in into.items():      # copy only once everything matched
         dst[...] = arrays[name]
+
+
+def _name_mismatch(found, expected):
+    """``"missing [...], unexpected [...]"`` when the names (keys) ``found`` differ from the
+    names ``expected``; None when they agree."""
+    missing = sorted(set(expected) - set(found), key=str)
+    extra = sorted(set(found) - set(expected), key=str)
+    return f"missing {missing}, unexpected {extra}" if missing or extra else None
 
 
 _BUFFER_PREFIX = "buffers/"

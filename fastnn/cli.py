@@ -20,12 +20,29 @@ non-zero exit status, never a traceback (``FASTNN_TRACEBACK=1`` shows it).
 import argparse
 import importlib
 import os
+import re
 import sys
 
 from fastnn.commands import COMMANDS, CommandError
 
+__all__ = ["main", "build_parser"]
+
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+
+_ROLE = re.compile(r":[a-z]+:`(~?)([^`<]*?)(?:\s*<[^>]*>)?`")
+
+
+def _plain(text):
+    """A docstring as terminal text: reStructuredText roles and literals without their markup
+    (``:func:`fastnn.ops.relu_forward``` -> ``fastnn.ops.relu_forward``, ``:class:`~a.B``` ->
+    ``B``, ````--lr```` -> ``--lr``)."""
+    if not text:
+        return text
+    text = _ROLE.sub(lambda m: m.group(2).rsplit(".", 1)[-1] if m.group(1) else m.group(2), text)
+    text = text.replace("``", "")
+    return re.sub(r"(?<![\w`])`([^`\n]+)`(?![\w`])", r"\1", text)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,15 +53,21 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    parser = _Parser(prog="fastnn", description=__doc__,
+    """``(parser, modules)``: the ``fastnn`` argument parser and its command modules by name."""
+    from fastnn import __version__
+    parser = _Parser(prog="fastnn", description=_plain(__doc__),
                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"fastnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     modules = {}
     for name, modname in COMMANDS.items():
         mod = importlib.import_module(f"fastnn.commands.{modname}")
-        p = sub.add_parser(name, help=mod.HELP, description=mod.__doc__,
+        p = sub.add_parser(name, help=_plain(mod.HELP), description=_plain(mod.__doc__),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)
+        for action in p._actions:
+            if action.help and action.help is not argparse.SUPPRESS:
+                action.help = _plain(action.help)
         modules[name] = mod
     return parser, modules
 

@@ -65,7 +65,7 @@ def _deep_net(n_layers, width, act, fill, rng, dtype, out_dim=None):
     for i in range(n_layers):
         last = out_dim is not None and i == n_layers - 1
         lin = L.Linear(width, out_dim if last else width, dtype=dtype,
-                       init=fill, rng=rng)
+                       init=fill, seed=rng)
         layers.append(lin)
         if not last:
             layers.append(act())
@@ -197,7 +197,7 @@ def dead_relu(seed=0, lrs=(1e-3, 5e-2, 2e-1), steps=300, hidden=(100, 100, 100),
         rng = np.random.default_rng(seed)  # same weights and batches for every lr
         layers = []
         for i in range(len(dims) - 1):
-            layers.append(L.Linear(dims[i], dims[i + 1], rng=rng, dtype=np.float64))
+            layers.append(L.Linear(dims[i], dims[i + 1], seed=rng, dtype=np.float64))
             if i < len(dims) - 2:
                 layers.append(L.ReLU())
         net = L.Sequential(layers)

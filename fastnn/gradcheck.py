@@ -29,6 +29,17 @@ def _array(x, fn):
     return x
 
 
+def _centred(x, index, f, h):
+    """``(f(x + h e_index), f(x - h e_index))``: x perturbed in place, then restored."""
+    old = x[index]
+    x[index] = old + h
+    pos = f(x)
+    x[index] = old - h
+    neg = f(x)
+    x[index] = old
+    return pos, neg
+
+
 def eval_numerical_gradient(f, x, verbose=False, h=1e-5):
     """Numerical gradient of a scalar function at x: ``(f(x + h e_i) - f(x - h e_i)) / 2h``.
 
@@ -51,12 +62,7 @@ def eval_numerical_gradient(f, x, verbose=False, h=1e-5):
     it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
     while not it.finished:
         ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        fxph = float(f(x))
-        x[ix] = old - h
-        fxmh = float(f(x))
-        x[ix] = old
+        fxph, fxmh = _centred(x, ix, lambda v: float(f(v)), h)
         grad[ix] = (fxph - fxmh) / (2 * h)
         if verbose:
             print(ix, grad[ix])
@@ -77,12 +83,8 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
     while not it.finished:
         ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        pos = np.array(f(x), np.float64)       # copy: f may return a view or reuse a buffer
-        x[ix] = old - h
-        neg = np.array(f(x), np.float64)
-        x[ix] = old
+        # copies: f may return a view or reuse a buffer
+        pos, neg = _centred(x, ix, lambda v: np.array(f(v), np.float64), h)
         if pos.shape != df.shape:
             raise ValueError(f"eval_numerical_gradient_array: f(x) has shape {pos.shape} "
                              f"but df has shape {df.shape}")
@@ -182,12 +184,7 @@ def check_model_gradients(model, X, y, h=1e-5, num_checks=None, seed=0, cast_flo
                 idx = rng.choice(p.size, size=num_checks, replace=False)
                 num = np.empty(num_checks)
                 for j, i in enumerate(idx):
-                    old = flat[i]
-                    flat[i] = old + h
-                    fp = float(f(p))
-                    flat[i] = old - h
-                    fm = float(f(p))
-                    flat[i] = old
+                    fp, fm = _centred(flat, i, lambda _: float(f(p)), h)
                     num[j] = (fp - fm) / (2 * h)
                 errors[name] = rel_error(num, analytic.reshape(-1)[idx])
             if verbose:

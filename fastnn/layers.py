@@ -22,13 +22,15 @@ The canonical step::
     model.backward(dscores)
     opt.step()
 
-Weights are initialised with ``fastnn.init`` from an explicit
-``numpy.random.Generator`` (``rng``; a seed or None also works), He/Kaiming
-by default for layers followed by ReLU.
+Every layer with randomness takes ``seed``: an int, a ``numpy.random.Generator``
+(shared by several layers) or None (fresh OS entropy).  Weights are initialised
+with ``fastnn.init`` from it, He/Kaiming by default for layers followed by ReLU;
+dropout masks are drawn from it.
 """
 import numpy as np
 
 from fastnn import init, ops
+from fastnn._deprecation import renamed_argument
 from fastnn.ops.conv import _geometry as _conv_geometry
 from fastnn.ops.pooling import _positive as _pool_size
 
@@ -62,8 +64,12 @@ class ParamDict(dict):
         dict.__setitem__(self, key, value)
 
 
-def _rng(rng):
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+def _rng(seed, rng=None, fn=None):
+    """The Generator of ``seed`` (an int, a Generator or None); ``rng`` is its deprecated
+    spelling in ``fn``."""
+    if fn is not None:
+        seed = renamed_argument(fn, "seed", seed, "rng", rng, stacklevel=4)
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 def _dtype(dtype):
@@ -138,16 +144,18 @@ class Linear(Layer):
         Standard deviation for ``init="normal"`` (the course's small random numbers).
     nonlinearity : str
         Passed to Kaiming's gain ("relu", "leaky_relu", "tanh", "linear", ...).
-    rng : numpy.random.Generator, int or None
+    seed : int, numpy.random.Generator or None
+        Seeds the weight initialisation (None: fresh OS entropy).  ``rng=`` is
+        its deprecated spelling.
     dtype : float32 or float64
     """
 
     def __init__(self, in_features, out_features, bias=True, init="kaiming", weight_scale=1e-2,
-                 nonlinearity="relu", rng=None, dtype=np.float32):
+                 nonlinearity="relu", seed=None, dtype=np.float32, *, rng=None):
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
         w = np.empty((self.in_features, self.out_features), _dtype(dtype))
-        _init_weight(w, init, _rng(rng), weight_scale, nonlinearity)
+        _init_weight(w, init, _rng(seed, rng, type(self).__name__), weight_scale, nonlinearity)
         self._add_param("w", w)
         _add_bias(self, bias, self.out_features, w.dtype)
 
@@ -172,24 +180,27 @@ class Conv2d(Layer):
     ----------
     in_channels, out_channels : int
     kernel_size : int or (int, int)
-    stride, pad, dilation, groups : int
-        As in :func:`fastnn.ops.conv_forward`.
-    bias, init, weight_scale, nonlinearity, rng, dtype : as in :class:`Linear`
+    stride, padding, dilation, groups : int
+        As ``stride``, ``pad``, ``dilation``, ``groups`` of
+        :func:`fastnn.ops.conv_forward` (``padding`` zeros on every side).
+        ``pad=`` is the deprecated spelling of ``padding``.
+    bias, init, weight_scale, nonlinearity, seed, dtype : as in :class:`Linear`
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, pad=0, dilation=1,
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, init="kaiming", weight_scale=1e-2, nonlinearity="relu",
-                 rng=None, dtype=np.float32):
+                 seed=None, dtype=np.float32, *, pad=None, rng=None):
         super().__init__()
+        padding = renamed_argument("Conv2d", "padding", padding, "pad", pad, new_default=0)
         kh, kw = (kernel_size, kernel_size) if np.isscalar(kernel_size) else kernel_size
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels "
                              f"({out_channels}) must be divisible by groups ({groups})")
         w = np.empty((out_channels, in_channels // groups, kh, kw), _dtype(dtype))
-        _init_weight(w, init, _rng(rng), weight_scale, nonlinearity)
+        _init_weight(w, init, _rng(seed, rng, "Conv2d"), weight_scale, nonlinearity)
         self._add_param("w", w)
         _add_bias(self, bias, out_channels, w.dtype)
-        stride, pad, dilation = _conv_geometry(stride, pad, dilation, "Conv2d")
+        stride, pad, dilation = _conv_geometry(stride, padding, dilation, "Conv2d")
         self.conv_param = dict(stride=stride, pad=pad, dilation=dilation, groups=groups)
 
     def forward(self, x):
@@ -404,12 +415,15 @@ class Dropout(Layer):
 
 class DropConnect(Linear):
     """A Linear layer whose weights (not activations) are dropped with probability ``p``
-    in training; eval mode uses the full weights."""
+    in training; eval mode uses the full weights.  ``seed`` seeds the weights and the
+    masks (a Generator: the weights are drawn from it, the masks from a stream spawned from
+    it); the other keywords are :class:`Linear`'s."""
 
     def __init__(self, in_features, out_features, p=0.5, seed=None, **kw):
-        super().__init__(in_features, out_features, **kw)
+        super().__init__(in_features, out_features, seed=seed, **kw)
         self.p = p
-        self._seeds = np.random.default_rng(seed)
+        self._seeds = (seed.spawn(1)[0] if isinstance(seed, np.random.Generator)
+                       else np.random.default_rng(seed))
 
     def forward(self, x):
         seed = int(self._seeds.integers(0, 2**63 - 1)) if self.training else None
@@ -512,12 +526,13 @@ class PReLU(Layer):
 
 
 class Maxout(Layer):
-    """Maxout unit: max over k affine pieces, x (N, D) -> (N, M); w (k, D, M), b (k, M)."""
+    """Maxout unit: max over k affine pieces, x (N, D) -> (N, M); w (k, D, M), b (k, M).
+    Xavier init from ``seed`` (as in :class:`Linear`; ``rng=`` is its deprecated spelling)."""
 
-    def __init__(self, in_features, out_features, k=2, rng=None, dtype=np.float32):
+    def __init__(self, in_features, out_features, k=2, seed=None, dtype=np.float32, *, rng=None):
         super().__init__()
         w = np.empty((k, in_features, out_features), _dtype(dtype))
-        r = _rng(rng)
+        r = _rng(seed, rng, "Maxout")
         for piece in w:
             init.xavier_normal(piece, r)
         self._add_param("w", w)

@@ -30,16 +30,17 @@ class Layer:
 
 class Linear(Layer):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, init: str = "kaiming",
-                 weight_scale: float = 0.01, nonlinearity: str = "relu", rng: _Rng = None,
-                 dtype: DTypeLike = ...) -> None: ...
+                 weight_scale: float = 0.01, nonlinearity: str = "relu", seed: _Rng = None,
+                 dtype: DTypeLike = ..., *, rng: _Rng = None) -> None: ...
     def backward(self, dout: ArrayLike, need_input_grad: bool = True) -> NDArray[Any]: ...  # None when need_input_grad=False
 
 class Conv2d(Layer):
     conv_param: dict[str, int]
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 pad: int = 0, dilation: int = 1, groups: int = 1, bias: bool = True,
+                 padding: int = 0, dilation: int = 1, groups: int = 1, bias: bool = True,
                  init: str = "kaiming", weight_scale: float = 0.01, nonlinearity: str = "relu",
-                 rng: _Rng = None, dtype: DTypeLike = ...) -> None: ...
+                 seed: _Rng = None, dtype: DTypeLike = ..., *, pad: int | None = None,
+                 rng: _Rng = None) -> None: ...
 
 class MaxPool2d(Layer):
     stride: int
@@ -70,7 +71,7 @@ class Dropout(Layer):
 
 class DropConnect(Linear):
     p: float
-    def __init__(self, in_features: int, out_features: int, p: float = 0.5, seed: int | None = None,
+    def __init__(self, in_features: int, out_features: int, p: float = 0.5, seed: _Rng = None,
                  **kw: Any) -> None: ...
 
 class _Activation(Layer):
@@ -96,8 +97,8 @@ class PReLU(Layer):
     def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype: DTypeLike = ...) -> None: ...
 
 class Maxout(Layer):
-    def __init__(self, in_features: int, out_features: int, k: int = 2, rng: _Rng = None,
-                 dtype: DTypeLike = ...) -> None: ...
+    def __init__(self, in_features: int, out_features: int, k: int = 2, seed: _Rng = None,
+                 dtype: DTypeLike = ..., *, rng: _Rng = None) -> None: ...
 
 class Flatten(Layer): ...
 

@@ -55,6 +55,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fastnn.sanity import _arrays
+
 __all__ = ["LRFindResult", "lrfind", "suggest_lr", "RULES"]
 
 RULES = ("min10", "steepest")
@@ -242,23 +244,6 @@ def suggest_lr(lrs, smoothed, rule="min10", dead=None, update_ratio=None, max_de
 
 
 # ---------------------------------------------------------------- the test
-
-def _arrays(data, fn):
-    if isinstance(data, dict):
-        if "X_train" not in data or "y_train" not in data:
-            raise KeyError(f"{fn}: data must hold 'X_train' and 'y_train' (a Solver data dict) "
-                           f"or be an (X, y) pair; got keys {sorted(data)}")
-        X, y = data["X_train"], data["y_train"]
-    elif isinstance(data, (tuple, list)) and len(data) == 2:
-        X, y = data
-    else:
-        raise TypeError(f"{fn}: data must be a dict with X_train/y_train or an (X, y) pair, "
-                        f"got {type(data).__name__}")
-    if len(X) != len(y) or len(X) == 0:
-        raise ValueError(f"{fn}: X and y must be non-empty and of the same length, "
-                         f"got {len(X)} and {len(y)}")
-    return X, y
-
 
 def _positive(v, name, fn):
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:

@@ -30,6 +30,7 @@ import numpy as np
 
 from fastnn import checkpoint, layers as L
 from fastnn import ops
+from fastnn._deprecation import renamed_argument
 
 __all__ = ["Model", "TwoLayerNet", "FullyConnectedNet", "ThreeLayerConvNet", "SmallVGG", "make_model",
            "MODEL_NAMES", "ACTIVATIONS", "load"]
@@ -348,9 +349,9 @@ class TwoLayerNet(Model):
                  reg=0.0, dtype=np.float32, seed=None):
         rng = np.random.default_rng(seed)
         net = L.Sequential(
-            L.Linear(input_dim, hidden_dim, init="normal", weight_scale=weight_scale, rng=rng, dtype=dtype),
+            L.Linear(input_dim, hidden_dim, init="normal", weight_scale=weight_scale, seed=rng, dtype=dtype),
             L.ReLU(),
-            L.Linear(hidden_dim, num_classes, init="normal", weight_scale=weight_scale, rng=rng, dtype=dtype))
+            L.Linear(hidden_dim, num_classes, init="normal", weight_scale=weight_scale, seed=rng, dtype=dtype))
         super().__init__(net, reg=reg, dtype=dtype, input_shape=(input_dim,))
 
 
@@ -361,9 +362,10 @@ class FullyConnectedNet(Model):
     ----------
     hidden_dims : list of int
     input_dim, num_classes : int
-    dropout_keep_ratio : float in (0, 1]
-        Probability of KEEPING a unit (the course's convention); 1 disables
-        dropout.  (fastnn.ops.dropout_forward takes the drop probability.)
+    dropout : float in [0, 1), default 0
+        Probability of dropping a unit (``p`` of :class:`fastnn.layers.Dropout`);
+        0 adds no dropout layer.  ``dropout_keep_ratio`` (the course's keep
+        probability, ``1 - dropout``) is its deprecated spelling.
     normalization : None, "batchnorm" or "layernorm"
     reg, weight_scale : float
         L2 strength; std of the N(0, weight_scale^2) weight init.
@@ -372,29 +374,39 @@ class FullyConnectedNet(Model):
         Seeds the weights and the dropout masks.
     """
 
-    def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, dropout_keep_ratio=1,
-                 normalization=None, reg=0.0, weight_scale=1e-2, dtype=np.float32, seed=None):
+    def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, dropout=0.0,
+                 normalization=None, reg=0.0, weight_scale=1e-2, dtype=np.float32, seed=None, *,
+                 dropout_keep_ratio=None):
         if normalization not in (None, "batchnorm", "layernorm"):
             raise ValueError(f"FullyConnectedNet: normalization must be None, 'batchnorm' or "
                              f"'layernorm', got {normalization!r}")
-        if not 0 < dropout_keep_ratio <= 1:
-            raise ValueError(f"FullyConnectedNet: dropout_keep_ratio must be in (0, 1], "
-                             f"got {dropout_keep_ratio}")
+        if dropout_keep_ratio is not None:
+            if not 0 < dropout_keep_ratio <= 1:
+                raise ValueError(f"FullyConnectedNet: dropout_keep_ratio must be in (0, 1], "
+                                 f"got {dropout_keep_ratio}")
+            dropout_keep_ratio = 1 - dropout_keep_ratio
+        dropout = renamed_argument("FullyConnectedNet", "dropout", dropout,
+                                   "dropout_keep_ratio", dropout_keep_ratio, new_default=0.0,
+                                   meaning="dropout = 1 - dropout_keep_ratio, the probability "
+                                           "of dropping a unit")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"FullyConnectedNet: dropout (the probability of dropping a unit) "
+                             f"must be in [0, 1), got {dropout}")
         rng = np.random.default_rng(seed)
         dims = [input_dim] + list(hidden_dims)
         layers = []
         for i in range(len(hidden_dims)):
             layers.append(L.Linear(dims[i], dims[i + 1], init="normal", weight_scale=weight_scale,
-                                   rng=rng, dtype=dtype))
+                                   seed=rng, dtype=dtype))
             if normalization == "batchnorm":
                 layers.append(L.BatchNorm1d(dims[i + 1], dtype=dtype))
             elif normalization == "layernorm":
                 layers.append(L.LayerNorm(dims[i + 1], dtype=dtype))
             layers.append(L.ReLU())
-            if dropout_keep_ratio != 1:
-                layers.append(L.Dropout(1 - dropout_keep_ratio, seed=rng.integers(2**63)))
+            if dropout:
+                layers.append(L.Dropout(dropout, seed=rng.integers(2**63)))
         layers.append(L.Linear(dims[-1], num_classes, init="normal", weight_scale=weight_scale,
-                               rng=rng, dtype=dtype))
+                               seed=rng, dtype=dtype))
         self.num_layers = len(hidden_dims) + 1
         self.normalization = normalization
         super().__init__(L.Sequential(layers), reg=reg, dtype=dtype, input_shape=(input_dim,))
@@ -410,9 +422,9 @@ class ThreeLayerConvNet(Model):
                  num_classes=10, weight_scale=1e-3, reg=0.0, dtype=np.float32, seed=None):
         C, H, W = input_dim
         rng = np.random.default_rng(seed)
-        kw = dict(init="normal", weight_scale=weight_scale, rng=rng, dtype=dtype)
+        kw = dict(init="normal", weight_scale=weight_scale, seed=rng, dtype=dtype)
         net = L.Sequential(
-            L.Conv2d(C, num_filters, filter_size, stride=1, pad=(filter_size - 1) // 2, **kw),
+            L.Conv2d(C, num_filters, filter_size, stride=1, padding=(filter_size - 1) // 2, **kw),
             L.ReLU(),
             L.MaxPool2d(2, 2),
             L.Flatten(),
@@ -448,7 +460,7 @@ class SmallVGG(Model):
         rng = np.random.default_rng(seed)
 
         def conv_bn(cin, cout):
-            return [L.Conv2d(cin, cout, 3, pad=1, rng=rng, dtype=dtype), L.BatchNorm2d(cout, dtype=dtype)]
+            return [L.Conv2d(cin, cout, 3, padding=1, seed=rng, dtype=dtype), L.BatchNorm2d(cout, dtype=dtype)]
 
         layers = []
         for cin, ca, cb in ((C, c1, c2), (c2, c3, c4)):
@@ -461,7 +473,7 @@ class SmallVGG(Model):
                 layers += conv_bn(ca, cb) + [L.ReLU()]
             layers.append(L.MaxPool2d(2, 2))
         layers += [L.Flatten(), L.Linear(c4 * (H // 4) * (W // 4), num_classes, init="normal",
-                                          weight_scale=classifier_std, rng=rng, dtype=dtype)]
+                                          weight_scale=classifier_std, seed=rng, dtype=dtype)]
         super().__init__(L.Sequential(layers), reg=reg, dtype=dtype, input_shape=input_dim)
 
 
@@ -531,7 +543,7 @@ def make_model(name, input_dim, num_classes, *, hidden_dims=None, num_filters=32
     rng = np.random.default_rng(seed)
     gain = {"leaky_relu": "leaky_relu", "tanh": "tanh", "sigmoid": "sigmoid", "selu": "selu"}.get(
         activation, "relu")
-    kw = dict(init=init, weight_scale=weight_scale, nonlinearity=gain, rng=rng, dtype=dtype)
+    kw = dict(init=init, weight_scale=weight_scale, nonlinearity=gain, seed=rng, dtype=dtype)
 
     def act():
         return ACTIVATIONS[activation]()
@@ -543,7 +555,7 @@ def make_model(name, input_dim, num_classes, *, hidden_dims=None, num_filters=32
 
     def conv_block(cin, cout):
         bn = [L.BatchNorm2d(cout, dtype=dtype)] if normalization else []
-        return [L.Conv2d(cin, cout, 3, pad=1, **kw)] + bn + [act()]
+        return [L.Conv2d(cin, cout, 3, padding=1, **kw)] + bn + [act()]
 
     def drop():
         return [L.Dropout(dropout, seed=int(rng.integers(2**63)))] if dropout else []

@@ -52,8 +52,9 @@ class FullyConnectedNet(Model):
     num_layers: int
     normalization: str | None
     def __init__(self, hidden_dims: Sequence[int], input_dim: int = ..., num_classes: int = 10,
-                 dropout_keep_ratio: float = 1, normalization: str | None = None, reg: float = 0.0,
-                 weight_scale: float = 0.01, dtype: DTypeLike = ..., seed: int | None = None) -> None: ...
+                 dropout: float = 0.0, normalization: str | None = None, reg: float = 0.0,
+                 weight_scale: float = 0.01, dtype: DTypeLike = ..., seed: int | None = None, *,
+                 dropout_keep_ratio: float | None = None) -> None: ...
 
 class ThreeLayerConvNet(Model):
     def __init__(self, input_dim: tuple[int, int, int] = (3, 32, 32), num_filters: int = 32,

@@ -70,10 +70,6 @@ def _norm(a):
     return math.sqrt(float(np.sum(np.square(a, dtype=np.float64))))
 
 
-def _float(v):
-    return None if v is None else float(v)
-
-
 def iter_layers(layer, prefix=""):
     """Yield ``(path, layer)`` for ``layer`` and everything nested in it, depth first.
 

@@ -434,12 +434,14 @@ class Adam(Optimizer):
     def _advance(self, state):
         state["t"] = state.get("t", 0) + 1
 
+    _kernel = "adam_step"       # AdamW: the decoupled-decay kernel, same arguments
+
     def _launch(self, probe, ptrs, sizes, first_block, items, nt):
         steps = np.array([self.state[slot.name]["t"] for slot, _, _, _ in items], np.float64)
-        _dispatch.kernels.optim.adam_step(probe, ptrs, sizes, first_block,
-                                          1.0 - self.beta1 ** steps, 1.0 - self.beta2 ** steps,
-                                          self.lr, self.beta1, self.beta2, self.eps,
-                                          self.weight_decay, nt)
+        getattr(_dispatch.kernels.optim, self._kernel)(
+            probe, ptrs, sizes, first_block, 1.0 - self.beta1 ** steps,
+            1.0 - self.beta2 ** steps, self.lr, self.beta1, self.beta2, self.eps,
+            self.weight_decay, nt)
 
 
 class AdamW(Adam):
@@ -466,12 +468,7 @@ class AdamW(Adam):
                  grads=None):
         super().__init__(params, lr, beta1, beta2, eps, weight_decay, grads)
 
-    def _launch(self, probe, ptrs, sizes, first_block, items, nt):
-        steps = np.array([self.state[slot.name]["t"] for slot, _, _, _ in items], np.float64)
-        _dispatch.kernels.optim.adamw_step(probe, ptrs, sizes, first_block,
-                                           1.0 - self.beta1 ** steps, 1.0 - self.beta2 ** steps,
-                                           self.lr, self.beta1, self.beta2, self.eps,
-                                           self.weight_decay, nt)
+    _kernel = "adamw_step"
 
 
 class Adagrad(Optimizer):
@@ -647,6 +644,14 @@ def _flat_tables(arrays):
     return out
 
 
+def _clip_args(grads, bound, name, fn):
+    """The clipping bound (a number > 0) and the flat tables of the gradient arrays."""
+    bound = real_number(bound, name, fn)
+    if not bound > 0:
+        raise ValueError(f"{fn}: {name} must be > 0, got {bound}")
+    return bound, _flat_tables(_gradient_arrays(grads, fn))
+
+
 def clip_grad_norm(grads, max_norm):
     """Scale the gradients in place so that their global 2-norm is at most ``max_norm``.
 
@@ -666,14 +671,9 @@ def clip_grad_norm(grads, max_norm):
     float
         The global norm before clipping (inf or NaN when a gradient holds one).
     """
-    fn = "clip_grad_norm"
-    max_norm = real_number(max_norm, "max_norm", fn)
-    if not max_norm > 0:
-        raise ValueError(f"{fn}: max_norm must be > 0, got {max_norm}")
-    arrays = _gradient_arrays(grads, fn)
+    max_norm, tables = _clip_args(grads, max_norm, "max_norm", "clip_grad_norm")
     k = _dispatch.kernels.optim
     nt = num_threads()
-    tables = _flat_tables(arrays)
     total = 0.0
     for probe, ptrs, sizes, first_block in tables.values():
         total += k.sumsq(probe, ptrs, sizes, first_block, np.empty(max(int(first_block[-1]), 1)),
@@ -696,12 +696,8 @@ def clip_grad_value(grads, clip_value):
     grads : as :func:`clip_grad_norm`
     clip_value : float > 0
     """
-    fn = "clip_grad_value"
-    clip_value = real_number(clip_value, "clip_value", fn)
-    if not clip_value > 0:
-        raise ValueError(f"{fn}: clip_value must be > 0, got {clip_value}")
-    arrays = _gradient_arrays(grads, fn)
+    clip_value, tables = _clip_args(grads, clip_value, "clip_value", "clip_grad_value")
     k = _dispatch.kernels.optim
     nt = num_threads()
-    for probe, ptrs, sizes, first_block in _flat_tables(arrays).values():
+    for probe, ptrs, sizes, first_block in tables.values():
         k.clamp(probe, ptrs, sizes, first_block, -clip_value, clip_value, nt)

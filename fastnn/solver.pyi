@@ -63,7 +63,8 @@ class Solver:
     lr_history: list[float | None]
     grad_norm_history: list[float]
     def __init__(self, model: Any, data: Mapping[str, Any], *, update_rule: str | _Rule = "sgd",
-                 optim_config: Mapping[str, Any] | None = None, lr_decay: float = 1.0,
+                 optim_config: Mapping[str, Any] | None = None, lr: float | None = None,
+                 lr_decay: float = 1.0,
                  lr_schedule: LRSchedule | None = None,
                  batch_size: int = 100, num_epochs: int = 10, sampling: str = "random",
                  num_train_samples: int | None = 1000,

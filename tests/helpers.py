@@ -1,77 +1,19 @@
-"""Helpers shared by the tests: tolerances, the op table, numeric gradients."""
+"""Helpers shared by the tests: the repository root, build facts, child interpreters,
+crafted data files.  (The op registry and its tolerances are the package ``opinfo``; numerical
+gradients are ``fastnn.gradcheck``.)"""
 import os
+import pathlib
+import struct
 import tempfile
 
-import numpy as np
 import pytest
 
-# float32 results are compared with the float64 reference on the same values.
-# Measured worst cases over 255k values in [-100, 100] on every SIMD target
-# (tests/test_math.py has the per-function ulp bounds):
-#   forward  : within rtol 1e-5 everywhere (absolute slack only for subnormals)
-#   backward : within rtol 1e-5 + 2e-6 absolute (tanh/sigmoid backward use the
-#              float32 output y, and 1 - y^2 loses bits near saturation,
-#              exactly as in PyTorch)
-F32_FWD = dict(rtol=1e-5, atol=1e-6)
-F32_BWD = dict(rtol=1e-5, atol=1e-5)
-# float64 uses the C library: agreement to a few ulp
-F64 = dict(rtol=1e-12, atol=1e-13)
-
-# (name, forward kwargs) of every elementwise activation
-ELEMENTWISE = [
-    ("relu", {}),
-    ("leaky_relu", {}),
-    ("leaky_relu", {"negative_slope": 0.2}),
-    ("elu", {}),
-    ("elu", {"alpha": 0.5}),
-    ("selu", {}),
-    ("sigmoid", {}),
-    ("tanh", {}),
-    ("gelu", {}),
-    ("gelu", {"approximate": "tanh"}),
-    ("softplus", {}),
-    ("softplus", {"beta": 2.0, "threshold": 10.0}),
-    ("silu", {}),
-]
-ELEMENTWISE_IDS = [n + "".join(f"-{k}={v}" for k, v in kw.items()) for n, kw in ELEMENTWISE]
-
-
-def fwd_bwd(module, name):
-    return getattr(module, name + "_forward"), getattr(module, name + "_backward")
-
-
-def tol(dtype, backward=False):
-    if dtype == np.float64:
-        return F64
-    return F32_BWD if backward else F32_FWD
-
-
-def rel_error(a, b):
-    """CS231n relative error: max |a - b| / max(1e-8, |a| + |b|)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b)))) if a.size else 0.0
-
-
-def numeric_grad(f, x, dout, h=1e-6):
-    """Centred differences of sum(f(x) * dout) w.r.t. every element of x (float64)."""
-    grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + h
-        fp = np.sum(f(x) * dout)
-        x[i] = old - h
-        fm = np.sum(f(x) * dout)
-        x[i] = old
-        grad[i] = (fp - fm) / (2 * h)
-        it.iternext()
-    return grad
-
+#: The repository (or source snapshot) the tests belong to: the folder above ``tests/``.
+REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 # A serial build (FASTNN_OPENMP=0 at build time, set again when testing it)
 # has one thread; tests of multi-threading skip there.  In every other build
-# OpenMP must be on (tests/test_config.py checks it).
+# OpenMP must be on (tests/runtime/test_config.py checks it).
 SERIAL_BUILD = os.environ.get("FASTNN_OPENMP", "") == "0"
 needs_openmp = pytest.mark.skipif(SERIAL_BUILD, reason="serial build (FASTNN_OPENMP=0)")
 
@@ -95,3 +37,23 @@ def child_env(**extra):
     env = dict(os.environ, PYTHONPATH=home + (os.pathsep + old if old else ""))
     env.update(extra)
     return env
+
+
+# ----------------------------------------------------------------- crafted files
+
+def _binstring(b):
+    return (b"U" + bytes([len(b)]) + b) if len(b) < 256 else (b"T" + struct.pack("<i", len(b)) + b)
+
+
+def py2_batch(data, labels):
+    """A batch pickled the way the real files are (Python 2 cPickle, protocol 2): str as
+    (SHORT_)BINSTRING, numpy 1.x's ``numpy.core.multiarray._reconstruct`` and a dtype state
+    tuple, assembled opcode by opcode."""
+    array = (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + _binstring(b"b")
+             + b"\x87R(K\x01J" + struct.pack("<i", len(data)) + b"M" + struct.pack("<H", 3072)
+             + b"\x86cnumpy\ndtype\n" + _binstring(b"u1") + b"K\x00K\x01\x87R(K\x03"
+             + _binstring(b"|") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89"
+             + _binstring(data.tobytes()) + b"tb")
+    labels = b"](" + b"".join(b"K" + bytes([v]) for v in labels) + b"e"
+    return (b"\x80\x02}(" + _binstring(b"batch_label") + _binstring(b"training batch 1 of 5")
+            + _binstring(b"data") + array + _binstring(b"labels") + labels + b"u.")

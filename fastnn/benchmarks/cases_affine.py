@@ -1,4 +1,4 @@
-"""Bench row: affine forward + backward (three GEMMs, bias add, db), float32.  Target from issue 3."""
+"""Bench row: affine forward + backward (three GEMMs, bias add, db), float32."""
 import numpy as np
 
 from fastnn.benchmarks import harness

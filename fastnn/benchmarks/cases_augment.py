@@ -2,7 +2,7 @@
 reference, float32, the same seeds (so the same per-sample parameters: outputs are checked to
 agree).  No torch column: torchvision is not installed and torch has no batched equivalents.
 
-Pipelines (issue 6): (a) a CIFAR-shaped batch (128, 3, 32, 32), random crop (pad 4) + flip +
+Pipelines: (a) a CIFAR-shaped batch (128, 3, 32, 32), random crop (pad 4) + flip +
 colour jitter (0.4, 0.4, 0.4) + cutout (16); (b) a digits batch (64, 1, 8, 8), crop (pad 1) +
 cutout (4).  Then one row per op on the CIFAR-shaped batch.  Rate: bytes read + written by the
 op (a pipeline row counts each of its ops).

@@ -10,7 +10,7 @@ import numpy as np
 from fastnn.benchmarks import harness
 from fastnn import ops, reference
 
-N_DROPOUT = 4 << 20          # 4M elements (the issue's workload)
+N_DROPOUT = 4 << 20          # 4M elements
 P = 0.5
 
 
@@ -146,7 +146,7 @@ def measure_threshold():
     """One vs two threads for the raw dropout forward kernel: where the "dropout" parallel
     threshold (fastnn.set_parallel_threshold) belongs.
 
-        python bench/cases_dropout.py
+        python -m fastnn.benchmarks.cases_dropout
     """
     import time
     import fastnn

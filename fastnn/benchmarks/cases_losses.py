@@ -8,7 +8,7 @@ import numpy as np
 from fastnn.benchmarks import harness
 from fastnn import ops, reference
 
-ROWS = (1024, 1000)          # N, C of the issue's softmax workload
+ROWS = (1024, 1000)          # N, C of the softmax workload (ImageNet-sized C)
 ELEMS = 4 << 20              # elementwise losses
 
 
@@ -88,7 +88,7 @@ def measure_threshold():
     """One vs two threads for softmax/SVM rows (C = 1000) and BCE/MSE elements: where the
     "losses.*" parallel thresholds (fastnn.set_parallel_threshold) belong.
 
-        python bench/cases_losses.py
+        python -m fastnn.benchmarks.cases_losses
     """
     import fastnn
     from fastnn import _dispatch

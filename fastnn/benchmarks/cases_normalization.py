@@ -1,5 +1,5 @@
 """Bench rows: batch norm (spatial and per feature), layer norm, group norm; train mode,
-forward + backward, float32.  Targets from issue 3."""
+forward + backward, float32."""
 import numpy as np
 
 from fastnn.benchmarks import harness

@@ -1,11 +1,10 @@
 """Bench rows: one training step (forward + softmax loss + backward + SGD-momentum update),
-float32, the same architecture, batch and optimiser in fastnn and PyTorch eager.  Targets from
-issue 5.  (No NumPy-reference column: the reference is per op, not per network.)"""
+float32, the same architecture, batch and optimiser in fastnn and PyTorch eager.  (No NumPy-reference column: the reference is per op, not per network.)"""
 import numpy as np
 
 from fastnn.benchmarks import harness
 from fastnn import layers as L
-from fastnn import ops, optim
+from fastnn import optim
 
 
 def _torch_net(torch, spec):
@@ -23,10 +22,10 @@ def _torch_net(torch, spec):
 def _fastnn_net(spec, rng):
     layers = []
     for kind, *a in spec:
-        layers.append({"linear": lambda i, o: L.Linear(i, o, rng=rng), "relu": lambda: L.ReLU(),
+        layers.append({"linear": lambda i, o: L.Linear(i, o, seed=rng), "relu": lambda: L.ReLU(),
                        "bn1d": lambda c: L.BatchNorm1d(c), "bn2d": lambda c: L.BatchNorm2d(c),
                        "dropout": lambda p: L.Dropout(p, seed=0), "flatten": lambda: L.Flatten(),
-                       "conv": lambda i, o, k, p: L.Conv2d(i, o, k, pad=p, rng=rng),
+                       "conv": lambda i, o, k, p: L.Conv2d(i, o, k, padding=p, seed=rng),
                        "maxpool": lambda: L.MaxPool2d(2)}[kind](*a))
     return L.Sequential(layers)
 
@@ -38,16 +37,7 @@ def _setup(spec, xshape, classes, lr=1e-2):
         y = rng.integers(0, classes, xshape[0])
         net = _fastnn_net(spec, rng)
         opt = optim.SGD(net, lr=lr, momentum=0.9)
-
-        def step():
-            scores = net.forward(x)
-            loss, dscores = ops.softmax_loss(scores, y)
-            opt.zero_grad()
-            net.backward(dscores)
-            opt.step()
-            return loss
-
-        steps = {"fastnn": step}
+        steps = {"fastnn": harness.training_step(net, opt, x, y)}
         if torch is not None:
             tnet = _torch_net(torch, spec)
             topt = torch.optim.SGD(tnet.parameters(), lr=lr, momentum=0.9)

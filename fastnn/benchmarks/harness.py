@@ -4,7 +4,7 @@ A *workload* is one row: a forward+backward step (or a loss, or a training
 step) timed in fastnn, in its NumPy reference and in PyTorch when installed,
 on the same inputs, dtype and thread count, in one process.
 
-Each op family has a module ``bench/cases_<family>.py`` with a list
+Each op family has a module ``fastnn/benchmarks/cases_<family>.py`` with a list
 ``WORKLOADS`` of :class:`Workload`.  ``setup(torch)`` builds the inputs once and
 returns a dict of zero-argument step functions: ``"fastnn"``, ``"reference"``
 and, when ``torch`` is not None, ``"torch"``.  Each step does the whole work of
@@ -25,12 +25,14 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from fastnn import ops
+
 
 @dataclass
 class Workload:
     label: str                                   # row name, e.g. "batchnorm2d train 64x64x32x32"
     setup: Callable                              # setup(torch or None) -> {"fastnn": step, ...}
-    target: Optional[float] = None               # issue's fastnn/torch target (None: none)
+    target: Optional[float] = None               # fastnn/torch time ratio to meet (None: none)
     ref_speedup: Optional[float] = None          # required speed-up over the reference (None: none)
     work: float = 0.0                            # bytes or flops per step, for `unit`
     unit: str = ""                               # "GB/s" or "GFLOP/s" ("" for none)
@@ -70,6 +72,44 @@ def time_steps(steps, reps=21, ref_reps=5, warmup=2):
                 step()                                   # its results are freed before t1
                 times[lib].append(time.perf_counter() - t0)
     return {lib: float(np.median(t)) * 1e3 for lib, t in times.items()}, first
+
+
+def interleaved_medians(fns, reps, warmup=0):
+    """Median seconds of each zero-argument function, the functions alternating rep by rep
+    (after ``warmup`` rounds), so machine noise falls on all alike."""
+    for _ in range(warmup):
+        for f in fns:
+            f()
+    times = [[] for _ in fns]
+    for _ in range(reps):
+        for i, f in enumerate(fns):
+            t0 = time.perf_counter()
+            f()
+            times[i].append(time.perf_counter() - t0)
+    return [float(np.median(t)) for t in times]
+
+
+def training_step(net, opt, x, y):
+    """The canonical step as a zero-argument function: forward, softmax loss, zero_grad,
+    backward, optimiser step; it returns the loss."""
+    def step():
+        scores = net.forward(x)
+        loss, dscores = ops.softmax_loss(scores, y)
+        opt.zero_grad()
+        net.backward(dscores)
+        opt.step()
+        return loss
+    return step
+
+
+def write_report(text, path=None):
+    """Print a finished table (and write it to ``path`` when given); returns 0, the exit status
+    of a script that got this far."""
+    print(text)
+    if path:
+        with open(path, "w") as f:
+            f.write(text + "\n")
+    return 0
 
 
 def median_us(call, reps, warmup):

@@ -168,11 +168,7 @@ def main(argv=None):
     if torch is not None:
         text += ("\n\n#### PyTorch\n\n" + render(rows, threads, "torch")
                  + "\n\n#### fastnn / PyTorch (below 1: fastnn faster)\n\n" + render_ratio(rows, threads))
-    print(text)
-    if args.output:
-        with open(args.output, "w") as f:
-            f.write(text + "\n")
-    return 0
+    return harness.write_report(text, args.output)
 
 
 if __name__ == "__main__":

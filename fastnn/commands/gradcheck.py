@@ -30,14 +30,14 @@ def layer_cases(rng):
     def x(*shape):
         return rng.standard_normal(shape)
 
-    kw = dict(rng=rng, dtype=f64)
+    kw = dict(seed=rng, dtype=f64)
     acts = [L.ReLU(), L.LeakyReLU(0.1), L.ELU(), L.SELU(), L.Sigmoid(), L.Tanh(), L.GELU(),
             L.GELU("tanh"), L.Softplus(), L.SiLU()]
     cases = [(repr(a), a, x(4, 6)) for a in acts]
     cases += [
         ("PReLU(per channel)", L.PReLU(3, dtype=f64), x(2, 3, 4, 4)),
         ("Linear(6, 5)", L.Linear(6, 5, **kw), x(4, 6)),
-        ("Conv2d(3, 4, 3, pad=1)", L.Conv2d(3, 4, 3, pad=1, **kw), x(2, 3, 5, 5)),
+        ("Conv2d(3, 4, 3, padding=1)", L.Conv2d(3, 4, 3, padding=1, **kw), x(2, 3, 5, 5)),
         ("Conv2d(2, 4, 3, stride=2, groups=2)", L.Conv2d(2, 4, 3, stride=2, groups=2, **kw),
          x(2, 2, 7, 7)),
         ("MaxPool2d(2, 2)", L.MaxPool2d(2, 2), x(2, 3, 4, 4)),
@@ -48,8 +48,8 @@ def layer_cases(rng):
         ("LayerNorm(5)", L.LayerNorm(5, dtype=f64), x(4, 5)),
         ("GroupNorm(2, 4)", L.GroupNorm(2, 4, dtype=f64), x(3, 4, 3, 3)),
         ("Dropout(0.3)", L.Dropout(0.3, seed=1), x(4, 6)),
-        ("DropConnect(6, 5, 0.3)", L.DropConnect(6, 5, 0.3, rng=rng, dtype=f64), x(4, 6)),
-        ("Maxout(6, 4, k=2)", L.Maxout(6, 4, k=2, rng=rng, dtype=f64), x(4, 6)),
+        ("DropConnect(6, 5, 0.3)", L.DropConnect(6, 5, 0.3, seed=rng, dtype=f64), x(4, 6)),
+        ("Maxout(6, 4, k=2)", L.Maxout(6, 4, k=2, seed=rng, dtype=f64), x(4, 6)),
         ("Flatten()", L.Flatten(), x(2, 3, 2, 2)),
         ("Residual(Linear-ReLU-Linear)",
          L.Residual(L.Sequential(L.Linear(5, 5, **kw), L.ReLU(), L.Linear(5, 5, **kw))), x(4, 5)),

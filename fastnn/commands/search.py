@@ -12,7 +12,7 @@ of ``grid:`` dimensions (and constants) runs a grid search.
 ``randint:LOW:HIGH`` (HIGH excluded), ``choice:A,B,...``, ``grid:A,B,...``, or
 ``NAME=VALUE`` for a constant.  Names: every option of ``fastnn train`` a
 trial reads (see :class:`fastnn.tune.TrainFn`: lr, reg, dropout, activation,
-init, normalization, depth, width, width_1.., hidden, filters, update_rule and
+init, normalization, depth, width, width_1.., hidden, filters, optimizer and
 its options, schedule, warmup, augment, ...); default space: lr and reg
 log-uniform on [1e-5, 1e-1].  ``--space FILE.toml`` (or ``FILE.json``) reads
 dimensions from a TOML or JSON file (see
@@ -28,7 +28,9 @@ Writes results.json (rewritten after every trial; ``--resume`` continues it
 without re-running finished trials), results.csv and the plots into
 ``--output-dir``, and prints the best trials and the best config.
 """
+import argparse
 import os
+import warnings
 
 HELP = "hyperparameter search (random, grid, coarse-to-fine)"
 
@@ -49,8 +51,9 @@ def add_arguments(parser):
                         help="epochs per trial in stages after the first (default: --epochs)")
     parser.add_argument("--batch-size", type=int, default=50, metavar="B",
                         help="mini-batch size (default: 50)")
-    parser.add_argument("--update-rule", default="adam",
-                        help="optimiser (default: adam)")
+    parser.add_argument("--optimizer", default=None,
+                        help="optimiser, as fastnn train --optimizer (default: adam)")
+    parser.add_argument("--update-rule", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--space", action="append", default=None, metavar="NAME=KIND:ARGS|FILE",
                         help="a search dimension, repeatable, or a .toml/.json space file "
                              "(default: " + " ".join(DEFAULT_SPACE) + ")")
@@ -108,10 +111,19 @@ def run(args):
         raise CommandError(f"--eta must be >= 2, got {args.eta}")
     if args.min_epochs < 1:
         raise CommandError(f"--min-epochs must be >= 1, got {args.min_epochs}")
+    if args.update_rule is not None:
+        if args.optimizer is not None:
+            raise CommandError("--update-rule is the deprecated spelling of --optimizer; "
+                               "give only --optimizer")
+        print(f"fastnn search: --update-rule is deprecated, use --optimizer "
+              f"{args.update_rule}", file=sys.stderr)
+        args.optimizer = args.update_rule
+    if args.optimizer is None:
+        args.optimizer = "adam"
     from fastnn.optim import RULES
-    if args.update_rule not in RULES:
-        raise CommandError(f"--update-rule must be one of {', '.join(RULES)}; "
-                           f"got {args.update_rule!r}")
+    if args.optimizer not in RULES:
+        raise CommandError(f"--optimizer must be one of {', '.join(RULES)}; "
+                           f"got {args.optimizer!r}")
     if args.dask_scheduler is not None:
         try:
             import distributed  # noqa: F401
@@ -139,8 +151,13 @@ def run(args):
                  "none": None}[args.scheduler]
     try:
         train_fn = tune.make_train_fn(args.model, args.dataset, epochs=args.epochs,
-                                      batch_size=args.batch_size, update_rule=args.update_rule)
-        train_fn.check_space(space)
+                                      batch_size=args.batch_size, update_rule=args.optimizer)
+        for old, _ in tune._train.deprecated_keys(space):
+            print(f"fastnn search: --space: {tune._train.deprecation_message(old)}",
+                  file=sys.stderr)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)    # printed just above
+            train_fn.check_space(space)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
 

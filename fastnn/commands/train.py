@@ -332,18 +332,10 @@ def load_dataset(spec):
     """A built-in name, or a folder holding CIFAR-10 batches or MNIST IDX files."""
     from fastnn import data
     check_dataset_spec(spec)
-    if spec in data.BUILTIN:
-        return data.load_builtin(spec)
-    if not os.path.isdir(spec):
-        raise CommandError(f"--dataset: {spec!r} is a file; give the folder that holds the "
-                           "CIFAR-10 batches or the MNIST IDX files")
-    names = os.listdir(spec)
-    if "data_batch_1" in names:
-        return data.load_cifar10(spec)
-    if any(n.startswith("train-images") for n in names):
-        return data.load_mnist(spec)
-    raise CommandError(f"--dataset: {spec!r} holds neither CIFAR-10 batches (data_batch_1, ...) "
-                       "nor MNIST IDX files (train-images-idx3-ubyte, ...)")
+    loader, why = data.datasets._loader_for(spec)
+    if loader is None:
+        raise CommandError(f"--dataset: {why}")
+    return loader(spec)
 
 
 def build_augment(spec):

@@ -12,5 +12,6 @@ __all__ = [
     'ZCAWhitening', 'PREPROCESSORS', 'make_preprocessor', 'save_preprocessor',
     'load_preprocessor', 'MixedLabels', 'random_crop', 'random_resized_crop', 'hflip',
     'color_jitter', 'cutout', 'mixup', 'RandomCrop', 'RandomResizedCrop', 'HorizontalFlip',
-    'ColorJitter', 'Cutout', 'Mixup', 'apply', 'from_spec', 'SPEC_NAMES', 'BatchLoader'
+    'ColorJitter', 'Cutout', 'Mixup', 'apply', 'from_spec', 'SPEC_NAMES', 'draw_crop',
+    'draw_resized_crop', 'draw_flip', 'draw_jitter', 'draw_cutout', 'draw_mixup', 'BatchLoader'
 ]

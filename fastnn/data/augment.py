@@ -3,14 +3,14 @@
 Every function takes a batch ``X`` of shape (N, C, H, W) (float32 or float64)
 and returns a NEW array; ``X`` is never modified.  Randomness is drawn here, in
 Python, from ``numpy.random.default_rng(seed)``: a handful of per-sample
-parameters (offsets, flip flags, factors, boxes), which the kernels of
-``fastnn._kernels.augment`` then apply.  So
+parameters (offsets, flip flags, factors, boxes), by the ``draw_*`` functions
+below, which the ops of :mod:`fastnn.ops.augment` then apply.  So
 
 * the same ``seed`` gives the same output on every call and any thread count;
 * ``seed=None`` draws fresh OS entropy (a different result each call);
 * :mod:`fastnn.reference.augment` (plain NumPy) draws its parameters with the
-  very same helpers (``_draw_*`` below), so it produces the same augmentation
-  for a seed.
+  very same ``draw_*`` functions, so it produces the same augmentation for a
+  seed.
 
 Functional forms: :func:`random_crop`, :func:`random_resized_crop`,
 :func:`hflip`, :func:`color_jitter`, :func:`cutout`, :func:`mixup`.
@@ -34,13 +34,14 @@ import math
 
 import numpy as np
 
-from fastnn import _dispatch
-from fastnn._kernels import _buffers
-from fastnn.ops._common import float_array, num_threads, real_number
+from fastnn.ops import augment as _ops
+from fastnn.ops._common import float_array, real_number
+from fastnn.ops.augment import _nonneg_int, _out_size
 
 __all__ = ["MixedLabels", "random_crop", "random_resized_crop", "hflip", "color_jitter", "cutout",
            "mixup", "RandomCrop", "RandomResizedCrop", "HorizontalFlip", "ColorJitter", "Cutout",
-           "Mixup", "apply", "from_spec", "SPEC_NAMES"]
+           "Mixup", "apply", "from_spec", "SPEC_NAMES", "draw_crop", "draw_resized_crop",
+           "draw_flip", "draw_jitter", "draw_cutout", "draw_mixup"]
 
 MixedLabels = collections.namedtuple("MixedLabels", ["y_a", "y_b", "lam"])
 MixedLabels.__doc__ = """Labels of a mixup batch: ``X_mixed = lam * X + (1 - lam) * X[perm]``.
@@ -70,30 +71,6 @@ def _rng(seed, fn):
     return np.random.default_rng(int(seed))
 
 
-def _nonneg_int(v, name, fn):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{fn}: {name} must be a non-negative int, got {v!r}")
-    if v < 0:
-        raise ValueError(f"{fn}: {name} must be a non-negative int, got {v}")
-    return int(v)
-
-
-def _out_size(size, H, W, fn):
-    """(OH, OW) from size: None -> (H, W), an int s -> (s, s), or a pair."""
-    if size is None:
-        return H, W
-    pair = (size, size) if isinstance(size, (int, np.integer)) and not isinstance(size, bool) else size
-    try:
-        oh, ow = pair
-    except (TypeError, ValueError):
-        raise TypeError(f"{fn}: size must be None, an int or a pair (height, width) of ints, "
-                        f"got {size!r}") from None
-    for v in (oh, ow):
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{fn}: size must be positive ints, got {size!r}")
-    return int(oh), int(ow)
-
-
 def _range_pair(v, name, fn, positive=False):
     try:
         lo, hi = v
@@ -120,17 +97,27 @@ def _auto_cutout(H, W):
 # ---------------------------------------------------------------- parameter drawing
 # Shared with fastnn.reference.augment: the same seed gives the same parameters.
 
-def _draw_crop(rng, n, H, W, pad, oh, ow):
-    """Window origin (top, left) in padded coordinates, uniform over every position."""
+def _generator(rng, fn):
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{fn}: rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    return rng
+
+
+def draw_crop(rng, n, H, W, pad, oh, ow):
+    """Window origins ``(top, left)`` (int64, shape (n,)) of :func:`random_crop`: uniform over
+    every position of an (oh, ow) window in the (H + 2 pad, W + 2 pad) padded image."""
+    _generator(rng, "draw_crop")
     top = rng.integers(0, H + 2 * pad - oh + 1, size=n, dtype=np.int64)
     left = rng.integers(0, W + 2 * pad - ow + 1, size=n, dtype=np.int64)
     return top, left
 
 
-def _draw_resized_crop(rng, n, H, W, scale, ratio, attempts=10):
-    """Boxes (top, left, height, width), torchvision's RandomResizedCrop.get_params per sample:
-    area fraction ~ U(scale), log aspect ratio ~ U(log ratio), the first of `attempts` tries
-    that fits; when none fits, the centre crop of the largest box within `ratio`."""
+def draw_resized_crop(rng, n, H, W, scale, ratio, attempts=10):
+    """Boxes ``(top, left, height, width)`` (int64, shape (n,)) of :func:`random_resized_crop`,
+    torchvision's ``RandomResizedCrop.get_params`` per sample: area fraction ~ U(scale), log
+    aspect ratio ~ U(log ratio), the first of ``attempts`` tries that fits; when none fits,
+    the centre crop of the largest box within ``ratio``."""
+    _generator(rng, "draw_resized_crop")
     area = H * W
     target = area * rng.uniform(scale[0], scale[1], size=(n, attempts))
     aspect = np.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1]), size=(n, attempts)))
@@ -155,19 +142,24 @@ def _draw_resized_crop(rng, n, H, W, scale, ratio, attempts=10):
     return top, left, bh, bw
 
 
-def _draw_flip(rng, n, p):
-    """1 for the samples to flip (probability p each)."""
+def draw_flip(rng, n, p):
+    """Flip flags of :func:`hflip` (uint8, shape (n,)): 1 with probability ``p`` each."""
+    _generator(rng, "draw_flip")
     return (rng.random(n) < p).astype(np.uint8)
 
 
-def _draw_jitter(rng, n, brightness, contrast, saturation):
-    """Factors, each uniform in [max(0, 1 - v), 1 + v] (all 1 when v == 0)."""
+def draw_jitter(rng, n, brightness, contrast, saturation):
+    """Factors of :func:`color_jitter` (three float64 arrays, shape (n,)), each uniform in
+    ``[max(0, 1 - v), 1 + v]`` for its ``v`` (all 1 when v == 0)."""
+    _generator(rng, "draw_jitter")
     return tuple(rng.uniform(max(0.0, 1.0 - v), 1.0 + v, size=n)
                  for v in (brightness, contrast, saturation))
 
 
-def _draw_cutout(rng, n, H, W, size):
-    """Square boxes (y0, y1, x0, x1) of side `size`, centre uniform over the image, clipped."""
+def draw_cutout(rng, n, H, W, size):
+    """Boxes ``(y0, y1, x0, x1)`` (int64, shape (n,)) of :func:`cutout`: squares of side
+    ``size``, centre uniform over the (H, W) image, clipped to it."""
+    _generator(rng, "draw_cutout")
     cy = rng.integers(0, max(H, 1), size=n, dtype=np.int64)
     cx = rng.integers(0, max(W, 1), size=n, dtype=np.int64)
     y0, x0 = cy - size // 2, cx - size // 2
@@ -175,8 +167,10 @@ def _draw_cutout(rng, n, H, W, size):
             np.clip(x0, 0, W), np.clip(x0 + size, 0, W))
 
 
-def _draw_mixup(rng, n, alpha):
-    """lam ~ Beta(alpha, alpha) (one per batch) and a permutation of the batch."""
+def draw_mixup(rng, n, alpha):
+    """``(lam, perm)`` of :func:`mixup`: lam ~ Beta(alpha, alpha) (one per batch) and a
+    permutation of the n samples (int64)."""
+    _generator(rng, "draw_mixup")
     lam = float(rng.beta(alpha, alpha))
     return lam, rng.permutation(n).astype(np.int64)
 
@@ -215,10 +209,8 @@ def random_crop(X, padding=4, seed=None, size=None):
     if oh > H + 2 * pad or ow > W + 2 * pad:
         raise ValueError(f"{fn}: crop {oh}x{ow} does not fit the padded image "
                          f"{H + 2 * pad}x{W + 2 * pad} (input {H}x{W}, padding {pad})")
-    top, left = _draw_crop(_rng(seed, fn), N, H, W, pad, oh, ow)
-    out = _buffers.empty((N, C, oh, ow), x.dtype)
-    _dispatch.kernels.augment.crop(x, out, top, left, pad, num_threads())
-    return out
+    top, left = draw_crop(_rng(seed, fn), N, H, W, pad, oh, ow)
+    return _ops.crop_at(x, top, left, pad, size)
 
 
 def random_resized_crop(X, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), size=None, seed=None):
@@ -260,23 +252,8 @@ def random_resized_crop(X, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), size=None, s
     oh, ow = _out_size(size, H, W, fn)
     if N and (H == 0 or W == 0):
         raise ValueError(f"{fn}: X has empty images ({H}x{W})")
-    top, left, bh, bw = _draw_resized_crop(_rng(seed, fn), N, H, W, scale, ratio)
-    r0, r1, wy = _taps(top, bh, oh, x.dtype)
-    c0, c1, wx = _taps(left, bw, ow, x.dtype)
-    out = _buffers.empty((N, C, oh, ow), x.dtype)
-    _dispatch.kernels.augment.resized_crop(x, out, r0, r1, wy, c0, c1, wx, num_threads())
-    return out
-
-
-def _taps(start, length, out_len, dtype):
-    """Bilinear taps of resizing [start, start + length) to out_len samples, per sample:
-    source index i0 and i1 = min(i0 + 1, last) and the weight of i1, with half-pixel centres
-    (s = (k + 0.5) * length / out_len - 0.5, clamped at 0), shapes (N, out_len)."""
-    s = (np.arange(out_len) + 0.5) * (length[:, None] / out_len) - 0.5
-    s = np.maximum(s, 0.0)
-    i0 = np.floor(s).astype(np.int64)
-    i1 = np.where(i0 < length[:, None] - 1, i0 + 1, i0)
-    return start[:, None] + i0, start[:, None] + i1, (s - i0).astype(dtype)
+    top, left, bh, bw = draw_resized_crop(_rng(seed, fn), N, H, W, scale, ratio)
+    return _ops.resized_crop_at(x, top, left, bh, bw, size)
 
 
 def hflip(X, p=0.5, seed=None):
@@ -302,10 +279,7 @@ def hflip(X, p=0.5, seed=None):
     p = real_number(p, "p", fn)
     if not 0 <= p <= 1:
         raise ValueError(f"hflip: p must be in [0, 1], got {p}")
-    flip = _draw_flip(_rng(seed, fn), x.shape[0], p)
-    out = _buffers.empty(x.shape, x.dtype)
-    _dispatch.kernels.augment.hflip(x, out, flip, num_threads())
-    return out
+    return _ops.hflip_where(x, draw_flip(_rng(seed, fn), x.shape[0], p))
 
 
 def _jitter_args(brightness, contrast, saturation, clip, fn):
@@ -359,12 +333,9 @@ def color_jitter(X, brightness=0.0, contrast=0.0, saturation=0.0, seed=None, cli
     N, C = x.shape[:2]
     if s > 0 and C not in (1, 3):
         raise ValueError(f"{fn}: saturation needs 1 or 3 channels (grey or RGB), got C={C}")
-    fb, fc, fs = _draw_jitter(_rng(seed, fn), N, b, c, s)
-    out = _buffers.empty(x.shape, x.dtype)
-    lo, hi = clip if clip is not None else (0.0, 0.0)
-    _dispatch.kernels.augment.color_jitter(x, out, fb, fc, fs, b > 0, c > 0, s > 0,
-                                           clip is not None, lo, hi, num_threads())
-    return out
+    fb, fc, fs = draw_jitter(_rng(seed, fn), N, b, c, s)
+    return _ops.color_jitter_by(x, fb if b > 0 else None, fc if c > 0 else None,
+                                fs if s > 0 else None, clip)
 
 
 def cutout(X, size=None, seed=None):
@@ -393,10 +364,7 @@ def cutout(X, size=None, seed=None):
     x = _batch(X, fn)
     N, C, H, W = x.shape
     size = _auto_cutout(H, W) if size is None else _nonneg_int(size, "size", fn)
-    y0, y1, x0, x1 = _draw_cutout(_rng(seed, fn), N, H, W, size)
-    out = _buffers.empty(x.shape, x.dtype)
-    _dispatch.kernels.augment.cutout(x, out, y0, y1, x0, x1, num_threads())
-    return out
+    return _ops.cutout_at(x, *draw_cutout(_rng(seed, fn), N, H, W, size))
 
 
 def _labels(y, n, fn):
@@ -443,11 +411,8 @@ def mixup(X, y, alpha=0.2, seed=None):
         raise ValueError(f"{fn}: alpha must be > 0, got {alpha}")
     N = x.shape[0]
     y = _labels(y, N, fn)
-    lam, perm = _draw_mixup(_rng(seed, fn), N, alpha)
-    out = _buffers.empty(x.shape, x.dtype)
-    D = int(np.prod(x.shape[1:]))
-    _dispatch.kernels.augment.mixup(x.reshape(N, D), out.reshape(N, D), perm, lam, num_threads())
-    return out, MixedLabels(y_a=y, y_b=y[perm], lam=lam)
+    lam, perm = draw_mixup(_rng(seed, fn), N, alpha)
+    return _ops.mixup_with(x, perm, lam), MixedLabels(y_a=y, y_b=y[perm], lam=lam)
 
 
 # ---------------------------------------------------------------- pipeline forms

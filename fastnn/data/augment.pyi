@@ -6,7 +6,8 @@ from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["MixedLabels", "random_crop", "random_resized_crop", "hflip", "color_jitter", "cutout",
            "mixup", "RandomCrop", "RandomResizedCrop", "HorizontalFlip", "ColorJitter", "Cutout",
-           "Mixup", "apply", "from_spec", "SPEC_NAMES"]
+           "Mixup", "apply", "from_spec", "SPEC_NAMES", "draw_crop", "draw_resized_crop",
+           "draw_flip", "draw_jitter", "draw_cutout", "draw_mixup"]
 
 # the batch's dtype, kept by every augmentation (float32 or float64 only)
 _F = TypeVar("_F", np.float32, np.float64)
@@ -133,3 +134,17 @@ def apply(augment: _Step | Iterable[_Step] | None, X: NDArray[_F], y: Any,
 SPEC_NAMES: dict[str, Callable[[], _AnyStep]]
 
 def from_spec(spec: str | Sequence[str]) -> list[_AnyStep]: ...
+
+# the per-sample parameters each functional form draws (int64 / float64 arrays of shape (n,))
+_I64 = NDArray[np.int64]
+def draw_crop(rng: np.random.Generator, n: int, H: int, W: int, pad: int, oh: int,
+              ow: int) -> tuple[_I64, _I64]: ...
+def draw_resized_crop(rng: np.random.Generator, n: int, H: int, W: int, scale: _Pair,
+                      ratio: _Pair, attempts: int = 10) -> tuple[_I64, _I64, _I64, _I64]: ...
+def draw_flip(rng: np.random.Generator, n: int, p: float) -> NDArray[np.uint8]: ...
+def draw_jitter(rng: np.random.Generator, n: int, brightness: float, contrast: float,
+                saturation: float) -> tuple[NDArray[np.float64], NDArray[np.float64],
+                                            NDArray[np.float64]]: ...
+def draw_cutout(rng: np.random.Generator, n: int, H: int, W: int,
+                size: int) -> tuple[_I64, _I64, _I64, _I64]: ...
+def draw_mixup(rng: np.random.Generator, n: int, alpha: float) -> tuple[float, _I64]: ...

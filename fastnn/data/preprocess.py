@@ -34,7 +34,7 @@ import numbers
 
 import numpy as np
 
-from fastnn.checkpoint import load_params, save_params
+from fastnn.checkpoint import load_params, _name_mismatch, save_params
 
 __all__ = ["Preprocessor", "Identity", "MeanImage", "ChannelMean", "Standardize", "PCA",
            "ZCAWhitening", "PREPROCESSORS", "make_preprocessor", "save_preprocessor",
@@ -138,10 +138,9 @@ class Preprocessor:
         if not isinstance(shape, list) or not all(
                 isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
             raise ValueError(f"{fn}: meta['shape'] must be a list of sizes, got {shape!r}")
-        missing = sorted(set(cls._ARRAYS) - set(arrays))
-        extra = sorted(set(arrays) - set(cls._ARRAYS))
-        if missing or extra:
-            raise ValueError(f"{fn}: arrays missing {missing}, unexpected {extra}")
+        mismatch = _name_mismatch(arrays, cls._ARRAYS)
+        if mismatch:
+            raise ValueError(f"{fn}: arrays {mismatch}")
         params = {k: v for k, v in meta.items() if k not in ("preprocessor", "shape")}
         try:
             p = cls(**params)

@@ -21,17 +21,20 @@ dropout            dropout, dropconnect
 losses             softmax_loss, svm_loss, bce_with_logits_loss, mse_loss
 conv               conv (im2col + GEMM), im2col / col2im
 pooling            max_pool, avg_pool, global_avg_pool
+augment            crop_at, resized_crop_at, hflip_where, color_jitter_by, cutout_at,
+                   mixup_with (forward only; fastnn.data.augment draws their parameters)
 =================  ============================================================
 """
-from fastnn.ops import activations, affine, conv, dropout, losses, normalization, pooling
+from fastnn.ops import activations, affine, augment, conv, dropout, losses, normalization, pooling
 from fastnn.ops._common import Cache
 from fastnn.ops.activations import *  # noqa: F401,F403
 from fastnn.ops.affine import *  # noqa: F401,F403
+from fastnn.ops.augment import *  # noqa: F401,F403
 from fastnn.ops.conv import *  # noqa: F401,F403
 from fastnn.ops.dropout import *  # noqa: F401,F403
 from fastnn.ops.losses import *  # noqa: F401,F403
 from fastnn.ops.normalization import *  # noqa: F401,F403
 from fastnn.ops.pooling import *  # noqa: F401,F403
 
-_FAMILIES = (activations, affine, normalization, dropout, losses, conv, pooling)
+_FAMILIES = (activations, affine, normalization, dropout, losses, conv, pooling, augment)
 __all__ = ["Cache"] + [name for fam in _FAMILIES for name in fam.__all__]

@@ -1,5 +1,5 @@
 """Plain NumPy twins of every op in :mod:`fastnn.ops`: the test oracle and the
-benchmark baseline.
+benchmark baseline.  It depends on no private part of fastnn.
 
 Written to be read: one forward/backward pair per op, the textbook formula, no
 tricks beyond what numerical stability needs.  Same signatures as

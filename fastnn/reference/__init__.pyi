@@ -23,6 +23,6 @@ __all__ = [
     'conv_forward_im2col', 'conv_backward_im2col', 'im2col', 'col2im', 'max_pool_forward',
     'max_pool_backward', 'avg_pool_forward', 'avg_pool_backward', 'global_avg_pool_forward',
     'global_avg_pool_backward', 'max_pool_forward_reshape', 'max_pool_backward_reshape',
-    'random_crop', 'random_resized_crop', 'hflip', 'color_jitter',
-    'cutout', 'mixup'
+    'crop_at', 'resized_crop_at', 'hflip_where', 'color_jitter_by', 'cutout_at', 'mixup_with',
+    'random_crop', 'random_resized_crop', 'hflip', 'color_jitter', 'cutout', 'mixup'
 ]

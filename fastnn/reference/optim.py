@@ -112,6 +112,13 @@ def adam(w, dw, config=None):
     config = _config(config, "adam", learning_rate=1e-3, beta1=0.9, beta2=0.999,
                      epsilon=1e-8, t=0)
     g = _grad(w, dw, config, "adam")
+    mt, vt = _adam_moments(w, g, config)
+    return w - config["learning_rate"] * mt / (np.sqrt(vt) + config["epsilon"]), config
+
+
+def _adam_moments(w, g, config):
+    """Adam's moments advanced by the gradient g, bias-corrected: ``(m / (1 - b1**t),
+    v / (1 - b2**t))``; config's ``m``, ``v`` (zeros like w at first) and ``t`` are updated."""
     m = config.get("m")
     v = config.get("v")
     if m is None:
@@ -122,10 +129,8 @@ def adam(w, dw, config=None):
     t = config["t"] + 1
     m = b1 * m + (1 - b1) * g
     v = b2 * v + (1 - b2) * (g * g)
-    mt = m / (1 - b1 ** t)
-    vt = v / (1 - b2 ** t)
     config.update(m=m, v=v, t=t)
-    return w - config["learning_rate"] * mt / (np.sqrt(vt) + config["epsilon"]), config
+    return m / (1 - b1 ** t), v / (1 - b2 ** t)
 
 
 def adamw(w, dw, config=None):
@@ -144,18 +149,8 @@ def adamw(w, dw, config=None):
         raise ValueError(f"adamw: dw has shape {dw.shape}, expected {w.shape} (w's)")
     lr = config["learning_rate"]
     w = w * (1 - lr * config["weight_decay"])
-    m = config.get("m")
-    v = config.get("v")
-    if m is None:
-        m = np.zeros_like(w)
-    if v is None:
-        v = np.zeros_like(w)
-    b1, b2 = config["beta1"], config["beta2"]
-    t = config["t"] + 1
-    m = b1 * m + (1 - b1) * dw
-    v = b2 * v + (1 - b2) * (dw * dw)
-    config.update(m=m, v=v, t=t)
-    return w - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + config["epsilon"]), config
+    mt, vt = _adam_moments(w, dw, config)
+    return w - lr * mt / (np.sqrt(vt) + config["epsilon"]), config
 
 
 def adagrad(w, dw, config=None):

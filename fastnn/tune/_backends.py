@@ -1,6 +1,7 @@
 """Where trials run: this process, joblib (loky) worker processes, a Dask cluster."""
 import math
 import numbers
+import os
 
 from fastnn.tune._trials import _cores, _execute
 
@@ -34,9 +35,8 @@ def _dask_client(backend, client, scheduler):
 
 def _dask_threads(client):
     """worker address -> threads per trial: max(1, cores // task slots on that worker's host)."""
-    import os as _os
     info = client.scheduler_info()["workers"]
-    cores = client.run(_os.cpu_count)
+    cores = client.run(os.cpu_count)
     slots = {}
     for addr, w in info.items():
         slots[w.get("host")] = slots.get(w.get("host"), 0) + int(w.get("nthreads", 1))

@@ -47,18 +47,10 @@ def check_arrays(data, fn):
 def load(dataset):
     """A built-in dataset name or a CIFAR-10 / MNIST folder, as ``fastnn train --dataset`` reads."""
     from fastnn import data
-    if dataset in data.BUILTIN:
-        return data.load_builtin(dataset)
-    if not os.path.isdir(dataset):
-        raise ValueError(f"make_train_fn: dataset {dataset!r} is neither a built-in dataset "
-                         f"({', '.join(sorted(data.BUILTIN))}) nor a folder")
-    names = os.listdir(dataset)
-    if "data_batch_1" in names:
-        return data.load_cifar10(dataset)
-    if any(n.startswith("train-images") for n in names):
-        return data.load_mnist(dataset)
-    raise ValueError(f"make_train_fn: {dataset!r} holds neither CIFAR-10 batches "
-                     f"(data_batch_1, ...) nor MNIST IDX files (train-images-idx3-ubyte, ...)")
+    loader, why = data.datasets._loader_for(dataset)
+    if loader is None:
+        raise ValueError(f"make_train_fn: dataset {why}")
+    return loader(dataset)
 
 
 class NpyShare:

@@ -171,7 +171,7 @@ class _Conditional(Space):
                              f"...), got {dim!r}")
         if not when:
             raise ValueError("conditional: give at least one condition, e.g. "
-                             "conditional(uniform(0.5, 0.99), update_rule=['sgd_momentum'])")
+                             "conditional(uniform(0.5, 0.99), optimizer=['sgd_momentum'])")
         self.dim = dim
         self.when = {}
         for k, v in when.items():
@@ -199,7 +199,7 @@ class _Conditional(Space):
 def conditional(dim, **when):
     """``dim``, sampled only when every named earlier parameter has one of the given values.
 
-    ``"momentum": conditional(uniform(0.5, 0.99), update_rule=["sgd_momentum", "nesterov"])``
+    ``"momentum": conditional(uniform(0.5, 0.99), optimizer=["sgd_momentum", "nesterov"])``
     samples a momentum only for the momentum rules; the other trials' configs
     do not hold the key (the table shows it blank).  The parameters named must
     come before this one in the space.

@@ -13,6 +13,7 @@ import math
 import numbers
 import os
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -20,20 +21,21 @@ from fastnn.callbacks import Callback
 from fastnn.tune import _data
 
 # the options of ``fastnn train`` a trial reads, with that command's defaults
-DEFAULTS = {"model": "convnet", "lr": 6e-4, "lr_decay": 1.0, "update_rule": "adam", "reg": 1e-4,
+DEFAULTS = {"model": "convnet", "lr": 6e-4, "lr_decay": 1.0, "optimizer": "adam", "reg": 1e-4,
             "init": "kaiming", "weight_scale": 1e-2, "activation": "relu",
             "normalization": "none", "dropout": 0.0, "augment": "none", "filters": 32,
             "schedule": "none", "warmup": 0, "sampling": "random", "clip_grad_norm": None,
             "label_smoothing": 0.0}
 _OPTIM_KEYS = ("momentum", "beta1", "beta2", "decay_rate", "epsilon", "weight_decay")
-_ARCH_KEYS = ("hidden", "hidden_dim", "depth", "width")
-_ALIASES = {"optimizer": "update_rule", "num_filters": "filters"}
+_ARCH_KEYS = ("hidden", "depth", "width")
+# deprecated spelling -> the key spelled like its ``fastnn train`` option
+_DEPRECATED = {"update_rule": "optimizer", "num_filters": "filters", "hidden_dim": "width"}
 _MAX_LAYERS = 16
 _RULE_NAMES = ("sgd", "sgd_momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad")
 
 
 def _known(key):
-    if key in DEFAULTS or key in _OPTIM_KEYS or key in _ARCH_KEYS or key in _ALIASES:
+    if key in DEFAULTS or key in _OPTIM_KEYS or key in _ARCH_KEYS or key in _DEPRECATED:
         return True
     if key in ("batch_size", "epochs"):
         return True
@@ -111,14 +113,14 @@ class TrainFn:
     accuracy, "loss_history": [loss per iteration], "val_acc_history": [val
     accuracy per epoch], "epochs_trained": epochs trained}``.
 
-    Config keys (all optional; unknown keys raise ValueError), with the
-    defaults of ``fastnn train``:
+    Config keys (all optional; unknown keys raise ValueError), spelled and
+    defaulted as the options of ``fastnn train``:
 
     ======================  ========================================================
     ``model``               "mlp", "convnet" or "vgg" (default: the TrainFn's)
     ``lr``                  learning rate, 6e-4
     ``reg``                 L2 strength, 1e-4
-    ``update_rule``         a :mod:`fastnn.optim` rule (alias ``optimizer``), the TrainFn's
+    ``optimizer``           a :mod:`fastnn.optim` rule, the TrainFn's ``update_rule``
     ``momentum``, ``beta1``, ``beta2``, ``decay_rate``, ``epsilon``, ``weight_decay``
                             the rule's options (ignored by a rule that has no such option)
     ``lr_decay``            per-epoch factor, 1.0
@@ -129,15 +131,17 @@ class TrainFn:
     ``normalization``       "none", "batchnorm", "layernorm"
     ``dropout``             drop probability, 0
     ``hidden``              hidden widths, a list (or "256,128")
-    ``depth``, ``width``    ``depth`` hidden layers of ``width`` units (``hidden_dim``
-                            is an alias of ``width``); ``width_1`` .. ``width_16``
-                            override one layer's width
-    ``filters``             conv filters (alias ``num_filters``), 32
+    ``depth``, ``width``    ``depth`` hidden layers of ``width`` units; ``width_1`` ..
+                            ``width_16`` override one layer's width
+    ``filters``             conv filters, 32
     ``augment``             comma list of :func:`fastnn.data.from_spec` names, "none"
     ``batch_size``          default: the TrainFn's
     ``epochs``              default: the TrainFn's (coarse_to_fine sets it per stage)
     ``clip_grad_norm``, ``label_smoothing``, ``sampling``: as ``fastnn train``
     ======================  ========================================================
+
+    The spellings ``update_rule``, ``hidden_dim`` and ``num_filters`` are
+    deprecated (a DeprecationWarning) for ``optimizer``, ``width`` and ``filters``.
 
     Data: ``dataset`` is a built-in name ("digits") or a CIFAR-10 / MNIST
     folder; ``data`` (a dict of ``X_train``, ``y_train``, ``X_val``, ``y_val``
@@ -216,20 +220,26 @@ class TrainFn:
     # ------------------------------------------------------------ configs
 
     def check_space(self, space):
-        """Raise ValueError naming any space key this function does not read."""
+        """Raise ValueError naming any space key this function does not read (or a key given
+        in both its spelling and its deprecated one); warn about a deprecated spelling."""
         bad = [k for k in space if not _known(k)]
         if bad:
             raise ValueError(f"unknown config key(s) {bad} for the {self.model} trial; known: "
                              f"{', '.join(sorted(set(DEFAULTS) | set(_OPTIM_KEYS) | set(_ARCH_KEYS)))}"
                              f", width_1..width_{_MAX_LAYERS}, batch_size, epochs")
+        for old, new in deprecated_keys(space):
+            if new in space:
+                raise ValueError(f"config key {old!r} is the deprecated spelling of {new!r}; "
+                                 f"give only {new!r}")
+            warnings.warn(deprecation_message(old), DeprecationWarning, stacklevel=2)
 
     def settings(self, config):
         """The full option dict of a config: its keys over the defaults (aliases resolved)."""
         self.check_space(config)
-        cfg = dict(DEFAULTS, model=self.model, update_rule=self.update_rule,
+        cfg = dict(DEFAULTS, model=self.model, optimizer=self.update_rule,
                    batch_size=self.batch_size, epochs=self.epochs)
         for k, v in config.items():
-            cfg[_ALIASES.get(k, k)] = v
+            cfg[_DEPRECATED.get(k, k)] = v
         cfg["hidden"] = _hidden_dims(config)
         return cfg
 
@@ -262,7 +272,7 @@ class TrainFn:
         model_seed, solver_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
         model = self.build(config, model_seed)
         arrays = self.shared_data()
-        rule = cfg["update_rule"]
+        rule = cfg["optimizer"]
         from fastnn.optim import rule_config_keys
         accepted = rule_config_keys(rule) if rule in _RULE_NAMES else ()
         optim_config = {"learning_rate": float(cfg["lr"])}
@@ -316,6 +326,19 @@ class TrainFn:
 
     def __call__(self, config, seed):
         return self.run(config, seed)[0]
+
+
+def deprecated_keys(space):
+    """``(old, new)`` for every key of ``space`` spelled in its deprecated way."""
+    return [(k, _DEPRECATED[k]) for k in space if k in _DEPRECATED]
+
+
+def deprecation_message(old):
+    """What a search prints for a config key in its deprecated spelling ``old``."""
+    new = _DEPRECATED[old]
+    like = ("each of the depth hidden layers' width" if new == "width"
+            else f"as fastnn train --{new}")
+    return f"config key {old!r} is deprecated, use {new!r} ({like})"
 
 
 def _hidden_dims(config):

@@ -59,7 +59,7 @@ def _glibc_malloc_for_trial():
     A nanny starts its worker with ``MALLOC_TRIM_THRESHOLD_=65536``; glibc then
     also stops adapting its mmap threshold, so every array over 128 KiB is a
     fresh mmap (zeroed pages, page faults) on each allocation: fastnn trials
-    ran about 2x slower (measured on this issue's benchmark).  Inside the trial
+    ran about 2x slower (measured with bench/bench_tune.py).  Inside the trial
     the mmap threshold is 32 MiB and the trim threshold 64 MiB; the nanny's
     values (128 KiB, its trim threshold) come back after it.  glibc only; a
     no-op elsewhere or when the variable is not set.

@@ -75,8 +75,8 @@ version: str = fastnn.__version__
 
 # ---- layers, optimisers and the canonical step (README "Layers, models, training")
 xi = rng.standard_normal((64, 3, 32, 32), dtype=np.float32)
-net = L.Sequential(L.Conv2d(3, 32, 3, pad=1, rng=rng), L.BatchNorm2d(32), L.ReLU(), L.MaxPool2d(2),
-                   L.Flatten(), L.Dropout(0.5, seed=1), L.Linear(32 * 16 * 16, 10, rng=rng))
+net = L.Sequential(L.Conv2d(3, 32, 3, padding=1, seed=rng), L.BatchNorm2d(32), L.ReLU(), L.MaxPool2d(2),
+                   L.Flatten(), L.Dropout(0.5, seed=1), L.Linear(32 * 16 * 16, 10, seed=rng))
 opt = optim.SGD(net, lr=1e-2, momentum=0.9)
 scores = net.forward(xi)
 loss, dscores = ops.softmax_loss(scores, y)

@@ -28,7 +28,7 @@ class ThreeLayerConvNet(CourseModel):
         C, H, W = input_dim
         kw = dict(init=no_init, dtype=dtype)
         net = L.Sequential(
-            L.Conv2d(C, num_filters, filter_size, stride=1, pad=(filter_size - 1) // 2, **kw),
+            L.Conv2d(C, num_filters, filter_size, stride=1, padding=(filter_size - 1) // 2, **kw),
             L.ReLU(),
             L.MaxPool2d(2, 2),
             L.Flatten(),
