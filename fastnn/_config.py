@@ -37,7 +37,7 @@ def get_num_threads():
     core.  A thread that changes its own OpenMP setting
     (``threadpoolctl.threadpool_limits(n, user_api="openmp")``) gets that count while
     the change lasts.  Small inputs still run on one thread (see README).  Never more than
-    :data:`MAX_THREADS`.
+    ``MAX_THREADS``.
     """
     return min(_runtime.get_max_threads(), MAX_THREADS)
 

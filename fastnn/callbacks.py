@@ -43,18 +43,23 @@ class Callback:
     name = None
 
     def on_train_begin(self, solver):
+        """Called once when ``Solver.train`` starts, with the solver."""
         pass
 
     def on_update_begin(self, solver, grads):
+        """Called after the gradients of an iteration are computed, before the parameters are updated."""
         pass
 
     def on_iteration_end(self, solver, iteration, loss):
+        """Called after every iteration's update, with the iteration's loss."""
         pass
 
     def on_epoch_end(self, solver, epoch, logs):
+        """Called at the end of every epoch with its ``logs`` (accuracies, loss); set ``solver.stop_training = True`` to end the run."""
         pass
 
     def on_train_end(self, solver):
+        """Called once when ``Solver.train`` returns."""
         pass
 
     def state_dict(self):
@@ -62,6 +67,7 @@ class Callback:
         return None
 
     def load_state_dict(self, state):
+        """Restore the state returned by ``state_dict`` (when a Solver checkpoint is loaded)."""
         pass
 
 

@@ -124,7 +124,7 @@ def init_tanh(seed=0, n_layers=10, hidden=500, n_samples=1000,
     -------
     dict
         ``inits[name]`` has per-layer lists ``mean``, ``std``,
-        ``saturation_fraction`` (|a| > 0.99), ``hist`` (counts, edges).
+        ``saturation_fraction`` (``|a| > 0.99``), ``hist`` (counts, edges).
     """
     result = _activation_run("init-tanh", L.Tanh, (-1.0, 1.0), inits, n_layers, hidden,
                              n_samples, seed, hist_bins)

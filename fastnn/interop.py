@@ -9,18 +9,18 @@ with the same layers (``Conv2d``, ``Linear``, ``BatchNorm1d/2d``, ``LayerNorm``,
 
 Mapping, per layer with parameters:
 
-============================  =================================================
-fastnn                        PyTorch
-============================  =================================================
-Linear / DropConnect ``w``    ``weight`` transposed: fastnn (in, out), torch (out, in)
-Linear ``b``, Conv2d ``b``    ``bias``
-Conv2d ``w`` (F, C/g, kh, kw) ``weight``, same layout
-BatchNorm ``gamma``/``beta``  ``weight`` / ``bias``
-BatchNorm running statistics  ``running_mean`` / ``running_var``; ``num_batches_tracked``
-                              is read and ignored, written as 0
-LayerNorm, GroupNorm          ``weight`` / ``bias`` (gamma / beta)
-PReLU ``alpha``               ``weight``
-============================  =================================================
+==============================  ===========================================================
+fastnn                          PyTorch
+==============================  ===========================================================
+Linear / DropConnect ``w``      ``weight`` transposed: fastnn (in, out), torch (out, in)
+Linear ``b``, Conv2d ``b``      ``bias``
+Conv2d ``w`` (F, C/g, kh, kw)   ``weight``, same layout
+BatchNorm ``gamma``/``beta``    ``weight`` / ``bias``
+BatchNorm running statistics    ``running_mean`` / ``running_var``; ``num_batches_tracked``
+                                is read and ignored, written as 0
+LayerNorm, GroupNorm            ``weight`` / ``bias`` (gamma / beta)
+PReLU ``alpha``                 ``weight``
+==============================  ===========================================================
 
 Loading pairs fastnn's layers with parameters, in order, with the file's
 module prefixes in natural order (``"0"``, ``"2"``, ``"10"``, ``"4.block.0"``),

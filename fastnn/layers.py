@@ -109,20 +109,25 @@ class Layer:
         return self._cache
 
     def train(self, mode=True):
+        """Set training mode (``mode=True``) or evaluation mode (``False``); returns the layer."""
         self.training = bool(mode)
         return self
 
     def eval(self):
+        """Set evaluation mode (same as ``train(False)``); returns the layer."""
         return self.train(False)
 
     def zero_grad(self):
+        """Reset every parameter gradient in ``grads`` to zero, in place."""
         for g in self.grads.values():
             g.fill(0)
 
     def forward(self, x):
+        """Compute the layer's output for input ``x`` and keep what backward needs."""
         raise NotImplementedError
 
     def backward(self, dout):
+        """Gradient with respect to the input of the last ``forward``; parameter gradients accumulate into ``grads``."""
         raise NotImplementedError
 
     def __repr__(self):
@@ -461,10 +466,12 @@ class _Activation(Layer):
 
 
 class ReLU(_Activation):
+    """Rectified linear unit, ``max(x, 0)`` (:func:`fastnn.ops.relu_forward`)."""
     op = "relu"
 
 
 class LeakyReLU(_Activation):
+    """Leaky ReLU, ``x`` for ``x > 0`` else ``negative_slope * x``."""
     op = "leaky_relu"
 
     def __init__(self, negative_slope=0.01):
@@ -472,6 +479,7 @@ class LeakyReLU(_Activation):
 
 
 class ELU(_Activation):
+    """Exponential linear unit, ``x`` for ``x > 0`` else ``alpha * (exp(x) - 1)``."""
     op = "elu"
 
     def __init__(self, alpha=1.0):
@@ -479,18 +487,22 @@ class ELU(_Activation):
 
 
 class SELU(_Activation):
+    """Scaled ELU with the self-normalising constants of Klambauer et al."""
     op = "selu"
 
 
 class Sigmoid(_Activation):
+    """Logistic sigmoid, ``1 / (1 + exp(-x))``."""
     op = "sigmoid"
 
 
 class Tanh(_Activation):
+    """Hyperbolic tangent."""
     op = "tanh"
 
 
 class GELU(_Activation):
+    """Gaussian error linear unit, exact (``approximate="none"``) or the tanh approximation."""
     op = "gelu"
 
     def __init__(self, approximate="none"):
@@ -498,6 +510,7 @@ class GELU(_Activation):
 
 
 class Softplus(_Activation):
+    """Smooth ReLU, ``log(1 + exp(beta * x)) / beta``, linear above ``threshold``."""
     op = "softplus"
 
     def __init__(self, beta=1.0, threshold=20.0):
@@ -505,6 +518,7 @@ class Softplus(_Activation):
 
 
 class SiLU(_Activation):
+    """Sigmoid linear unit (swish), ``x * sigmoid(x)``."""
     op = "silu"
 
 

@@ -105,27 +105,34 @@ class Model:
 
     # the layer interface, forwarded
     def forward(self, X):
+        """Class scores of ``x`` through the network (the mode is left as it is)."""
         return self.net.forward(np.asarray(X, dtype=self.dtype))
 
     def backward(self, dout):
+        """Backpropagate ``dout`` (gradient of the scores) through the network; returns ``dx``."""
         return self.net.backward(dout)
 
     def train(self, mode=True):
+        """Set training mode (``mode=True``) or evaluation mode; returns the model."""
         self.net.train(mode)
         return self
 
     def eval(self):
+        """Set evaluation mode; returns the model."""
         return self.train(False)
 
     def zero_grad(self):
+        """Reset every layer's parameter gradients to zero."""
         self.net.zero_grad()
 
     @property
     def grads(self):
+        """Gradients of the last ``loss(X, y)`` under the course's parameter names."""
         return self._grads
 
     @property
     def buffers(self):
+        """Non-trainable state (batch-norm running statistics) under the course's names."""
         return self.net.buffers
 
     def save(self, path, meta=None):

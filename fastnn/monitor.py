@@ -196,7 +196,7 @@ class Monitor:
         -------
         dict
             name -> ``{"grad_norm", "weight_norm", "update_ratio"}`` (floats or
-            None), also kept in :attr:`updates`.
+            None), also kept in ``updates``.
 
         Shape
         -----
@@ -244,8 +244,8 @@ class Monitor:
             ``{"epoch", "n_probe", "activations", "params", "n_updates"}``:
             ``activations`` maps ``"<path>:<Type>"`` (``"3:ReLU"``, path as in
             :func:`iter_layers`) to :func:`activation_stats`' dict, in forward
-            order; ``params`` is :attr:`updates` (a copy).  Appended to
-            :attr:`history`.
+            order; ``params`` is ``updates`` (a copy).  Appended to
+            ``history``.
 
         Shape
         -----
@@ -323,7 +323,7 @@ class Monitor:
         Parameters
         ----------
         record : dict
-            One :attr:`history` record.
+            One ``history`` record.
         dead_threshold : float
             Advise when a layer's dead fraction is above it.
         saturation_threshold : float

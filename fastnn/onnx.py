@@ -6,27 +6,27 @@ or :class:`~fastnn.layers.Sequential` as an ONNX graph with one input
 ``"output"``.  Needs ``pip install fastnn[onnx]`` (onnx; onnxruntime to run the
 file).  Layer by layer:
 
-==================  ===========================================================
-fastnn              ONNX
-==================  ===========================================================
-Conv2d              Conv (strides, pads, dilations, group)
-Linear, DropConnect Gemm (after Flatten when the input has more than 2 axes)
-BatchNorm1d/2d      BatchNormalization (running statistics, inference mode)
-LayerNorm           LayerNormalization (opset >= 17)
-GroupNorm           GroupNormalization (opset >= 21, per-channel scale and bias)
-MaxPool2d           MaxPool;  AvgPool2d: AveragePool
-GlobalAvgPool2d     GlobalAveragePool + Flatten
-Flatten             Flatten (axis 1)
-Dropout             removed (identity in eval mode)
-Residual            Add of the input and the branch (times 1 - drop_prob when > 0)
-ReLU, LeakyReLU,    Relu, LeakyRelu, Elu, Selu (fastnn's constants), Sigmoid, Tanh
+====================  ===========================================================
+fastnn                ONNX
+====================  ===========================================================
+Conv2d                Conv (strides, pads, dilations, group)
+Linear, DropConnect   Gemm (after Flatten when the input has more than 2 axes)
+BatchNorm1d/2d        BatchNormalization (running statistics, inference mode)
+LayerNorm             LayerNormalization (opset >= 17)
+GroupNorm             GroupNormalization (opset >= 21, per-channel scale and bias)
+MaxPool2d             MaxPool;  AvgPool2d: AveragePool
+GlobalAvgPool2d       GlobalAveragePool + Flatten
+Flatten               Flatten (axis 1)
+Dropout               removed (identity in eval mode)
+Residual              Add of the input and the branch (times 1 - drop_prob when > 0)
+ReLU, LeakyReLU,      Relu, LeakyRelu, Elu, Selu (fastnn's constants), Sigmoid, Tanh
 ELU, SELU, ...
-GELU                Gelu, approximate "none" or "tanh" (opset >= 20)
-SiLU                x * Sigmoid(x)
-Softplus            Where(beta*x > threshold, x, Softplus(beta*x) / beta)
-PReLU               PRelu, slope (1,) shared or (C, 1, 1) per channel
-Maxout              one Gemm per piece + Max
-==================  ===========================================================
+GELU                  Gelu, approximate "none" or "tanh" (opset >= 20)
+SiLU                  x * Sigmoid(x)
+Softplus              Where(beta*x > threshold, x, Softplus(beta*x) / beta)
+PReLU                 PRelu, slope (1,) shared or (C, 1, 1) per channel
+Maxout                one Gemm per piece + Max
+====================  ===========================================================
 
 The opset is the lowest that holds every layer (17; 20 with GELU; 21 with
 GroupNorm) unless ``opset`` is given.  A layer fastnn does not export raises

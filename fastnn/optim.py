@@ -153,6 +153,7 @@ class Optimizer:
 
     @property
     def lr(self):
+        """The learning rate of the first parameter group; schedules set it."""
         return self._lr
 
     @lr.setter
@@ -163,6 +164,7 @@ class Optimizer:
         self._lr = value
 
     def param_names(self):
+        """Names of the parameters this optimiser updates, in order."""
         return [s.name for s in self._slots]
 
     def _arrays(self, slot, grads, fn):
@@ -330,6 +332,9 @@ def _fraction(v, name, fn, lo_open=False):
 class SGD(Optimizer):
     """SGD, optionally with momentum (heavy ball or Nesterov) and L2 weight decay.
 
+    Equals :func:`sgd`, :func:`sgd_momentum` or :func:`nesterov` step by step;
+    the velocity lives in ``state[name]["velocity"]``.
+
     Parameters
     ----------
     params : see the module docstring
@@ -338,9 +343,6 @@ class SGD(Optimizer):
     nesterov : bool, default False (needs momentum > 0)
     weight_decay : float, default 0
     grads : dict, optional (only with a dict of parameters)
-
-    Equals :func:`sgd`, :func:`sgd_momentum` or :func:`nesterov` step by step;
-    the velocity lives in ``state[name]["velocity"]``.
 
     Shape
     -----

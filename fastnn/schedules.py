@@ -6,16 +6,16 @@ schedule was bound to it (``base_lr``) and the number of :meth:`~LRSchedule.step
 calls so far (``epoch``; it counts iterations for a schedule stepped per
 iteration).  The rates over a run equal PyTorch's for the same settings:
 
-=====================  ==================================================
-:class:`StepLR`         ``base_lr * gamma ** (epoch // step_size)``
-:class:`MultiStepLR`    ``base_lr * gamma ** (milestones passed)``
-:class:`ExponentialLR`  ``base_lr * gamma ** epoch``
-:class:`CosineAnnealingLR`  ``eta_min + (base_lr - eta_min) (1 + cos(pi epoch / T_max)) / 2``
-:class:`LinearLR`       linear factor ``start_factor -> end_factor`` over ``total_iters``
-:class:`SequentialLR`   one schedule after another at the milestones
-:class:`OneCycleLR`     warm up to ``max_lr``, anneal to ``max_lr / div_factor / final_div_factor``
-:class:`ReduceLROnPlateau`  ``lr *= factor`` when a metric stops improving
-=====================  ==================================================
+============================  ==========================================================================
+:class:`StepLR`               ``base_lr * gamma ** (epoch // step_size)``
+:class:`MultiStepLR`          ``base_lr * gamma ** (milestones passed)``
+:class:`ExponentialLR`        ``base_lr * gamma ** epoch``
+:class:`CosineAnnealingLR`    ``eta_min + (base_lr - eta_min) (1 + cos(pi epoch / T_max)) / 2``
+:class:`LinearLR`             linear factor ``start_factor -> end_factor`` over ``total_iters``
+:class:`SequentialLR`         one schedule after another at the milestones
+:class:`OneCycleLR`           warm up to ``max_lr``, anneal to ``max_lr / div_factor / final_div_factor``
+:class:`ReduceLROnPlateau`    ``lr *= factor`` when a metric stops improving
+============================  ==========================================================================
 
 :func:`warmup` puts a linear warm-up in front of any of them.
 
@@ -101,7 +101,7 @@ class LRSchedule:
 
         ``total_steps`` (the Solver's run length in this schedule's steps) fills
         a length left as None.  ``resume=True`` (a run restored from a
-        checkpoint, after :meth:`load_state_dict`) keeps ``base_lr``, the step
+        checkpoint, after ``load_state_dict``) keeps ``base_lr``, the step
         count and the optimiser's rate.  Returns self.
         """
         if not hasattr(optimizer, "lr"):
@@ -256,6 +256,7 @@ class SequentialLR(LRSchedule):
 
     @property
     def metric(self):
+        """The metric the current scheduler reads (``ReduceLROnPlateau``), or None."""
         return getattr(self.schedulers[-1], "metric", None)
 
     def bind(self, optimizer, total_steps=None, resume=False):

@@ -1,4 +1,4 @@
-"""The Solver: CS231n's training loop for classification models.
+"""The Solver: CS231n's training loop for classification models::
 
     solver = Solver(model, data, update_rule="adam", optim_config={"learning_rate": 1e-3},
                     lr_decay=0.95, batch_size=100, num_epochs=10, seed=0)
@@ -424,6 +424,7 @@ class Solver:
     # the course's view of the optimiser state, per parameter
     @property
     def optim_configs(self):
+        """Per-parameter optimiser state (the course's ``optim_configs`` dict)."""
         if not self._fused:
             return self.optimizer.configs
         hyper, state_keys = optim._RULE_KEYS[self.update_rule]
@@ -449,6 +450,7 @@ class Solver:
 
     @property
     def iterations_per_epoch(self):
+        """Iterations in one epoch: ``max(num_train // batch_size, 1)``."""
         return max(len(self.X_train) // self.batch_size, 1)
 
     def optimizer_lr(self):

@@ -8,7 +8,7 @@ import numpy as np
 from fastnn.benchmarks import harness
 from fastnn import ops, reference
 
-ROWS = (1024, 1000)          # N, C of the softmax workload (ImageNet-sized C)
+ROWS = (1024, 1000)          # N, C of the softmax workload
 ELEMS = 4 << 20              # elementwise losses
 
 

@@ -94,7 +94,7 @@ NOTES = {
     "SGD": "memory-bound on both sides: the rule `w - lr * dw` moves 5 arrays per element "
            "(a temporary and a fresh result) to the fused step's 3, so ~2-2.5x over NumPy is "
            "the most bandwidth allows here",
-    "SGD momentum 0.9": "streams 5 float32 arrays per element; target (brief): beat "
+    "SGD momentum 0.9": "streams 5 float32 arrays per element; target: beat "
                         "torch.optim.SGD(momentum=0.9, foreach) at 2 threads",
 }
 

@@ -1,5 +1,6 @@
 """Bench rows: one training step (forward + softmax loss + backward + SGD-momentum update),
-float32, the same architecture, batch and optimiser in fastnn and PyTorch eager.  (No NumPy-reference column: the reference is per op, not per network.)"""
+float32, the same architecture, batch and optimiser in fastnn and PyTorch eager, with their
+performance targets.  (No NumPy-reference column: the reference is per op, not per network.)"""
 import numpy as np
 
 from fastnn.benchmarks import harness

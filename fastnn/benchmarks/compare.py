@@ -11,11 +11,14 @@ large temporaries would otherwise slow the call that follows).  Medians.
                             [--reps 21] [--ref-reps 5]
                             [--groups activations,normalization,...] [--match TEXT]
                             [--ops relu,tanh] [--shape 64,64,32,32] [--output FILE]
+                            [--targets]
 
 Groups: "activations" (the table below, --ops/--shape/--dtype apply to it) and
 one group per ``fastnn/benchmarks/cases_<group>.py`` (layer workloads, timed by
-fastnn/benchmarks/harness.py; --match keeps the rows whose label contains TEXT).
-Default: every group.
+fastnn/benchmarks/harness.py).  Default: every group.  ``--match TEXT`` keeps,
+in every group, the rows whose label contains TEXT (case-insensitive); a group
+left without rows is neither timed nor printed.  ``--targets`` adds the
+performance-target columns (target, met) the project tracks.
 """
 import glob
 import importlib
@@ -82,7 +85,10 @@ def add_arguments(ap):
     ap.add_argument("--output", default="", help="also write the table to this file")
     ap.add_argument("--groups", default="",
                     help="comma list of: activations, " + ", ".join(case_groups()) + " (default: all)")
-    ap.add_argument("--match", default="", help="keep the rows whose label contains TEXT")
+    ap.add_argument("--match", default="",
+                    help="keep, in every group, the rows whose label contains TEXT (case-insensitive)")
+    ap.add_argument("--targets", action="store_true",
+                    help="add the performance-target columns (target, met)")
 
 
 def check_arguments(args):
@@ -106,7 +112,37 @@ def check_arguments(args):
             raise ValueError
     except ValueError:
         problems.append(f"--shape must be positive integers like 64,64,32,32, got {args.shape!r}")
+    if not bad and not bad_ops and args.match:
+        if not any(selected(args).values()):
+            problems.append(f"--match {args.match!r} matches no benchmark row"
+                            + (f" of --groups {args.groups}" if args.groups else ""))
     return problems
+
+
+def matches(label, text):
+    """True when ``text`` is empty or occurs in ``label``, ignoring case."""
+    return text.casefold() in label.casefold()
+
+
+def selected(args):
+    """The rows each requested group will time, after ``--groups``, ``--ops`` and ``--match``.
+
+    Returns a dict group -> list: activation rows (tuples of ``ROWS``) under
+    ``"activations"``, :class:`~fastnn.benchmarks.harness.Workload` objects
+    under every other group.  Groups are in run order; a group may map to an
+    empty list, which :func:`run` skips.
+    """
+    groups = [g for g in args.groups.split(",") if g] or ["activations"] + case_groups()
+    wanted = set(filter(None, args.ops.split(",")))
+    out = {}
+    for group in groups:
+        if group == "activations":
+            out[group] = [r for r in ROWS if (not wanted or r[0] in wanted)
+                          and matches(r[0], args.match)]
+        else:
+            out[group] = [w for w in importlib.import_module(f"fastnn.benchmarks.cases_{group}").WORKLOADS
+                          if matches(w.label, args.match)]
+    return out
 
 
 def main(argv=None):
@@ -120,12 +156,13 @@ def main(argv=None):
 
 
 def run(args):
-    groups = [g for g in args.groups.split(",") if g] or ["activations"] + case_groups()
+    """Time the selected rows and print the markdown tables; returns the exit status."""
+    chosen = selected(args)
+    targets = getattr(args, "targets", False)
 
     shape = tuple(int(s) for s in args.shape.split(","))
     dtype = np.dtype(args.dtype)
-    wanted = set(filter(None, args.ops.split(",")))
-    rows = [r for r in ROWS if (not wanted or r[0] in wanted) and "activations" in groups]
+    rows = chosen.get("activations", [])
 
     try:
         import torch
@@ -210,18 +247,20 @@ def run(args):
         results.append((label, med, target))
         print(f"  {label}: " + ", ".join(f"{k} {v:.2f} ms" for k, v in med.items()), file=sys.stderr)
 
-    text = activation_table(args, rows, results, shape, dtype, torch_version) if rows else ""
-    for group in groups:
-        if group == "activations":
+    date = f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    parts = [date + "\n" + activation_table(args, rows, results, shape, dtype, torch_version,
+                                             targets=targets)] if rows else []
+    for group, workloads in chosen.items():
+        if group == "activations" or not workloads:
             continue
-        workloads = [w for w in importlib.import_module(f"fastnn.benchmarks.cases_{group}").WORKLOADS
-                     if args.match in w.label]
         print(f"[{group}]", file=sys.stderr)
         timed = harness.run_rows(workloads, torch=torch, reps=args.reps, ref_reps=args.ref_reps,
                                  warmup=args.warmup, log=lambda m: print(m, file=sys.stderr))
-        text += (f"\n\n### {group}\n\n" + "\n".join(harness.header(args.threads))
-                 + f"\nMedian of {args.reps} (reference: {args.ref_reps}) after {args.warmup} "
-                 "warm-up rounds; libraries interleaved round-robin.\n\n" + harness.render(timed))
+        parts.append(f"### {group}\n\n{date}\n" + "\n".join(harness.header(args.threads))
+                     + f"\nMedian of {args.reps} (reference: {args.ref_reps}) after {args.warmup} "
+                     "warm-up rounds; libraries interleaved round-robin.\n\n"
+                     + harness.render(timed, targets=targets))
+    text = "\n\n".join(parts)
     print(text)
     if args.output:
         with open(args.output, "w") as f:
@@ -236,7 +275,8 @@ def case_groups():
     return sorted(os.path.basename(p)[6:-3] for p in glob.glob(os.path.join(here, "cases_*.py")))
 
 
-def activation_table(args, rows, results, shape, dtype, torch_version):
+def activation_table(args, rows, results, shape, dtype, torch_version, targets=False):
+    """Markdown table of the activation rows (with the target columns when ``targets``)."""
     n = int(np.prod(shape))
     nbytes = 5 * dtype.itemsize * n        # fwd: read x, write y; bwd: read dout + saved, write dx
     c = fastnn.config()
@@ -248,9 +288,9 @@ def activation_table(args, rows, results, shape, dtype, torch_version):
         f"Forward+backward, {args.dtype} {'x'.join(map(str, shape))}, median of {args.reps} "
         f"(reference: {args.ref_reps}, timed separately) after warm-up; fastnn and torch interleaved.",
         "",
-        "| op | fastnn ms | reference ms | torch ms | fastnn / torch | target | met | "
-        "speed-up vs reference | fastnn GB/s |",
-        "| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |",
+        "| op | fastnn ms | reference ms | torch ms | fastnn / torch | "
+        + ("target | met | " if targets else "") + "speed-up vs reference | fastnn GB/s |",
+        "| --- | ---: | ---: | ---: | ---: | " + ("--- | --- | " if targets else "") + "---: | ---: |",
     ]
     for label, med, target in results:
         f_ms, r_ms, t_ms = med["fastnn"], med["reference"], med.get("torch")
@@ -262,14 +302,14 @@ def activation_table(args, rows, results, shape, dtype, torch_version):
             met = "yes" if met_r else "NO (ref)"
         else:
             met = "yes" if (met_t and met_r) else ("NO" if t_ms else "n/a")
-        lines.append(f"| {label} | {f_ms:.2f} | {r_ms:.2f} | {t_ms:.2f} | {ratio} | {tgt} | {met} | "
-                     f"{r_ms / f_ms:.1f}x | {nbytes / f_ms / 1e6:.1f} |"
-                     if t_ms else
-                     f"| {label} | {f_ms:.2f} | {r_ms:.2f} | n/a | n/a | {tgt} | {met} | "
-                     f"{r_ms / f_ms:.1f}x | {nbytes / f_ms / 1e6:.1f} |")
+        t_txt = f"{t_ms:.2f}" if t_ms else "n/a"
+        lines.append(f"| {label} | {f_ms:.2f} | {r_ms:.2f} | {t_txt} | {ratio} | "
+                     + (f"{tgt} | {met} | " if targets else "")
+                     + f"{r_ms / f_ms:.1f}x | {nbytes / f_ms / 1e6:.1f} |")
     lines.append("")
-    lines.append("Targets: fastnn/torch as listed, and >= 3x faster than the NumPy reference on every row. "
-                 "GB/s counts 5 x itemsize bytes per element (x, y, dout, saved tensor, dx).")
+    lines.append(("Targets: fastnn/torch as listed, and >= 3x faster than the NumPy reference on every "
+                  "row. " if targets else "")
+                 + "GB/s counts 5 x itemsize bytes per element (x, y, dout, saved tensor, dx).")
     return "\n".join(lines)
 
 

@@ -32,7 +32,7 @@ from fastnn import ops
 class Workload:
     label: str                                   # row name, e.g. "batchnorm2d train 64x64x32x32"
     setup: Callable                              # setup(torch or None) -> {"fastnn": step, ...}
-    target: Optional[float] = None               # fastnn/torch time ratio to meet (None: none)
+    target: Optional[float] = None               # fastnn/torch target ratio (None: none)
     ref_speedup: Optional[float] = None          # required speed-up over the reference (None: none)
     work: float = 0.0                            # bytes or flops per step, for `unit`
     unit: str = ""                               # "GB/s" or "GFLOP/s" ("" for none)
@@ -176,11 +176,16 @@ def run_rows(workloads, torch=None, reps=21, ref_reps=5, warmup=2, log=None):
     return rows
 
 
-def render(rows):
-    """Markdown table of run_rows() output."""
-    lines = ["| workload | fastnn ms | reference ms | torch ms | fastnn / torch | target | "
-             "vs reference | fastnn rate | met |",
-             "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |"]
+def render(rows, targets=False):
+    """Markdown table of run_rows() output; ``targets`` adds the target and met columns."""
+    if targets:
+        lines = ["| workload | fastnn ms | reference ms | torch ms | fastnn / torch | target | "
+                 "vs reference | fastnn rate | met |",
+                 "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |"]
+    else:
+        lines = ["| workload | fastnn ms | reference ms | torch ms | fastnn / torch | "
+                 "vs reference | fastnn rate |",
+                 "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for wl, med, problem in rows:
         f, r, t = med.get("fastnn"), med.get("reference"), med.get("torch")
         ratio = f / t if t else None
@@ -201,11 +206,14 @@ def render(rows):
         if wl.unit and f:
             scale = 1e6 if wl.unit == "GB/s" or wl.unit == "GFLOP/s" else 1.0
             rate = f"{wl.work / (f * 1e-3) / (scale * 1e3):.1f} {wl.unit}"
+        if not targets and problem:
+            rate = f"{rate} WRONG: {problem}".strip()
         lines.append(
             f"| {wl.label} | {f:.3f} | " + (f"{r:.2f}" if r else "n/a") + " | "
             + (f"{t:.3f}" if t else "n/a") + " | " + (f"{ratio:.2f}x" if ratio else "n/a")
-            + f" | {', '.join(tgt) or '-'} | " + (f"{speed:.1f}x" if speed else "n/a")
-            + f" | {rate} | {verdict} |")
+            + (f" | {', '.join(tgt) or '-'}" if targets else "")
+            + " | " + (f"{speed:.1f}x" if speed else "n/a")
+            + f" | {rate}" + (f" | {verdict} |" if targets else " |"))
     notes = [f"- {wl.label}: {wl.note}" for wl, _, _ in rows if wl.note]
     return "\n".join(lines + ([""] + notes if notes else []))
 

@@ -7,3 +7,5 @@ cs231n     the CS231n assignment-2 modules (``layers``, ``fast_layers``,
            conventions; see ``docs/cs231n.md``
 =========  =================================================================
 """
+
+__all__ = []

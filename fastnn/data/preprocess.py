@@ -7,21 +7,21 @@ Each preprocessor follows one small protocol::
     save_preprocessor("prep.npz", p)        # arrays + JSON meta, no pickle
     p = load_preprocessor("prep.npz")
 
-=================  =============================================  =================
-name               what it does                                   output shape
-=================  =============================================  =================
-``none``           :class:`Identity`                              same
-``mean_image``     :class:`MeanImage`: subtract the mean image    same
+=================  ==============================================  =================
+name               what it does                                    output shape
+=================  ==============================================  =================
+``none``           :class:`Identity`                               same
+``mean_image``     :class:`MeanImage`: subtract the mean image     same
                    (AlexNet)
-``channel_mean``   :class:`ChannelMean`: subtract the per-channel same
+``channel_mean``   :class:`ChannelMean`: subtract the per-channel  same
                    mean (VGG)
-``standardize``    :class:`Standardize`: per-channel              same
+``standardize``    :class:`Standardize`: per-channel               same
                    ``(x - mean) / sqrt(var + eps)`` (ResNet)
-``pca``            :class:`PCA`: project the flattened images     **(N, k)**
+``pca``            :class:`PCA`: project the flattened images      **(N, k)**
                    on the top ``k`` principal components
-``whiten``         :class:`ZCAWhitening`: decorrelate, unit       same
+``whiten``         :class:`ZCAWhitening`: decorrelate, unit        same
                    variance, back in image space
-=================  =============================================  =================
+=================  ==============================================  =================
 
 Statistics are computed in float64; outputs have the input's dtype (float32
 or float64; other numeric inputs, e.g. uint8 images, give float64).  The
@@ -84,6 +84,7 @@ class Preprocessor:
     # ---------------------------------------------------------------- protocol
     @property
     def fitted(self):
+        """True once ``fit`` has run."""
         return self.shape_ is not None
 
     def fit(self, X):
@@ -418,7 +419,7 @@ class PCA(Preprocessor):
 
     Shape
     -----
-    X: (N, *shape) -> (N, k); ``inverse_transform``: (N, k) -> (N, *shape)
+    X: ``(N, *shape) -> (N, k)``; ``inverse_transform``: ``(N, k) -> (N, *shape)``
     (exact when k = D).
     """
 
@@ -441,14 +442,17 @@ class PCA(Preprocessor):
 
     @property
     def mean_(self):
+        """Per-feature mean of the training set (fitted)."""
         return self._arrays["mean"]
 
     @property
     def components_(self):
+        """Principal axes, one per row (fitted)."""
         return self._arrays["components"]
 
     @property
     def explained_variance_(self):
+        """Variance along each principal axis (fitted)."""
         return self._arrays["explained_variance"]
 
     def _k(self, d):
@@ -520,13 +524,13 @@ class ZCAWhitening(Preprocessor):
 
     Attributes
     ----------
-    W_ : (D, D) symmetric, mean_ : (D,)
+    W_ : (D, D) symmetric; ``mean_`` : (D,)
         The saved state holds the eigen-decomposition (``eigenvectors`` (D, D),
         ``eigenvalues`` (D,), ``mean``); W and its inverse are rebuilt from it.
 
     Shape
     -----
-    X: (N, *shape) -> (N, *shape)
+    X: ``(N, *shape) -> (N, *shape)``
     """
 
     name = "whiten"
@@ -541,10 +545,12 @@ class ZCAWhitening(Preprocessor):
 
     @property
     def mean_(self):
+        """Per-feature mean of the training set (fitted)."""
         return self._arrays["mean"]
 
     @property
     def W_(self):
+        """The whitening matrix (fitted)."""
         self._require_fitted("ZCAWhitening.W_")
         if "W" not in self._arrays:
             self._arrays.update(self._derive())

@@ -228,7 +228,7 @@ def prelu_forward(x, alpha, out=None):
 
     Shape
     -----
-    x (N, C, *), alpha (C,) or (1,).
+    ``x (N, C, *)``, ``alpha (C,)`` or ``(1,)``.
     """
     fn = "prelu_forward"
     x = float_array(x, "x", fn)

@@ -108,7 +108,7 @@ def conv_workspace_plan(N, C, F, HH, WW, Ho, Wo, itemsize, backward=False, limit
     Per image, forward holds its im2col columns (C*HH*WW x Ho*Wo) and its GEMM
     result (F x Ho*Wo); backward holds the columns, their gradient and the
     repacked dout.  nb is the largest count whose scratch fits ``limit``
-    (default :data:`WORKSPACE_BYTES`), at least 1 and at most N.
+    (default ``WORKSPACE_BYTES``), at least 1 and at most N.
     """
     limit = WORKSPACE_BYTES if limit is None else limit
     K, P = C * HH * WW, Ho * Wo

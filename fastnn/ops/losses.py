@@ -144,9 +144,9 @@ def bce_with_logits_loss(logits, y):
     """Sigmoid binary cross-entropy on logits, mean over all elements
     (``F.binary_cross_entropy_with_logits``).
 
-    loss = mean(max(x, 0) - x y + log(1 + exp(-|x|))), the stable form of
-    -[y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))];
-    dlogits = (sigmoid(x) - y) / n, n = logits.size.  Targets are not
+    ``loss = mean(max(x, 0) - x y + log(1 + exp(-|x|)))``, the stable form of
+    ``-[y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))]``;
+    ``dlogits = (sigmoid(x) - y) / n``, ``n = logits.size``.  Targets are not
     restricted to {0, 1} (soft labels work), as in PyTorch.
 
     Parameters

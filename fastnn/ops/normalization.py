@@ -3,16 +3,16 @@
 All three compute ``xhat = (x - mean) / sqrt(var + eps)`` over some group of
 values and return ``gamma * xhat + beta``; they differ in the group:
 
-===============  =====================================  ==================
-op               statistics over                        gamma, beta
-===============  =====================================  ==================
-batch norm       N (input (N, D)) or N, H, W            per feature / channel
+===============  ======================================  =====================
+op               statistics over                         gamma, beta
+===============  ======================================  =====================
+batch norm       N (input (N, D)) or N, H, W             per feature / channel
                  (input (N, C, H, W)), per channel
 layer norm       the trailing ``gamma.shape`` dims,      per element of
-                 per sample                             ``gamma.shape``
-group norm       C/G channels and all spatial values,   per channel
+                 per sample                              ``gamma.shape``
+group norm       C/G channels and all spatial values,    per channel
                  per (sample, group)
-===============  =====================================  ==================
+===============  ======================================  =====================
 
 Variances are biased (divide by the count), as in the forward pass of
 PyTorch; batch norm's running variance is updated with the unbiased batch
@@ -242,7 +242,7 @@ def layernorm_forward(x, gamma, beta, eps=1e-5):
 
     Parameters
     ----------
-    x : array_like of float32 or float64, shape (..., *gamma.shape)
+    x : array_like of float32 or float64, shape ``(..., *gamma.shape)``
     gamma, beta : array_like, the normalised shape (e.g. (D,) for x (N, D))
     eps : float > 0
 
@@ -323,7 +323,7 @@ def groupnorm_forward(x, gamma, beta, num_groups, eps=1e-5):
 
     Parameters
     ----------
-    x : array_like of float32 or float64, shape (N, C, *) (e.g. (N, C, H, W) or (N, C))
+    x : array_like of float32 or float64, shape ``(N, C, *)`` (e.g. (N, C, H, W) or (N, C))
     gamma, beta : array_like, shape (C,)
     num_groups : int, a divisor of C
     eps : float > 0

@@ -46,25 +46,30 @@ def _np_erfc(x):
 
 
 def relu_forward(x):
+    """``max(x, 0)`` (NaN kept); returns ``(out, cache)``."""
     out = np.where(x <= 0, np.zeros_like(x), x)   # keeps NaN, like torch.relu
     return out, x
 
 
 def relu_backward(dout, cache):
+    """``dx``: ``dout`` where the input was positive, 0 elsewhere."""
     x = cache
     return np.where(x <= 0, np.zeros_like(dout), dout)
 
 
 def leaky_relu_forward(x, negative_slope=0.01):
+    """``x`` for ``x > 0`` else ``negative_slope * x``; returns ``(out, cache)``."""
     return np.where(x > 0, x, x * x.dtype.type(negative_slope)), (x, negative_slope)
 
 
 def leaky_relu_backward(dout, cache):
+    """``dx``: ``dout`` where the input was positive, ``negative_slope * dout`` elsewhere."""
     x, slope = cache
     return np.where(x > 0, dout, dout * x.dtype.type(slope))
 
 
 def elu_forward(x, alpha=1.0, scale=1.0):
+    """``scale * x`` for ``x > 0`` else ``scale * alpha * (exp(x) - 1)``; returns ``(out, cache)``."""
     a, s = x.dtype.type(alpha), x.dtype.type(scale)
     with np.errstate(over="ignore", invalid="ignore"):
         out = np.where(x > 0, x * s, np.expm1(np.minimum(x, 0)) * a * s)
@@ -73,6 +78,7 @@ def elu_forward(x, alpha=1.0, scale=1.0):
 
 
 def elu_backward(dout, cache):
+    """``dx`` of :func:`elu_forward`."""
     x, alpha, scale = cache
     a, s = x.dtype.type(alpha), x.dtype.type(scale)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -80,32 +86,38 @@ def elu_backward(dout, cache):
 
 
 def selu_forward(x):
+    """ELU with the SELU constants (``SELU_ALPHA``, ``SELU_SCALE``); returns ``(out, cache)``."""
     out, (x, _, _) = elu_forward(x, SELU_ALPHA, SELU_SCALE)
     return out, (x, SELU_ALPHA, SELU_SCALE)
 
 
 def selu_backward(dout, cache):
+    """``dx`` of :func:`selu_forward`."""
     return elu_backward(dout, cache)
 
 
 def sigmoid_forward(x):
     # stable: exp of a non-positive number only
+    """``1 / (1 + exp(-x))``, stable for both signs; returns ``(out, cache)``."""
     e = np.exp(-np.abs(x))
     out = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
     return out, out
 
 
 def sigmoid_backward(dout, cache):
+    """``dx = dout * y * (1 - y)`` from the saved output ``y``."""
     y = cache
     return dout * (1 - y) * y
 
 
 def tanh_forward(x):
+    """``tanh(x)``; returns ``(out, cache)`` (the cache is the output)."""
     out = np.tanh(x)
     return out, out
 
 
 def tanh_backward(dout, cache):
+    """``dx = dout * (1 - y**2)`` from the saved output ``y``."""
     y = cache
     return dout * (1 - y * y)
 
@@ -116,6 +128,7 @@ def _normal_cdf(x):
 
 
 def gelu_forward(x, approximate="none"):
+    """``x * Phi(x)`` (``approximate="none"``) or the tanh approximation; returns ``(out, cache)``."""
     if approximate == "tanh":
         k = np.sqrt(x.dtype.type(2 / np.pi))
         with np.errstate(over="ignore", invalid="ignore"):
@@ -127,6 +140,7 @@ def gelu_forward(x, approximate="none"):
 
 
 def gelu_backward(dout, cache):
+    """``dx`` of :func:`gelu_forward`, exact or tanh form as in the cache."""
     x, approximate = cache
     with np.errstate(over="ignore", invalid="ignore"):
         if approximate == "tanh":
@@ -139,6 +153,7 @@ def gelu_backward(dout, cache):
 
 
 def softplus_forward(x, beta=1.0, threshold=20.0):
+    """``log(1 + exp(beta * x)) / beta``, ``x`` where ``beta * x > threshold``; returns ``(out, cache)``."""
     b = x.dtype.type(beta)
     z = x * b
     with np.errstate(over="ignore"):
@@ -147,6 +162,7 @@ def softplus_forward(x, beta=1.0, threshold=20.0):
 
 
 def softplus_backward(dout, cache):
+    """``dx = dout * sigmoid(beta * x)`` (``dout`` above the threshold)."""
     x, beta, threshold = cache
     z = x * x.dtype.type(beta)
     s, _ = sigmoid_forward(z)
@@ -154,12 +170,14 @@ def softplus_backward(dout, cache):
 
 
 def silu_forward(x):
+    """``x * sigmoid(x)``; returns ``(out, cache)``."""
     s, _ = sigmoid_forward(x)
     with np.errstate(invalid="ignore"):
         return x * s, x
 
 
 def silu_backward(dout, cache):
+    """``dx`` of :func:`silu_forward`."""
     x = cache
     s, _ = sigmoid_forward(x)
     with np.errstate(invalid="ignore"):
@@ -174,11 +192,13 @@ def _prelu_alpha_view(x, alpha):
 
 
 def prelu_forward(x, alpha):
+    """Leaky ReLU with slope ``alpha``: shape (1,) shared or (C,) per channel (axis 1); returns ``(out, cache)``."""
     a = _prelu_alpha_view(x, alpha)
     return np.where(x > 0, x, a * x), (x, alpha)
 
 
 def prelu_backward(dout, cache):
+    """``(dx, dalpha)`` of :func:`prelu_forward`."""
     x, alpha = cache
     a = _prelu_alpha_view(x, alpha)
     dx = np.where(x > 0, dout, a * dout)
@@ -192,6 +212,7 @@ def prelu_backward(dout, cache):
 
 
 def maxout_forward(x, w, b):
+    """Max over k affine pieces: x (N, D), w (k, D, M), b (k, M) -> (N, M); the first maximum wins; returns ``(out, cache)``."""
     N = x.shape[0]
     x2 = x.reshape(N, w.shape[1])
     z = np.stack([x2 @ w[j] + b[j] for j in range(w.shape[0])])   # (k, N, M)
@@ -202,6 +223,7 @@ def maxout_forward(x, w, b):
 
 
 def maxout_backward(dout, cache):
+    """``(dx, dw, db)`` of :func:`maxout_forward`, each gradient routed to the winning piece."""
     x, w, idx = cache
     N = x.shape[0]
     x2 = x.reshape(N, w.shape[1])

@@ -52,6 +52,7 @@ def dropout_forward(x, p=0.5, training=True, seed=0):
 
 
 def dropout_backward(dout, cache):
+    """``dx = dout * mask / (1 - p)`` (``dout`` itself in eval mode)."""
     mask, scale = cache
     if mask is None:
         return dout
@@ -68,6 +69,7 @@ def dropconnect_forward(x, w, b, p=0.5, training=True, seed=0):
 
 
 def dropconnect_backward(dout, cache):
+    """``(dx, dw, db)`` of :func:`dropconnect_forward`; ``dw`` is masked like the weights."""
     x2, x_shape, w_eff, wcache = cache
     dx = (dout @ w_eff.T).reshape(x_shape)
     dw = dropout_backward(x2.T @ dout, wcache)

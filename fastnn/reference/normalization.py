@@ -76,6 +76,7 @@ def layernorm_forward(x, gamma, beta, eps=1e-5):
 
 
 def layernorm_backward(dout, cache):
+    """``(dx, dgamma, dbeta)`` of :func:`layernorm_forward`, computed in float64."""
     xhat, invstd, gamma, axes, dtype = cache
     d = dout.astype(np.float64)
     lead = tuple(range(d.ndim - gamma.ndim))
@@ -98,6 +99,7 @@ def groupnorm_forward(x, gamma, beta, num_groups, eps=1e-5):
 
 
 def groupnorm_backward(dout, cache):
+    """``(dx, dgamma, dbeta)`` of :func:`groupnorm_forward`, computed in float64."""
     xhat, invstd, gamma, G, dtype = cache
     d = dout.astype(np.float64)
     N, C = d.shape[:2]

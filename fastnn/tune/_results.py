@@ -80,6 +80,7 @@ class SearchResult:
         return None if b is None else dict(b["config"])
 
     def param_names(self):
+        """The searched parameters: the space's keys, then any other config key of a trial."""
         names = list(self.space)
         for t in self.trials:
             names.extend(k for k in t["config"] if k not in names)
@@ -148,6 +149,7 @@ class SearchResult:
     # ------------------------------------------------------------ files
 
     def to_dict(self):
+        """The result as a JSON-ready dict (what ``to_json`` writes)."""
         return {"format": FORMAT, "metric": self.metric, "mode": self.mode,
                 "space": _space_to_json(self.space),
                 "stages": [_space_to_json(s) for s in self.stages],
@@ -155,6 +157,7 @@ class SearchResult:
 
     @classmethod
     def from_dict(cls, d):
+        """Rebuild a result from ``to_dict``'s output; raises ValueError on another document."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ValueError(f"SearchResult: not a {FORMAT} results document")
         return cls(d["trials"], metric=d.get("metric", "val_acc"), mode=d.get("mode", "max"),

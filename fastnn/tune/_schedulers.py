@@ -65,6 +65,7 @@ class ASHA:
         return f"ASHA(eta={self.eta}, min_epochs={self.min_epochs})"
 
     def milestones(self, max_epochs):
+        """Epochs at which trials are judged: ``min_epochs * eta**k`` below ``max_epochs``."""
         out, m = [], self.min_epochs
         while m < max_epochs:
             out.append(m)
@@ -117,12 +118,15 @@ class MedianStop:
                 f"min_trials={self.min_trials})")
 
     def milestones(self, max_epochs):
+        """Epochs at which trials are judged: every ``every`` epochs from ``min_epochs``, below ``max_epochs``."""
         return list(range(self.min_epochs, max_epochs, self.every))
 
     def quotas(self, n_trials, n_milestones):
+        """No promotion quotas (the median rule judges each trial on its own): a list of None."""
         return [None] * n_milestones
 
     def decide(self, stage, i, k):
+        """"stop" when trial i is below the median of the earlier trials at milestone k, "promote" when not, None while undecided."""
         ref = []
         for j in range(i):
             if j in stage.reports[k]:

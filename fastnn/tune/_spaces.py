@@ -16,9 +16,11 @@ class Space:
     log = False           # sampled (and narrowed, and plotted) in log space
 
     def sample(self, rng):
+        """One value drawn with the ``numpy.random.Generator`` ``rng``."""
         raise NotImplementedError
 
     def to_dict(self):
+        """The dimension as a JSON-ready dict (``{"type": ..., ...}``)."""
         raise NotImplementedError
 
     def __eq__(self, other):

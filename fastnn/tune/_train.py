@@ -121,8 +121,9 @@ class TrainFn:
     ``lr``                  learning rate, 6e-4
     ``reg``                 L2 strength, 1e-4
     ``optimizer``           a :mod:`fastnn.optim` rule, the TrainFn's ``update_rule``
-    ``momentum``, ``beta1``, ``beta2``, ``decay_rate``, ``epsilon``, ``weight_decay``
-                            the rule's options (ignored by a rule that has no such option)
+    rule options            ``momentum``, ``beta1``, ``beta2``, ``decay_rate``, ``epsilon``,
+                            ``weight_decay``: the rule's options (ignored by a rule that
+                            has no such option)
     ``lr_decay``            per-epoch factor, 1.0
     ``schedule``            "none", "cosine", "step", "onecycle", "plateau"
     ``warmup``              linear warm-up epochs, 0
@@ -137,7 +138,8 @@ class TrainFn:
     ``augment``             comma list of :func:`fastnn.data.from_spec` names, "none"
     ``batch_size``          default: the TrainFn's
     ``epochs``              default: the TrainFn's (coarse_to_fine sets it per stage)
-    ``clip_grad_norm``, ``label_smoothing``, ``sampling``: as ``fastnn train``
+    other keys              ``clip_grad_norm``, ``label_smoothing``, ``sampling``: as
+                            ``fastnn train``
     ======================  ========================================================
 
     The spellings ``update_rule``, ``hidden_dim`` and ``num_filters`` are

@@ -22,7 +22,7 @@ parameter as the course does.
 Differences from the course's Solver: checkpoints (``checkpoint_name``) are
 fastnn's ``<name>_epoch_<e>.npz`` files (no pickle; see
 :meth:`fastnn.solver.Solver.save`), the best parameters are copied into the
-model's arrays at the end of :meth:`train` (the arrays ``model.params``
+model's arrays at the end of ``train()`` (the arrays ``model.params``
 holds stay the same objects), and progress is a bar on a terminal or in
 Jupyter (printed lines elsewhere).  fastnn's further keyword arguments
 (``seed``, ``callbacks``, ``lr_schedule``, ...) are accepted too.
@@ -39,7 +39,7 @@ _RULE_NAMES = {f: name for name, f in _optim.RULES.items()}
 
 
 class Solver(_solver.Solver):
-    """The course's Solver: ``Solver(model, data, **kwargs)``; :meth:`train` runs it.
+    """The course's Solver: ``Solver(model, data, **kwargs)``; ``train()`` runs it.
 
     Parameters
     ----------

@@ -63,7 +63,7 @@ class FullyConnectedNet(CourseModel):
 
     Attributes
     ----------
-    num_layers, normalization, use_dropout, reg, dtype, params
+    num_layers, normalization, use_dropout, reg, dtype, params : as in the course
     bn_params : list of dict
         Per batch-norm layer, ``{"mode", "running_mean", "running_var"}``
         (the layers' own running arrays).
@@ -102,6 +102,7 @@ class FullyConnectedNet(CourseModel):
 
     @property
     def bn_params(self):
+        """Per batch-norm layer, ``{"mode", "running_mean", "running_var"}`` (the layers' own running arrays)."""
         mode = "train" if self.net.training else "test"
         return [{"mode": mode, "running_mean": bn.buffers["running_mean"],
                  "running_var": bn.buffers["running_var"]} for bn in self._norms]
