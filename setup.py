@@ -26,6 +26,7 @@ sources changed; for in-place development builds with unchanged settings).
 """
 import os
 import platform
+import runpy
 import shutil
 import sys
 import tempfile
@@ -37,11 +38,12 @@ from setuptools.command.build_ext import build_ext
 ROOT = os.path.dirname(os.path.abspath(__file__))
 KERNEL_DIR = os.path.join("fastnn", "_kernels")
 
-# Compiled once per SIMD target.
-KERNEL_MODULES = ["activations", "affine", "normalization", "dropout", "losses", "conv", "pooling", "optim", "augment"]
-KERNEL_MODULES += ["winograd"]      # Winograd 3x3 convolution (fastnn.ops.conv)
-# Compiled once, baseline flags (must import on every CPU).
-RUNTIME_MODULES = ["_runtime", "_buffers"]
+# The module lists (fastnn/_kernels/_modules.py, shared with fastnn._dispatch), read without
+# importing fastnn: KERNEL_MODULES are compiled once per SIMD target, RUNTIME_MODULES once with
+# baseline flags (they must import on every CPU).
+_MODULES = runpy.run_path(os.path.join(ROOT, KERNEL_DIR, "_modules.py"))
+KERNEL_MODULES = list(_MODULES["KERNEL_MODULES"])
+RUNTIME_MODULES = list(_MODULES["RUNTIME_MODULES"])
 
 DEBUG = os.environ.get("FASTNN_DEBUG", "") not in ("", "0")
 SANITIZE = os.environ.get("FASTNN_SANITIZE", "") not in ("", "0")
@@ -198,8 +200,8 @@ class BuildExt(build_ext):
                 # selects and sqrt vectorise; NaN/inf semantics are untouched
                 # (never -ffast-math / -ffinite-math-only).
                 "-fno-math-errno", "-fno-trapping-math",
-                # `#pragma omp simd` (vectorised reductions, fnn_reduce.h) even
-                # in a serial build; it reorders only the loops marked so.
+                # `#pragma omp simd` wherever a kernel marks a loop so, even in
+                # a serial build; it reorders only the loops marked so.
                 "-fopenmp-simd",
                 "-Wno-unreachable-code", "-Wno-unused-function", "-Wno-unknown-pragmas",
             ]

@@ -1,16 +1,16 @@
 """Where a second thread starts to pay off for the augmentation kernels.
 
-Sets the augment family's parallel threshold to 0 for this process (``_set_tuning``),
-then times the batch augmentations (public functions, fixed seed) with 1 and 2
-threads over batches of 3x32x32 images from 2 to 128.  PARALLEL_MIN
-(fastnn/_kernels/augment.pyx) belongs at the first size where two threads win.
+Sets the "augment" parallel threshold to 0 for this process
+(``fastnn.set_parallel_threshold``), then times the batch augmentations (public
+functions, fixed seed) with 1 and 2 threads over batches of 3x32x32 images from 2 to
+128.  The threshold belongs at the first size where two threads win (bench/threshold.py
+measures every family; this script every augmentation).
 
     python bench/threshold_augment.py
 """
 import numpy as np
 
 import fastnn
-from fastnn import _dispatch
 from fastnn.data import augment as A
 from fastnn.benchmarks.harness import median_us
 
@@ -24,9 +24,8 @@ OPS = {
 
 
 def main():
-    K = _dispatch.kernels.augment
     old_n = fastnn.get_num_threads()
-    old = K._set_tuning(0)
+    old = fastnn.set_parallel_threshold("augment", 0)
     rng = np.random.default_rng(0)
     print("| elements (N x 3x32x32) | " + " | ".join(f"{op} 1 / 2 thr us, speed-up" for op in OPS) + " |")
     print("| ---: |" + " ---: |" * len(OPS))
@@ -42,7 +41,7 @@ def main():
                 row.append(f"{t[1]:.1f} / {t[2]:.1f}, {t[1] / t[2]:.2f}")
             print(f"| {X.size} | " + " | ".join(row) + " |")
     finally:
-        K._set_tuning(old)
+        fastnn.set_parallel_threshold("augment", old)
         fastnn.set_num_threads(old_n)
 
 

@@ -36,8 +36,9 @@ try:
 finally:
     if _PASSIVE_BY_FASTNN:
         _os.environ.pop("OMP_WAIT_POLICY", None)
-from fastnn._config import (buffer_cache_info, config, get_num_threads, set_buffer_cache,
-                            set_num_threads, show_config)
+from fastnn._config import (buffer_cache_info, config, get_num_threads,
+                            get_parallel_threshold, parallel_thresholds, set_buffer_cache,
+                            set_num_threads, set_parallel_threshold, show_config)
 from fastnn import ops, reference
 from fastnn import callbacks, layers, models, optim, schedules  # noqa: E402  (fastnn.models etc.)
 from fastnn.solver import Solver
@@ -46,4 +47,5 @@ from fastnn import inference
 
 __all__ = ["ops", "reference", "layers", "models", "optim", "schedules", "callbacks", "Solver",
            "load", "inference", "show_config", "config", "get_num_threads",
-           "set_num_threads", "set_buffer_cache", "buffer_cache_info", "__version__"]
+           "set_num_threads", "set_buffer_cache", "buffer_cache_info", "set_parallel_threshold",
+           "get_parallel_threshold", "parallel_thresholds", "__version__"]

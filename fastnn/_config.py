@@ -89,6 +89,59 @@ def buffer_cache_info():
     return _buffers.info()
 
 
+def parallel_thresholds():
+    """Dict of every parallel threshold in force: name -> elements (multiply-adds for
+    ``"affine.gemm"``).
+
+    Below its threshold a kernel runs on one thread, because waking a second thread
+    costs more than it saves; above it, one thread per threshold's worth of work, up to
+    :func:`get_num_threads`.  The defaults were measured per family under fastnn's default
+    passive OpenMP wait policy (docs/kernels.md).  One table serves the kernels of every
+    SIMD target, so a value set with :func:`set_parallel_threshold` holds across target
+    switches.
+    """
+    return {name: _runtime.get_parallel_threshold(name) for name in _runtime.PARALLEL_THRESHOLDS}
+
+
+def _threshold_name(name, fn):
+    if not isinstance(name, str) or name not in _runtime.PARALLEL_THRESHOLDS:
+        raise ValueError(f"{fn}: name must be one of {sorted(_runtime.PARALLEL_THRESHOLDS)}, "
+                         f"got {name!r}")
+    return name
+
+
+def get_parallel_threshold(name):
+    """The parallel threshold ``name`` in force (see :func:`parallel_thresholds` for the names)."""
+    return _runtime.get_parallel_threshold(_threshold_name(name, "get_parallel_threshold"))
+
+
+def set_parallel_threshold(name, n):
+    """Set the parallel threshold ``name`` for the whole process; returns the previous value.
+
+    Parameters
+    ----------
+    name : str
+        A family of kernels: ``"activations.cheap"``, ``"activations.transcendental"``,
+        ``"affine"``, ``"affine.gemm"``, ``"augment"``, ``"conv"``, ``"dropout"``,
+        ``"losses.cheap"``, ``"losses.transcendental"``, ``"normalization"``,
+        ``"optim.sgd"``, ``"optim.adaptive"``, ``"pooling"``.
+    n : int or None
+        Elements (multiply-adds for ``"affine.gemm"``) from which the family's kernels use
+        a second thread; 0 runs every call on all threads; None restores the measured
+        default.
+
+    Results do not depend on it: every kernel cuts its work by shape, not by thread count.
+    """
+    fn = "set_parallel_threshold"
+    name = _threshold_name(name, fn)
+    if n is None:
+        n = _runtime.PARALLEL_THRESHOLDS[name][1]
+    n = _integer(n, f"{fn}: n must be an integer >= 0 or None")
+    if n < 0:
+        raise ValueError(f"{fn}: n must be an integer >= 0 or None, got {n}")
+    return _runtime.set_parallel_threshold(name, n)
+
+
 def _init_buffer_cache():
     raw = os.environ.get("FASTNN_BUFFER_CACHE_MB", "").strip()
     mb = _DEFAULT_CACHE_MB
@@ -131,6 +184,7 @@ def config():
         "simd_active": _dispatch.active_target(),
         "simd_forced": os.environ.get("FASTNN_SIMD") or None,
         "buffer_cache": buffer_cache_info(),
+        "parallel_thresholds": parallel_thresholds(),
         "threadpools": [{k: p.get(k) for k in ("user_api", "internal_api", "num_threads",
                                                 "filepath")} for p in pools],
     }

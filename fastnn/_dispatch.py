@@ -12,6 +12,8 @@ import importlib
 import importlib.util
 import os
 
+from fastnn._kernels import _modules
+
 try:
     from fastnn._kernels import _runtime
 except ImportError as exc:  # pragma: no cover - depends on how fastnn was installed
@@ -20,9 +22,8 @@ except ImportError as exc:  # pragma: no cover - depends on how fastnn was insta
         "and run from outside the source tree (or use `pytest`, which imports the "
         f"installed package). Original error: {exc}") from exc
 
-# Kernel module families, each compiled per target.
-FAMILIES = ("activations", "affine", "normalization", "dropout", "losses", "conv", "pooling", "optim", "augment")
-FAMILIES += ("winograd",)           # Winograd 3x3 convolution (fastnn.ops.conv)
+# Kernel module families, each compiled per target (the list setup.py builds).
+FAMILIES = _modules.KERNEL_MODULES
 # Preference order, best first.
 TARGETS = ("avx512", "avx2", "baseline")
 

@@ -1,5 +1,6 @@
 # cython: language_level=3
-"""Runtime facts that do not depend on the SIMD target: OpenMP, threads, CPU features.
+"""Runtime facts that do not depend on the SIMD target: OpenMP, threads, CPU features, and
+the table of parallel thresholds every kernel module reads.
 
 Compiled once, for the baseline target, so it is always safe to import.
 """
@@ -103,3 +104,81 @@ if hasattr(_os, "register_at_fork"):
 def cpu_features():
     """Dict of the CPU features that select a SIMD target."""
     return {"avx2": bool(fnn_cpu_has_avx2()), "avx512": bool(fnn_cpu_has_avx512())}
+
+
+# ---- parallel thresholds ----
+# Below its threshold (elements, or multiply-adds for the GEMM driver) a kernel runs on one
+# thread: waking the OpenMP team costs more than the second thread saves.  Beyond it,
+# common.pxd's threads_for gives one thread per threshold's worth of work.  One table for
+# the kernels of every SIMD target (they read it through parallel_min), so a value set with
+# fastnn.set_parallel_threshold holds across fastnn._dispatch.use_target.  The defaults are
+# for fastnn's default passive OpenMP wait policy; docs/kernels.md gives the measurements
+# (bench/threshold.py) and how each value was chosen.  Name: (key, default).
+PARALLEL_THRESHOLDS = {
+    "activations.cheap": (PAR_ACTIVATIONS_CHEAP, 262144),
+    "activations.transcendental": (PAR_ACTIVATIONS_TRANSCENDENTAL, 131072),
+    "affine": (PAR_AFFINE, 262144),
+    "affine.gemm": (PAR_AFFINE_GEMM, 1 << 22),
+    "augment": (PAR_AUGMENT, 196608),
+    "conv": (PAR_CONV, 262144),
+    "dropout": (PAR_DROPOUT, 131072),
+    "losses.cheap": (PAR_LOSSES_CHEAP, 1 << 20),
+    "losses.transcendental": (PAR_LOSSES_TRANSCENDENTAL, 262144),
+    "normalization": (PAR_NORMALIZATION, 262144),
+    "optim.sgd": (PAR_OPTIM_SGD, 524288),
+    "optim.adaptive": (PAR_OPTIM_ADAPTIVE, 262144),
+    "pooling": (PAR_POOLING, 262144),
+}
+
+cdef Py_ssize_t _parallel_min[<int>N_PARALLEL_KEYS]
+
+
+cdef Py_ssize_t parallel_min(ParallelKey key) noexcept nogil:
+    return _parallel_min[<int>key]
+
+
+def _check_table():
+    keys = sorted(k for k, _ in PARALLEL_THRESHOLDS.values())
+    if keys != list(range(<int>N_PARALLEL_KEYS)):          # a key without a name, or twice
+        raise ImportError("fastnn._kernels._runtime: PARALLEL_THRESHOLDS does not name every "
+                          "key of _runtime.pxd's ParallelKey exactly once")
+    for key, default in PARALLEL_THRESHOLDS.values():
+        _parallel_min[key] = default
+
+
+_check_table()
+
+
+def get_parallel_threshold(str name):
+    """The threshold `name` in force (a key of PARALLEL_THRESHOLDS; checked by the caller)."""
+    return _parallel_min[<int>PARALLEL_THRESHOLDS[name][0]]
+
+
+def set_parallel_threshold(str name, Py_ssize_t n):
+    """Set the threshold `name` for the whole process; returns the previous value."""
+    cdef Py_ssize_t key = PARALLEL_THRESHOLDS[name][0]
+    old = _parallel_min[key]
+    _parallel_min[key] = n
+    return old
+
+
+# Outputs of at least this many bytes are written with streaming (non-temporal) stores by the
+# elementwise kernels (activations, dropout, normalisation): they would not stay in cache
+# anyway, and skipping the write-allocate read saves a third of the memory traffic of an
+# elementwise op (measured: relu on 64x64x32x32 float32 1.22 -> 0.87 ms).  Smaller outputs
+# use plain stores so the next op finds them in cache.
+STREAM_MIN_BYTES = 8 << 20
+cdef Py_ssize_t _stream_min = STREAM_MIN_BYTES
+
+
+cdef Py_ssize_t stream_min_bytes() noexcept nogil:
+    return _stream_min
+
+
+def _set_stream_min_bytes(Py_ssize_t n):
+    """Set the streaming-store threshold for this process (tests, measurements); returns the
+    previous value."""
+    global _stream_min
+    old = _stream_min
+    _stream_min = n
+    return old

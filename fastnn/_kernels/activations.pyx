@@ -9,55 +9,32 @@
 # function whose inner loop is branch-free so the C compiler vectorises it.
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, expm1, tanh, erfc, fabs
 from libc.stdint cimport int32_t
 
 from fastnn._kernels.common cimport (
-    fexp, flog1p_pos, stream_copy, threads_for, fnn_expm1f, fnn_tanhf, fnn_sigmoidf, fnn_erfcf,
-    fnn_gelu_gradf, fnn_stream_fence,
+    fexp, fexpm1, ftanh, fsigmoid, fgelu, fgelu_grad, flog1p_pos, lane_sum, stream_copy, threads_for,
+    fnn_stream_fence,
+)
+from fastnn._kernels._runtime cimport (
+    parallel_min, stream_min_bytes, PAR_ACTIVATIONS_CHEAP, PAR_ACTIVATIONS_TRANSCENDENTAL,
 )
 
 cdef extern from *:
     """
     #define FNN_BLOCK 8192                         /* elements per parallel work item */
-    #define FNN_SQRT1_2 0.70710678118654752440      /* 1/sqrt(2) */
-    #define FNN_INV_SQRT_2PI 0.39894228040143267794 /* 1/sqrt(2 pi) */
     #define FNN_GELU_BETA 0.79788456080286535588    /* sqrt(2/pi) */
     #define FNN_GELU_KAPPA 0.044715
     """
     enum: BLOCK "FNN_BLOCK"
-    const double SQRT1_2 "FNN_SQRT1_2"
-    const double INV_SQRT_2PI "FNN_INV_SQRT_2PI"
     const double GELU_BETA "FNN_GELU_BETA"
     const double GELU_KAPPA "FNN_GELU_KAPPA"
 
-# Below these sizes a loop runs on one thread: waking the OpenMP team costs
-# more than it saves.  Measured on 2 cores (README "Threading threshold"):
-# 2 threads beat 1 from 16K elements for tanh (1.45x) and from 32K for relu
-# (1.15x); below that the second thread loses (0.7-1.0x).
-PARALLEL_MIN_CHEAP = 32768
-PARALLEL_MIN_TRANSCENDENTAL = 16384
-cdef Py_ssize_t _MIN_CHEAP = PARALLEL_MIN_CHEAP
-cdef Py_ssize_t _MIN_TRANS = PARALLEL_MIN_TRANSCENDENTAL
+#: Elements per parallel work item (the shared-alpha PReLU rows of fastnn.ops use it too).
+BLOCK_SIZE = BLOCK
 
-# Outputs at least this big are written with streaming (non-temporal) stores:
-# they would not stay in cache anyway, and skipping the write-allocate read
-# saves a third of the memory traffic of an elementwise op (measured: relu on
-# 64x64x32x32 float32 1.22 -> 0.87 ms).  Smaller outputs use plain stores so
-# the next op finds them in cache.
-STREAM_MIN_BYTES = 8 << 20
-cdef Py_ssize_t _STREAM_MIN = STREAM_MIN_BYTES
-
-
-def _set_tuning(Py_ssize_t min_cheap, Py_ssize_t min_transcendental, Py_ssize_t stream_min_bytes):
-    """Override the thresholds above for this process (bench/threshold.py measures with it).
-
-    Returns the previous (min_cheap, min_transcendental, stream_min_bytes).
-    """
-    global _MIN_CHEAP, _MIN_TRANS, _STREAM_MIN
-    old = (_MIN_CHEAP, _MIN_TRANS, _STREAM_MIN)
-    _MIN_CHEAP, _MIN_TRANS, _STREAM_MIN = min_cheap, min_transcendental, stream_min_bytes
-    return old
+# Parallel thresholds: _runtime's "activations.cheap" (relu, leaky relu, prelu, maxout) and
+# "activations.transcendental" (the rest).  Outputs of at least _runtime's STREAM_MIN_BYTES
+# are written with streaming stores.
 
 # Op codes of the elementwise family (fastnn.ops maps names to these).
 cdef enum:
@@ -78,47 +55,13 @@ OPS = {"relu": RELU, "leaky_relu": LEAKY_RELU, "elu": ELU, "sigmoid": SIGMOID,
 
 cdef inline Py_ssize_t _parallel_min(int op) noexcept nogil:
     """The one-thread threshold of an elementwise op: relu/leaky_relu are cheap."""
-    return _MIN_CHEAP if op == RELU or op == LEAKY_RELU else _MIN_TRANS
+    if op == RELU or op == LEAKY_RELU:
+        return parallel_min(PAR_ACTIVATIONS_CHEAP)
+    return parallel_min(PAR_ACTIVATIONS_TRANSCENDENTAL)
 
 
 
-# ---- scalar maths: float32 goes to fnn_math.h (vectorisable), float64 to libm ----
-# (fexp and flog1p_pos are shared with other families in common.pxd)
-
-cdef inline floating _expm1(floating x) noexcept nogil:
-    if floating is float:
-        return fnn_expm1f(x)
-    else:
-        return expm1(x)
-
-cdef inline floating _tanh(floating x) noexcept nogil:
-    if floating is float:
-        return fnn_tanhf(x)
-    else:
-        return tanh(x)
-
-cdef inline floating _sigmoid(floating x) noexcept nogil:
-    """1 / (1 + exp(-x)), stable in both tails"""
-    cdef floating e
-    if floating is float:
-        return fnn_sigmoidf(x)
-    else:
-        e = exp(-fabs(x))
-        return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
-
-cdef inline floating _normal_cdf(floating x) noexcept nogil:
-    """Phi(x) = erfc(-x / sqrt 2) / 2 (accurate in the left tail)"""
-    if floating is float:
-        return 0.5 * fnn_erfcf(-x * <float>SQRT1_2)
-    else:
-        return 0.5 * erfc(-x * SQRT1_2)
-
-cdef inline floating _gelu_grad(floating x) noexcept nogil:
-    """Phi(x) + x phi(x)"""
-    if floating is float:
-        return fnn_gelu_gradf(x)
-    else:
-        return _normal_cdf(x) + x * INV_SQRT_2PI * exp(-0.5 * x * x)
+# ---- scalar maths (the shared helpers are in common.pxd) ----
 
 cdef inline floating _softplus(floating x, floating beta, floating threshold) noexcept nogil:
     """x if beta x > threshold else log(1 + exp(beta x)) / beta"""
@@ -146,25 +89,25 @@ cdef void _forward_block(int op, const floating* x, floating* y, Py_ssize_t n,
             y[i] = x[i] if x[i] > 0 else x[i] * a
     elif op == ELU:
         for i in range(n):
-            y[i] = x[i] * b if x[i] > 0 else _expm1(x[i]) * ab
+            y[i] = x[i] * b if x[i] > 0 else fexpm1(x[i]) * ab
     elif op == SIGMOID:
         for i in range(n):
-            y[i] = _sigmoid(x[i])
+            y[i] = fsigmoid(x[i])
     elif op == TANH:
         for i in range(n):
-            y[i] = _tanh(x[i])
+            y[i] = ftanh(x[i])
     elif op == GELU:
         for i in range(n):
-            y[i] = x[i] * _normal_cdf(x[i])
+            y[i] = fgelu(x[i])
     elif op == GELU_TANH:
         for i in range(n):
-            y[i] = x[i] * _sigmoid(_gelu_tanh_inner(x[i]))
+            y[i] = x[i] * fsigmoid(_gelu_tanh_inner(x[i]))
     elif op == SOFTPLUS:
         for i in range(n):
             y[i] = _softplus(x[i], a, b)
     elif op == SILU:
         for i in range(n):
-            y[i] = x[i] * _sigmoid(x[i])
+            y[i] = x[i] * fsigmoid(x[i])
 
 
 cdef void _backward_block(int op, const floating* g, const floating* z, floating* dx,
@@ -190,21 +133,21 @@ cdef void _backward_block(int op, const floating* g, const floating* z, floating
             dx[i] = g[i] * (1 - z[i] * z[i])
     elif op == GELU:
         for i in range(n):
-            dx[i] = g[i] * _gelu_grad(z[i])
+            dx[i] = g[i] * fgelu_grad(z[i])
     elif op == GELU_TANH:
         for i in range(n):
             xi = z[i]
-            s = _sigmoid(_gelu_tanh_inner(xi))
+            s = fsigmoid(_gelu_tanh_inner(xi))
             # d/dx [x s(u)] = s + x s (1 - s) u',  u' = 2 beta (1 + 3 kappa x^2)
             t = <floating>(2.0 * GELU_BETA) * (1 + <floating>(3.0 * GELU_KAPPA) * xi * xi)
             dx[i] = g[i] * (s + xi * s * (1 - s) * t)
     elif op == SOFTPLUS:
         for i in range(n):
             t = z[i] * a
-            dx[i] = g[i] if t > b else g[i] * _sigmoid(t)
+            dx[i] = g[i] if t > b else g[i] * fsigmoid(t)
     elif op == SILU:
         for i in range(n):
-            s = _sigmoid(z[i])
+            s = fsigmoid(z[i])
             dx[i] = g[i] * s * (1 + z[i] * (1 - s))
 
 
@@ -240,7 +183,7 @@ def unary_forward(int op,
     cdef floating* yp = &out[0]
     cdef floating fa = <floating>a, fb = <floating>b
     cdef int nt = threads_for(n, _parallel_min(op), n_threads)
-    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= _STREAM_MIN
+    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= stream_min_bytes()
     nblocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         start = blk * BLOCK
@@ -265,7 +208,7 @@ def unary_backward(int op,
     cdef floating* dp = &dx[0]
     cdef floating fa = <floating>a, fb = <floating>b
     cdef int nt = threads_for(n, _parallel_min(op), n_threads)
-    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= _STREAM_MIN
+    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= stream_min_bytes()
     nblocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         start = blk * BLOCK
@@ -294,7 +237,7 @@ def prelu_forward(const floating[::1] x,      # IN  (total,)
     cdef const floating* xp = &x[0]
     cdef floating* yp = &out[0]
     rows = (total + C * S - 1) // (C * S)
-    cdef int nt = threads_for(total, _MIN_CHEAP, n_threads)
+    cdef int nt = threads_for(total, parallel_min(PAR_ACTIVATIONS_CHEAP), n_threads)
     for r in prange(rows, schedule='static', nogil=True, num_threads=nt):
         for c in range(C):
             start = (r * C + c) * S
@@ -305,34 +248,22 @@ def prelu_forward(const floating[::1] x,      # IN  (total,)
 
 
 cdef double _prelu_dalpha_sum(const floating* x, const floating* g, Py_ssize_t n) noexcept nogil:
-    """sum of x * g over x <= 0, vectorised and deterministic (fixed lanes)"""
-    # Two simple loops per chunk -- a select into a scratch, then a 16-lane sum
-    # of the scratch.  The one-loop form `lane[j] += 0 if x > 0 else x * g` is
-    # miscompiled by gcc 12.2 -O3 for AVX2/AVX-512 (wrong sums; reproduced in
-    # plain C), and this form vectorises just as well.
+    """sum of x * g over x <= 0: chunks of 1024 selected into a scratch, each summed by lane_sum,
+    the chunk sums added in order (deterministic)"""
+    # Two simple loops per chunk -- a select into a scratch, then the lane sum of the scratch.
+    # The one-loop form `lane[j] += 0 if x > 0 else x * g` is miscompiled by gcc 12.2 -O3
+    # for AVX2/AVX-512 (wrong sums; reproduced in plain C).
     cdef floating t[1024]
-    cdef floating lane[16]
     cdef floating p
-    cdef Py_ssize_t base = 0, m, i, j
+    cdef Py_ssize_t base = 0, m, i
     cdef double total = 0
-    for j in range(16):
-        lane[j] = 0
     while base < n:
         m = min(<Py_ssize_t>1024, n - base)
         for i in range(m):
             p = x[base + i] * g[base + i]
             t[i] = 0 if x[base + i] > 0 else p
-        i = 0
-        while i + 16 <= m:
-            for j in range(16):
-                lane[j] += t[i + j]
-            i += 16
-        while i < m:
-            total += t[i]
-            i += 1
+        total += lane_sum(t, m)
         base += m
-    for j in range(16):
-        total += lane[j]
     return total
 
 
@@ -350,7 +281,7 @@ def prelu_backward(const floating[::1] dout,   # IN  (total,)
     cdef const floating* gp = &dout[0]
     cdef const floating* xp = &x[0]
     cdef floating* dp = &dx[0]
-    cdef int nt = threads_for(total, _MIN_CHEAP, n_threads)
+    cdef int nt = threads_for(total, parallel_min(PAR_ACTIVATIONS_CHEAP), n_threads)
     for r in prange(rows, schedule='static', nogil=True, num_threads=nt):
         for c in range(C):
             start = (r * C + c) * S
@@ -372,7 +303,7 @@ def maxout_select(const floating[:, ::1] z,  # IN  (N, k*M) x @ [w_0 | ... | w_{
     cdef Py_ssize_t N = out.shape[0], M = out.shape[1], k = b.shape[0], n, m, j
     cdef floating best, v
     cdef int32_t arg
-    cdef int nt = threads_for(N * M * k, _MIN_CHEAP, n_threads)
+    cdef int nt = threads_for(N * M * k, parallel_min(PAR_ACTIVATIONS_CHEAP), n_threads)
     for n in prange(N, schedule='static', nogil=True, num_threads=nt):
         for m in range(M):
             best = z[n, m] + b[0, m]
@@ -394,7 +325,7 @@ def maxout_scatter(const floating[:, ::1] dout,  # IN  (N, M)
     """dz[n, j*M + m] = dout[n, m] if j == idx[n, m] else 0"""
     cdef Py_ssize_t N = dout.shape[0], M = dout.shape[1], k, n, m, j
     k = dz.shape[1] // M if M > 0 else 0
-    cdef int nt = threads_for(N * M * k, _MIN_CHEAP, n_threads)
+    cdef int nt = threads_for(N * M * k, parallel_min(PAR_ACTIVATIONS_CHEAP), n_threads)
     for n in prange(N, schedule='static', nogil=True, num_threads=nt):
         for j in range(k):
             for m in range(M):

@@ -22,6 +22,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 
 from fastnn._kernels.common cimport threads_for, gemm_rm
+from fastnn._kernels._runtime cimport parallel_min, PAR_AFFINE, PAR_AFFINE_GEMM
 
 cdef extern from *:
     """
@@ -47,21 +48,8 @@ cpdef Py_ssize_t gemm_blocks(Py_ssize_t M, Py_ssize_t N) noexcept nogil:
         nb *= 2
     return nb
 
-# Below this many elements a kernel runs on one thread (same order as the
-# activations' cheap-op threshold: one add per element).
-PARALLEL_MIN = 32768
-cdef Py_ssize_t _PARALLEL_MIN = PARALLEL_MIN
-# matmul runs on one thread below this many multiply-adds (M * N * K).
-GEMM_PARALLEL_MIN = 1 << 20
-cdef Py_ssize_t _GEMM_MIN = GEMM_PARALLEL_MIN
-
-
-def _set_tuning(Py_ssize_t parallel_min, Py_ssize_t gemm_parallel_min):
-    """Override the thresholds above for this process; returns the previous pair."""
-    global _PARALLEL_MIN, _GEMM_MIN
-    old = (_PARALLEL_MIN, _GEMM_MIN)
-    _PARALLEL_MIN, _GEMM_MIN = parallel_min, gemm_parallel_min
-    return old
+# Parallel thresholds: _runtime's "affine" (elements of bias_add / column_sum) and
+# "affine.gemm" (multiply-adds M * N * K of matmul).
 
 
 def matmul(const floating[:, ::1] A,     # IN  (M, K), or (K, M) when trans_a
@@ -87,7 +75,7 @@ def matmul(const floating[:, ::1] A,     # IN  (M, K), or (K, M) when trans_a
                 C[i, j] = bias[j] if has_bias else 0
         return
     nb = gemm_blocks(M, N)
-    cdef int nt = threads_for(M * N * K, _GEMM_MIN, n_threads)
+    cdef int nt = threads_for(M * N * K, parallel_min(PAR_AFFINE_GEMM), n_threads)
     if nt > nb:
         nt = <int>nb
     cdef const floating* a0 = &A[0, 0]
@@ -124,7 +112,7 @@ def bias_add(floating[:, ::1] out,        # IN/OUT (N, M) x @ w, becomes x @ w +
              int n_threads):
     """out[i, :] += b"""
     cdef Py_ssize_t N = out.shape[0], M = out.shape[1], i
-    cdef int nt = threads_for(N * M, _PARALLEL_MIN, n_threads)
+    cdef int nt = threads_for(N * M, parallel_min(PAR_AFFINE), n_threads)
     if M == 0:
         return
     for i in prange(N, schedule='static', nogil=True, num_threads=nt):
@@ -161,7 +149,7 @@ def column_sum(const floating[:, ::1] a,   # IN  (N, M)
                int n_threads):
     """out = a.sum(axis=0), parallel over column tiles (same order for any thread count)"""
     cdef Py_ssize_t N = a.shape[0], M = a.shape[1], t
-    cdef int nt = threads_for(N * M, _PARALLEL_MIN, n_threads)
+    cdef int nt = threads_for(N * M, parallel_min(PAR_AFFINE), n_threads)
     if N == 0:
         out[:] = 0
         return

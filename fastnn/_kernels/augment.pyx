@@ -15,31 +15,13 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t, uint8_t
 from libc.string cimport memcpy, memset
 
-from fastnn._kernels.common cimport lane_sum, threads_for
+from fastnn._kernels.common cimport fclip, lane_sum, threads_for
+from fastnn._kernels._runtime cimport parallel_min, PAR_AUGMENT
 
-# Below this many output elements a kernel runs on one thread.  These kernels
-# are copies with a little arithmetic, so they take the threshold measured for
-# the cheap elementwise ops (relu: 2 threads win from 32K elements, README
-# "Threading threshold"); not measured separately for these kernels.  A
-# 128x3x32x32 batch (393K) runs on n threads, the digits batch 64x1x8x8 (4K) on one.
-PARALLEL_MIN = 32768
-cdef Py_ssize_t _MIN = PARALLEL_MIN
-
-
-def _set_tuning(Py_ssize_t parallel_min):
-    """Override PARALLEL_MIN for this process; returns the previous value."""
-    global _MIN
-    old = _MIN
-    _MIN = parallel_min
-    return old
+# Below _runtime's "augment" threshold (output elements) a kernel runs on one thread.
 
 
 # ---- serial helpers ----
-
-cdef inline floating _clip(floating v, floating lo, floating hi) noexcept nogil:
-    """min(max(v, lo), hi), NaN passes through"""
-    return lo if v < lo else (hi if v > hi else v)
-
 
 cdef inline void _copy_row_shifted(const floating* src, Py_ssize_t W, floating* dst, Py_ssize_t ow,
                                    Py_ssize_t col0) noexcept nogil:
@@ -67,7 +49,7 @@ def crop(const floating[:, :, :, ::1] x,         # IN  (N, C, H, W)
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3]
     cdef Py_ssize_t p, n, c, i, r
-    cdef int nt = threads_for(N * C * OH * OW, _MIN, n_threads)
+    cdef int nt = threads_for(N * C * OH * OW, parallel_min(PAR_AUGMENT), n_threads)
     if N * C == 0 or OH * OW == 0:
         return
     for p in prange(N * C, schedule='static', nogil=True, num_threads=nt):
@@ -104,7 +86,7 @@ def resized_crop(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
     cdef const int64_t* cr
     cdef const floating* w
     cdef floating* o
-    cdef int nt = threads_for(N * C * OH * OW, _MIN, n_threads)
+    cdef int nt = threads_for(N * C * OH * OW, parallel_min(PAR_AUGMENT), n_threads)
     if N * C == 0 or OH * OW == 0:
         return
     for p in prange(N * C, schedule='static', nogil=True, num_threads=nt):
@@ -134,7 +116,7 @@ def hflip(const floating[:, :, :, ::1] x,        # IN  (N, C, H, W)
     cdef Py_ssize_t p, n, i, j, plane = H * W
     cdef const floating* s
     cdef floating* d
-    cdef int nt = threads_for(N * C * plane, _MIN, n_threads)
+    cdef int nt = threads_for(N * C * plane, parallel_min(PAR_AUGMENT), n_threads)
     if N * C * plane == 0:
         return
     for p in prange(N * C, schedule='static', nogil=True, num_threads=nt):
@@ -165,7 +147,7 @@ def color_jitter(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W), C == 3 
     cdef floating* d
     cdef floating f, g, m, flo = <floating>lo, fhi = <floating>hi
     cdef double acc
-    cdef int nt = threads_for(N * size, _MIN, n_threads)
+    cdef int nt = threads_for(N * size, parallel_min(PAR_AUGMENT), n_threads)
     if N * size == 0:
         return
     for n in prange(N, schedule='static', nogil=True, num_threads=nt):
@@ -176,7 +158,7 @@ def color_jitter(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W), C == 3 
             f = <floating>bright[n]
             if clip:
                 for k in range(size):
-                    d[k] = _clip(f * s[k], flo, fhi)
+                    d[k] = fclip(f * s[k], flo, fhi)
             else:
                 for k in range(size):
                     d[k] = f * s[k]
@@ -194,7 +176,7 @@ def color_jitter(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W), C == 3 
             m = (1 - f) * m
             if clip:
                 for k in range(size):
-                    d[k] = _clip(f * d[k] + m, flo, fhi)
+                    d[k] = fclip(f * d[k] + m, flo, fhi)
             else:
                 for k in range(size):
                     d[k] = f * d[k] + m
@@ -205,9 +187,9 @@ def color_jitter(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W), C == 3 
                 for k in range(plane):
                     g = (1 - f) * (<floating>0.299 * d[k] + <floating>0.587 * d[plane + k]
                                    + <floating>0.114 * d[2 * plane + k])
-                    d[k] = _clip(f * d[k] + g, flo, fhi)
-                    d[plane + k] = _clip(f * d[plane + k] + g, flo, fhi)
-                    d[2 * plane + k] = _clip(f * d[2 * plane + k] + g, flo, fhi)
+                    d[k] = fclip(f * d[k] + g, flo, fhi)
+                    d[plane + k] = fclip(f * d[plane + k] + g, flo, fhi)
+                    d[2 * plane + k] = fclip(f * d[2 * plane + k] + g, flo, fhi)
             else:
                 for k in range(plane):
                     g = (1 - f) * (<floating>0.299 * d[k] + <floating>0.587 * d[plane + k]
@@ -228,7 +210,7 @@ def cutout(const floating[:, :, :, ::1] x,      # IN  (N, C, H, W)
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t p, n, i, plane = H * W
     cdef floating* d
-    cdef int nt = threads_for(N * C * plane, _MIN, n_threads)
+    cdef int nt = threads_for(N * C * plane, parallel_min(PAR_AUGMENT), n_threads)
     if N * C * plane == 0:
         return
     for p in prange(N * C, schedule='static', nogil=True, num_threads=nt):
@@ -251,7 +233,7 @@ def mixup(const floating[:, ::1] x,             # IN  (N, D)
     cdef const floating* b
     cdef floating* d
     cdef floating la = <floating>lam, lb = <floating>(1.0 - lam)
-    cdef int nt = threads_for(N * D, _MIN, n_threads)
+    cdef int nt = threads_for(N * D, parallel_min(PAR_AUGMENT), n_threads)
     if N * D == 0:
         return
     for n in prange(N, schedule='static', nogil=True, num_threads=nt):

@@ -1,5 +1,8 @@
-# Shared helpers for every kernel module: the OpenMP shim, CPU detection and
-# the vectorisable float32 maths of fnn_math.h.
+# The kernel toolkit, shared by every kernel module: the OpenMP shim and CPU detection, the
+# scalar maths (float32 through the vectorisable fnn_math.h, float64 through libm), the one
+# reduction mechanism (fnn_reduce.h), the thread count rule, streaming stores and the
+# single-threaded BLAS GEMM.  The parallel thresholds themselves are a table in _runtime
+# (_runtime.pxd: parallel_min).
 
 cdef extern from "fnn_runtime.h" nogil:
     int FNN_HAVE_OPENMP
@@ -17,20 +20,80 @@ cdef extern from "fnn_math.h" nogil:
     float fnn_sigmoidf(float x)
     float fnn_log1pf_pos(float u)
     float fnn_erfcf(float z)
+    float fnn_geluf(float x)
     float fnn_gelu_gradf(float x)
 
 
-# ---- scalar maths shared by the kernels: float32 goes to fnn_math.h (vectorisable), float64 to libm ----
+# ---- scalar maths: float32 goes to fnn_math.h (vectorisable), float64 to libm ----
 
 from cython cimport floating
-from libc.math cimport exp, log1p
+from libc.math cimport exp, expm1, tanh, erfc, fabs, log1p, sqrt, sqrtf
+
+cdef extern from *:
+    """
+    #define FNN_SQRT1_2 0.70710678118654752440      /* 1/sqrt(2) */
+    #define FNN_INV_SQRT_2PI 0.39894228040143267794 /* 1/sqrt(2 pi) */
+    """
+    const double SQRT1_2 "FNN_SQRT1_2"
+    const double INV_SQRT_2PI "FNN_INV_SQRT_2PI"
 
 
 cdef inline floating fexp(floating x) noexcept nogil:
+    """exp(x)"""
     if floating is float:
         return fnn_expf(x)
     else:
         return exp(x)
+
+
+cdef inline floating fexpm1(floating x) noexcept nogil:
+    """exp(x) - 1, no cancellation near 0"""
+    if floating is float:
+        return fnn_expm1f(x)
+    else:
+        return expm1(x)
+
+
+cdef inline floating ftanh(floating x) noexcept nogil:
+    """tanh(x)"""
+    if floating is float:
+        return fnn_tanhf(x)
+    else:
+        return tanh(x)
+
+
+cdef inline floating fsigmoid(floating x) noexcept nogil:
+    """1 / (1 + exp(-x)), stable in both tails"""
+    cdef floating e
+    if floating is float:
+        return fnn_sigmoidf(x)
+    else:
+        e = exp(-fabs(x))
+        return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
+
+
+cdef inline floating fnormal_cdf(floating x) noexcept nogil:
+    """Phi(x) = erfc(-x / sqrt 2) / 2 (accurate in the left tail)"""
+    if floating is float:
+        return 0.5 * fnn_erfcf(-x * <float>SQRT1_2)
+    else:
+        return 0.5 * erfc(-x * SQRT1_2)
+
+
+cdef inline floating fgelu(floating x) noexcept nogil:
+    """x Phi(x)"""
+    if floating is float:
+        return fnn_geluf(x)
+    else:
+        return x * (0.5 * erfc(-x * SQRT1_2))
+
+
+cdef inline floating fgelu_grad(floating x) noexcept nogil:
+    """d/dx [x Phi(x)] = Phi(x) + x phi(x)"""
+    if floating is float:
+        return fnn_gelu_gradf(x)
+    else:
+        return fnormal_cdf(x) + x * INV_SQRT_2PI * exp(-0.5 * x * x)
 
 
 cdef inline floating flog1p_pos(floating u) noexcept nogil:
@@ -41,24 +104,95 @@ cdef inline floating flog1p_pos(floating u) noexcept nogil:
         return log1p(u)
 
 
-cdef inline double lane_sum(const floating* v, Py_ssize_t n) noexcept nogil:
-    """sum of v[0:n] in 16 float64 lanes, combined in a fixed order (vectorised without
-    reassociation, so the result does not depend on the thread count)"""
-    cdef double lane[16]
-    cdef double total = 0
-    cdef Py_ssize_t i = 0, k, n16 = n - n % 16
-    for k in range(16):
-        lane[k] = 0
-    while i < n16:
-        for k in range(16):
-            lane[k] += v[i + k]
-        i += 16
-    for i in range(n16, n):
-        total += v[i]
-    for k in range(16):
-        total += lane[k]
-    return total
+cdef inline floating fsqrt(floating x) noexcept nogil:
+    """sqrt(x)"""
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
 
+
+cdef inline floating fclip(floating v, floating lo, floating hi) noexcept nogil:
+    """min(max(v, lo), hi); NaN passes through"""
+    return lo if v < lo else (hi if v > hi else v)
+
+
+# ---- reductions: fnn_reduce.h, sums in FNN_LANES float64 lanes combined in a fixed order ----
+# (the result depends on the values and n only, never on the thread count)
+
+cdef extern from "fnn_reduce.h" nogil:
+    enum: LANES "FNN_LANES"
+    double fnn_sum_f32(const float* x, Py_ssize_t n)
+    double fnn_sum_f64(const double* x, Py_ssize_t n)
+    double fnn_sumsq_f32(const float* x, Py_ssize_t n)
+    double fnn_sumsq_f64(const double* x, Py_ssize_t n)
+    double fnn_sqdiff_sum_f32(const float* p, const float* t, Py_ssize_t n)
+    double fnn_sqdiff_sum_f64(const double* p, const double* t, Py_ssize_t n)
+    void fnn_shifted_sums_f32(const float* x, Py_ssize_t n, double k, double* s1, double* s2)
+    void fnn_shifted_sums_f64(const double* x, Py_ssize_t n, double k, double* s1, double* s2)
+    void fnn_grad_sums_f32(const float* g, const float* x, Py_ssize_t n, double mean,
+                           double* sg, double* sgx)
+    void fnn_grad_sums_f64(const double* g, const double* x, Py_ssize_t n, double mean,
+                           double* sg, double* sgx)
+    void fnn_weighted_grad_sums_f32(const float* g, const float* x, const float* w, Py_ssize_t n,
+                                    double mean, double* s1, double* s2)
+    void fnn_weighted_grad_sums_f64(const double* g, const double* x, const double* w,
+                                    Py_ssize_t n, double mean, double* s1, double* s2)
+
+
+cdef inline double lane_sum(const floating* v, Py_ssize_t n) noexcept nogil:
+    """sum(v[0:n])"""
+    if floating is float:
+        return fnn_sum_f32(v, n)
+    else:
+        return fnn_sum_f64(v, n)
+
+
+cdef inline double lane_sumsq(const floating* v, Py_ssize_t n) noexcept nogil:
+    """sum(v[0:n]^2)"""
+    if floating is float:
+        return fnn_sumsq_f32(v, n)
+    else:
+        return fnn_sumsq_f64(v, n)
+
+
+cdef inline double lane_sqdiff_sum(const floating* p, const floating* t, Py_ssize_t n) noexcept nogil:
+    """sum((p - t)^2) over [0, n)"""
+    if floating is float:
+        return fnn_sqdiff_sum_f32(p, t, n)
+    else:
+        return fnn_sqdiff_sum_f64(p, t, n)
+
+
+cdef inline void shifted_sums(const floating* x, Py_ssize_t n, double k,
+                              double* s1, double* s2) noexcept nogil:
+    """s1 += sum(x - k), s2 += sum((x - k)^2)"""
+    if floating is float:
+        fnn_shifted_sums_f32(x, n, k, s1, s2)
+    else:
+        fnn_shifted_sums_f64(x, n, k, s1, s2)
+
+
+cdef inline void grad_sums(const floating* g, const floating* x, Py_ssize_t n, double mean,
+                           double* sg, double* sgx) noexcept nogil:
+    """sg += sum(g), sgx += sum(g * (x - mean))"""
+    if floating is float:
+        fnn_grad_sums_f32(g, x, n, mean, sg, sgx)
+    else:
+        fnn_grad_sums_f64(g, x, n, mean, sg, sgx)
+
+
+cdef inline void weighted_grad_sums(const floating* g, const floating* x, const floating* w,
+                                    Py_ssize_t n, double mean, double* s1,
+                                    double* s2) noexcept nogil:
+    """s1 += sum(g * w), s2 += sum(g * w * (x - mean))"""
+    if floating is float:
+        fnn_weighted_grad_sums_f32(g, x, w, n, mean, s1, s2)
+    else:
+        fnn_weighted_grad_sums_f64(g, x, w, n, mean, s1, s2)
+
+
+# ---- threads ----
 
 cdef inline int threads_for(Py_ssize_t work, Py_ssize_t threshold, int n_threads) noexcept nogil:
     """Threads to use for `work` elements: one below `threshold`, else one per `threshold`
@@ -71,7 +205,7 @@ cdef inline int threads_for(Py_ssize_t work, Py_ssize_t threshold, int n_threads
     cdef Py_ssize_t t
     if work < threshold or n_threads < 2:
         return 1
-    if threshold < 1:          # a threshold of 0 (the benchmarks' _set_tuning): every thread
+    if threshold < 1:          # a threshold of 0 (bench/threshold.py): every thread
         return n_threads
     t = work // threshold
     if t < 2:

@@ -31,13 +31,9 @@ from cython.parallel cimport prange
 from libc.string cimport memset, memcpy
 
 from fastnn._kernels.common cimport lane_sum, threads_for, omp_get_thread_num, gemm_rm
+from fastnn._kernels._runtime cimport parallel_min, PAR_CONV
 
-# Below this many elements moved, a kernel runs on one thread.  Not measured
-# for this family: the value is the activations family's measured crossover for
-# cheap elementwise loops (README "Threading threshold"), which these
-# memory-bound copies resemble.
-PARALLEL_MIN = 32768
-cdef Py_ssize_t _MIN = PARALLEL_MIN
+# Below _runtime's "conv" threshold (elements moved) a kernel runs on one thread.
 
 
 cdef inline Py_ssize_t _first_valid(Py_ssize_t off, Py_ssize_t s) noexcept nogil:
@@ -147,7 +143,7 @@ def im2col(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
     cdef const floating* xp = &x[n0, 0, 0, 0]
     cdef floating* cp = &cols[0, 0]
     cdef Py_ssize_t kk = HH * WW
-    cdef int nt = threads_for(nb * K * P, _MIN, n_threads)
+    cdef int nt = threads_for(nb * K * P, parallel_min(PAR_CONV), n_threads)
     for t in prange(nb * C, schedule='static', nogil=True, num_threads=nt):
         n = t // C
         c = t - n * C
@@ -167,7 +163,7 @@ def col2im(const floating[:, ::1] dcols,     # IN  (C*HH*WW, >= nb*Ho*Wo), image
     cdef floating* xp = &dx[n0, 0, 0, 0]
     cdef const floating* cp = &dcols[0, 0]
     cdef Py_ssize_t kk = HH * WW
-    cdef int nt = threads_for(nb * (K * P + C * H * W), _MIN, n_threads)
+    cdef int nt = threads_for(nb * (K * P + C * H * W), parallel_min(PAR_CONV), n_threads)
     for t in prange(nb * C, schedule='static', nogil=True, num_threads=nt):
         n = t // C
         c = t - n * C
@@ -188,7 +184,7 @@ def unpack_out(const floating[:, ::1] tmp,    # IN  (F, >= nb*P) GEMM result, im
         return
     cdef floating* o0 = &out[n0, 0, 0]
     cdef const floating* t0 = &tmp[0, 0]
-    cdef int nt = threads_for(nb * F * P, _MIN, n_threads)
+    cdef int nt = threads_for(nb * F * P, parallel_min(PAR_CONV), n_threads)
     for t in prange(nb * F, schedule='static', nogil=True, num_threads=nt):
         n = t // F
         f = t - n * F
@@ -212,7 +208,7 @@ def pack_dout(const floating[:, :, ::1] dout,  # IN  (N, F, P)
         return
     cdef const floating* g0 = &dout[n0, 0, 0]
     cdef floating* d0 = &doutT[0, 0]
-    cdef int nt = threads_for(nb * F * P, _MIN, n_threads)
+    cdef int nt = threads_for(nb * F * P, parallel_min(PAR_CONV), n_threads)
     for f in prange(F, schedule='static', nogil=True, num_threads=nt):
         acc = 0
         for n in range(nb):

@@ -22,6 +22,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 
 from fastnn._kernels.common cimport stream_copy, threads_for, fnn_stream_fence
+from fastnn._kernels._runtime cimport parallel_min, stream_min_bytes, PAR_DROPOUT
 
 cdef extern from *:
     """
@@ -40,27 +41,11 @@ cdef extern from *:
     const uint64_t GAMMA "FNN_SPLITMIX_GAMMA"
     uint64_t fnn_mix64(uint64_t z) nogil
 
-# Below this many elements the loops run on one thread.  Measured on 2 cores
-# (`python -m fastnn.benchmarks.cases_dropout`, float32 forward kernel): 2 threads lose
-# up to 8K elements (0.78-0.93x) and win from 16K on (1.24x at 16K, 1.43x at
-# 32K, 1.66x at 256K).
-PARALLEL_MIN = 16384
-cdef Py_ssize_t _MIN = PARALLEL_MIN
+#: Elements per parallel work item: the mask of element i does not depend on it.
+BLOCK_SIZE = BLOCK
 
-# Outputs at least this big are written with streaming stores (see activations.pyx).
-STREAM_MIN_BYTES = 8 << 20
-cdef Py_ssize_t _STREAM_MIN = STREAM_MIN_BYTES
-
-
-def _set_tuning(Py_ssize_t parallel_min, Py_ssize_t stream_min_bytes):
-    """Override PARALLEL_MIN / STREAM_MIN_BYTES for this process (for measurements).
-
-    Returns the previous (parallel_min, stream_min_bytes).
-    """
-    global _MIN, _STREAM_MIN
-    old = (_MIN, _STREAM_MIN)
-    _MIN, _STREAM_MIN = parallel_min, stream_min_bytes
-    return old
+# Below _runtime's "dropout" threshold (elements) the loops run on one thread; outputs of at
+# least _runtime's STREAM_MIN_BYTES are written with streaming stores.
 
 
 def mix64(uint64_t z):
@@ -130,8 +115,8 @@ def dropout_forward(const floating[::1] x,   # IN  (n,) flattened input
     cdef floating* yp = &out[0]
     cdef uint8_t* mp = &mask[0]
     cdef floating s = <floating>scale
-    cdef int nt = threads_for(n, _MIN, n_threads)
-    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= _STREAM_MIN
+    cdef int nt = threads_for(n, parallel_min(PAR_DROPOUT), n_threads)
+    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= stream_min_bytes()
     nblocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         start = blk * BLOCK
@@ -151,7 +136,7 @@ def dropout_mask(uint8_t[::1] mask,       # OUT (n,) 1 = kept, 0 = dropped
     if n == 0:
         return
     cdef uint8_t* mp = &mask[0]
-    cdef int nt = threads_for(n, _MIN, n_threads)
+    cdef int nt = threads_for(n, parallel_min(PAR_DROPOUT), n_threads)
     nblocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         start = blk * BLOCK
@@ -172,8 +157,8 @@ def dropout_backward(const floating[::1] dout,  # IN  (n,) upstream gradient
     cdef const uint8_t* mp = &mask[0]
     cdef floating* dp = &dx[0]
     cdef floating s = <floating>scale
-    cdef int nt = threads_for(n, _MIN, n_threads)
-    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= _STREAM_MIN
+    cdef int nt = threads_for(n, parallel_min(PAR_DROPOUT), n_threads)
+    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= stream_min_bytes()
     nblocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         start = blk * BLOCK

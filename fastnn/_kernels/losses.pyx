@@ -13,40 +13,24 @@
 # anything (no -ffast-math).
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, log, log1p, NAN
+from libc.math cimport log, NAN
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport int64_t
 
-from fastnn._kernels.common cimport lane_sum, fexp, flog1p_pos, threads_for
+from fastnn._kernels.common cimport LANES, lane_sum, lane_sqdiff_sum, fexp, flog1p_pos, threads_for
+from fastnn._kernels._runtime cimport parallel_min, PAR_LOSSES_CHEAP, PAR_LOSSES_TRANSCENDENTAL
 
 cdef extern from *:
     """
     #define FNN_LOSS_BLOCK 8192       /* elements per parallel work item (bce, mse) */
-    #define FNN_LANES 16              /* partial sums per reduction */
     """
     enum: BLOCK "FNN_LOSS_BLOCK"
-    enum: LANES "FNN_LANES"
 
-# Below these many elements (N * C, or n) a loss runs on one thread.  Measured
-# on 2 cores (`python -m fastnn.benchmarks.cases_losses`, float32): softmax (C = 1000)
-# breaks even at 32K elements and wins from 64K (1.58x), BCE wins from 16K
-# (1.14x; 1.76x at 32K); MSE, a pure stream, breaks even up to 64K and wins
-# from 128K (1.84x).  The SVM row pass has no exp, so it takes MSE's threshold.
-PARALLEL_MIN_TRANSCENDENTAL = 32768     # softmax, bce
-PARALLEL_MIN_CHEAP = 131072             # svm, mse
-cdef Py_ssize_t _MIN_TRANS = PARALLEL_MIN_TRANSCENDENTAL
-cdef Py_ssize_t _MIN_CHEAP = PARALLEL_MIN_CHEAP
+#: Elements per parallel work item of bce and mse (one partial loss each: see block_count).
+BLOCK_SIZE = BLOCK
 
-
-def _set_tuning(Py_ssize_t min_transcendental, Py_ssize_t min_cheap):
-    """Override the thresholds above for this process (for measurements).
-
-    Returns the previous (min_transcendental, min_cheap).
-    """
-    global _MIN_TRANS, _MIN_CHEAP
-    old = (_MIN_TRANS, _MIN_CHEAP)
-    _MIN_TRANS, _MIN_CHEAP = min_transcendental, min_cheap
-    return old
+# Below _runtime's thresholds (elements N * C, or n) a loss runs on one thread:
+# "losses.transcendental" for softmax and bce, "losses.cheap" for svm and mse.
 
 
 # ---- row helpers (exp, log1p and the lane sum come from common.pxd) ----
@@ -103,7 +87,7 @@ def softmax_loss(const floating[:, ::1] scores,  # IN  (N, C)
     cdef floating* dp = &dscores[0, 0]
     cdef const int64_t* yp = &y[0]
     cdef double* lp = &row_loss[0]
-    cdef int nt = threads_for(N * C, _MIN_TRANS, n_threads)
+    cdef int nt = threads_for(N * C, parallel_min(PAR_LOSSES_TRANSCENDENTAL), n_threads)
     for i in prange(N, schedule='static', nogil=True, num_threads=nt):
         lp[i] = _softmax_row(sp + i * C, dp + i * C, C, yp[i], inv_n)
     return _ordered_sum(lp, N) / N
@@ -142,7 +126,7 @@ def softmax_loss_smoothed(const floating[:, ::1] scores,  # IN  (N, C)
     cdef floating* dp = &dscores[0, 0]
     cdef const int64_t* yp = &y[0]
     cdef double* lp = &row_loss[0]
-    cdef int nt = threads_for(N * C, _MIN_TRANS, n_threads)
+    cdef int nt = threads_for(N * C, parallel_min(PAR_LOSSES_TRANSCENDENTAL), n_threads)
     for i in prange(N, schedule='static', nogil=True, num_threads=nt):
         lp[i] = _softmax_smooth_row(sp + i * C, dp + i * C, C, yp[i], inv_n, label_smoothing)
     return _ordered_sum(lp, N) / N
@@ -209,7 +193,7 @@ def svm_loss(const floating[:, ::1] scores,  # IN  (N, C)
     cdef floating* dp = &dscores[0, 0]
     cdef const int64_t* yp = &y[0]
     cdef double* lp = &row_loss[0]
-    cdef int nt = threads_for(N * C, _MIN_CHEAP, n_threads)
+    cdef int nt = threads_for(N * C, parallel_min(PAR_LOSSES_CHEAP), n_threads)
     for i in prange(N, schedule='static', nogil=True, num_threads=nt):
         lp[i] = _svm_row_scratch(sp + i * C, dp + i * C, C, yp[i], fm, inv_n)
     return _ordered_sum(lp, N) / N
@@ -237,25 +221,10 @@ cdef double _bce_block(const floating* x, const floating* t, floating* d, Py_ssi
 cdef double _mse_block(const floating* p, const floating* t, floating* d, Py_ssize_t n,
                        floating two_inv_n) noexcept nogil:
     """l = (p - t)^2;  d = 2 (p - t) / n"""
-    cdef double lane[LANES]
-    cdef double total = 0, r
-    cdef Py_ssize_t i, k, n16 = n - n % LANES
-    for k in range(LANES):
-        lane[k] = 0
-    i = 0
-    while i < n16:
-        for k in range(LANES):
-            r = <double>p[i + k] - <double>t[i + k]
-            d[i + k] = <floating>r * two_inv_n
-            lane[k] += r * r
-        i += LANES
-    for i in range(n16, n):
-        r = <double>p[i] - <double>t[i]
-        d[i] = <floating>r * two_inv_n
-        total += r * r
-    for k in range(LANES):
-        total += lane[k]
-    return total
+    cdef Py_ssize_t i
+    for i in range(n):
+        d[i] = <floating>(<double>p[i] - <double>t[i]) * two_inv_n
+    return lane_sqdiff_sum(p, t, n)          # the block is still in cache
 
 
 def bce_with_logits_loss(const floating[::1] logits,  # IN  (n,) flattened
@@ -272,7 +241,7 @@ def bce_with_logits_loss(const floating[::1] logits,  # IN  (n,) flattened
     cdef const floating* tp = &target[0]
     cdef floating* dp = &dlogits[0]
     cdef double* lp = &block_loss[0]
-    cdef int nt = threads_for(n, _MIN_TRANS, n_threads)
+    cdef int nt = threads_for(n, parallel_min(PAR_LOSSES_TRANSCENDENTAL), n_threads)
     nblocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         start = blk * BLOCK
@@ -295,7 +264,7 @@ def mse_loss(const floating[::1] pred,     # IN  (n,) flattened
     cdef const floating* tp = &target[0]
     cdef floating* dp = &dpred[0]
     cdef double* lp = &block_loss[0]
-    cdef int nt = threads_for(n, _MIN_CHEAP, n_threads)
+    cdef int nt = threads_for(n, parallel_min(PAR_LOSSES_CHEAP), n_threads)
     nblocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         start = blk * BLOCK

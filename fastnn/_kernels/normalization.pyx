@@ -26,7 +26,10 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport sqrt
 
-from fastnn._kernels.common cimport stream_copy, threads_for, fnn_stream_fence
+from fastnn._kernels.common cimport (
+    grad_sums, shifted_sums, stream_copy, threads_for, weighted_grad_sums, fnn_stream_fence,
+)
+from fastnn._kernels._runtime cimport parallel_min, stream_min_bytes, PAR_NORMALIZATION
 
 cdef extern from *:
     """
@@ -36,60 +39,14 @@ cdef extern from *:
     enum: TILE "FNN_NORM_TILE"
     enum: CHUNK "FNN_NORM_CHUNK"
 
-# Below this many elements a kernel runs on one thread.  Measured fwd+bwd, 1 vs
-# 2 threads (float32, 2 cores): layer norm (rows of 256) 1.19x at 16K, 1.31x
-# at 32K, 1.68x at 64K; spatial batch norm 0.89x at 16K, 0.90x at 32K, 1.08x
-# at 64K, 1.35x at 256K.  32K is the break-even compromise for the family.
-PARALLEL_MIN = 32768
-cdef Py_ssize_t _PARALLEL_MIN = PARALLEL_MIN
-
-# Outputs at least this big are written with streaming stores (see activations.pyx).
-STREAM_MIN_BYTES = 8 << 20
-cdef Py_ssize_t _STREAM_MIN = STREAM_MIN_BYTES
-
-
-def _set_tuning(Py_ssize_t parallel_min, Py_ssize_t stream_min_bytes):
-    """Override the thresholds above for this process; returns the previous pair."""
-    global _PARALLEL_MIN, _STREAM_MIN
-    old = (_PARALLEL_MIN, _STREAM_MIN)
-    _PARALLEL_MIN, _STREAM_MIN = parallel_min, stream_min_bytes
-    return old
+# Below _runtime's "normalization" threshold (elements) a kernel runs on one thread; outputs
+# of at least _runtime's STREAM_MIN_BYTES are written with streaming stores.
 
 
 # ---- contiguous-run helpers (the inner loops; the compiler vectorises them) ----
 
-# ---- sums over contiguous runs: fnn_reduce.h (vectorised with omp simd reductions) ----
-
-cdef extern from "fnn_reduce.h" nogil:
-    void fnn_shifted_sums_f32(const float* x, Py_ssize_t n, double k, double* s1, double* s2)
-    void fnn_shifted_sums_f64(const double* x, Py_ssize_t n, double k, double* s1, double* s2)
-    void fnn_grad_sums_f32(const float* g, const float* x, Py_ssize_t n, double mean,
-                           double* sg, double* sgx)
-    void fnn_grad_sums_f64(const double* g, const double* x, Py_ssize_t n, double mean,
-                           double* sg, double* sgx)
-    void fnn_weighted_grad_sums_f32(const float* g, const float* x, const float* w, Py_ssize_t n,
-                                    double mean, double* s1, double* s2)
-    void fnn_weighted_grad_sums_f64(const double* g, const double* x, const double* w,
-                                    Py_ssize_t n, double mean, double* s1, double* s2)
-
-
-cdef inline void _shifted_sums(const floating* x, Py_ssize_t n, double k,
-                               double* s1, double* s2) noexcept nogil:
-    """s1 += sum(x - k), s2 += sum((x - k)^2)"""
-    if floating is float:
-        fnn_shifted_sums_f32(x, n, k, s1, s2)
-    else:
-        fnn_shifted_sums_f64(x, n, k, s1, s2)
-
-
-cdef inline void _grad_sums(const floating* g, const floating* x, Py_ssize_t n, double mean,
-                            double* sg, double* sgx) noexcept nogil:
-    """sg += sum(g), sgx += sum(g * (x - mean))"""
-    if floating is float:
-        fnn_grad_sums_f32(g, x, n, mean, sg, sgx)
-    else:
-        fnn_grad_sums_f64(g, x, n, mean, sg, sgx)
-
+# ---- sums over contiguous runs: common.pxd's shifted_sums / grad_sums / weighted_grad_sums
+# (fnn_reduce.h's fixed-lane sums) ----
 
 cdef inline void _affine_run(const floating* x, floating* y, Py_ssize_t n,
                              floating k, floating a, floating c) noexcept nogil:
@@ -166,7 +123,7 @@ cdef void _bn_block_forward(const floating[:, :, ::1] x, const floating[::1] gam
             var[c] = 0
         for n in range(N):
             for c in range(c0, c1):
-                _shifted_sums(&x[n, c, 0], L, x[0, c, 0], &mean[c], &var[c])
+                shifted_sums(&x[n, c, 0], L, x[0, c, 0], &mean[c], &var[c])
         for c in range(c0, c1):
             m = mean[c] / cnt
             var[c] = max(var[c] / cnt - m * m, 0.0)
@@ -189,8 +146,8 @@ def bn_forward_spatial(const floating[:, :, ::1] x,   # IN  (N, C, L)
                        bint training, double eps, int n_threads):
     """out = (x - mean) / sqrt(var + eps) * gamma + beta, per channel"""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2], blk, nb
-    cdef bint stream = N * C * L * <Py_ssize_t>sizeof(floating) >= _STREAM_MIN
-    cdef int nt = threads_for(N * C * L, _PARALLEL_MIN, n_threads)
+    cdef bint stream = N * C * L * <Py_ssize_t>sizeof(floating) >= stream_min_bytes()
+    cdef int nt = threads_for(N * C * L, parallel_min(PAR_NORMALIZATION), n_threads)
     if N == 0 or L == 0:
         return
     nb = min(<Py_ssize_t>nt, C)
@@ -214,7 +171,7 @@ cdef void _bn_block_backward(const floating[:, :, ::1] dout, const floating[:, :
         return      # no elements: the sums stay 0 (and &x[n, c, 0] would be out of bounds)
     for n in range(N):
         for c in range(c0, c1):
-            _grad_sums(&dout[n, c, 0], &x[n, c, 0], L, mean[c], &sg[c], &sgx[c])
+            grad_sums(&dout[n, c, 0], &x[n, c, 0], L, mean[c], &sg[c], &sgx[c])
     for n in range(N):
         for c in range(c0, c1):
             gi = gamma[c] * invstd[c]
@@ -239,8 +196,8 @@ def bn_backward_spatial(const floating[:, :, ::1] dout,  # IN  (N, C, L)
     """dbeta = sum(dout), dgamma = sum(dout * xhat), dx by the simplified formula (train)
     or dx = dout * gamma * invstd (eval: the statistics are constants)"""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2], blk, nb
-    cdef bint stream = N * C * L * <Py_ssize_t>sizeof(floating) >= _STREAM_MIN
-    cdef int nt = threads_for(N * C * L, _PARALLEL_MIN, n_threads)
+    cdef bint stream = N * C * L * <Py_ssize_t>sizeof(floating) >= stream_min_bytes()
+    cdef int nt = threads_for(N * C * L, parallel_min(PAR_NORMALIZATION), n_threads)
     nb = max(min(<Py_ssize_t>nt, C), 1)
     for blk in prange(nb, schedule='static', nogil=True, num_threads=nt):
         _bn_block_backward(dout, x, gamma, mean, invstd, dx, dbeta, sgx, blk * C // nb,
@@ -288,7 +245,7 @@ def bn_forward_columns(const floating[:, ::1] x,    # IN  (N, D)
                        bint training, double eps, int n_threads):
     """out = (x - mean) / sqrt(var + eps) * gamma + beta, per column"""
     cdef Py_ssize_t N = x.shape[0], D = x.shape[1], t
-    cdef int nt = threads_for(N * D, _PARALLEL_MIN, n_threads)
+    cdef int nt = threads_for(N * D, parallel_min(PAR_NORMALIZATION), n_threads)
     if N == 0:
         return
     for t in prange((D + TILE - 1) // TILE, schedule='static', nogil=True, num_threads=nt):
@@ -363,7 +320,7 @@ def bn_backward_columns(const floating[:, ::1] dout,  # IN  (N, D)
     """dbeta = sum(dout), dgamma = sum(dout * xhat), dx by the simplified formula (train)
     or dx = dout * gamma * invstd (eval)"""
     cdef Py_ssize_t N = x.shape[0], D = x.shape[1], t
-    cdef int nt = threads_for(N * D, _PARALLEL_MIN, n_threads)
+    cdef int nt = threads_for(N * D, parallel_min(PAR_NORMALIZATION), n_threads)
     for t in prange((D + TILE - 1) // TILE, schedule='static', nogil=True, num_threads=nt):
         _bn_tile_backward(dout, x, gamma, mean, invstd, dx, dgamma, dbeta, t * TILE,
                           min(t * TILE + TILE, D), training)
@@ -399,14 +356,14 @@ def ln_forward(const floating[:, ::1] x,    # IN  (N, D)
     """out = (x - mean_row) / sqrt(var_row + eps) * gamma + beta"""
     cdef Py_ssize_t N = x.shape[0], D = x.shape[1], i, j
     cdef double s1, s2, k, m, istd
-    cdef int nt = threads_for(N * D, _PARALLEL_MIN, n_threads)
+    cdef int nt = threads_for(N * D, parallel_min(PAR_NORMALIZATION), n_threads)
     if D == 0:
         return
     for i in prange(N, schedule='static', nogil=True, num_threads=nt):
         s1 = 0
         s2 = 0
         k = x[i, 0]
-        _shifted_sums(&x[i, 0], D, k, &s1, &s2)
+        shifted_sums(&x[i, 0], D, k, &s1, &s2)
         m = s1 / D
         istd = 1.0 / sqrt(max(s2 / D - m * m, 0.0) + eps)
         mean[i] = k + m
@@ -433,7 +390,7 @@ def ln_backward(const floating[:, ::1] dout,   # IN  (N, D)
     (dgamma and dbeta are column sums, done by column_grad_sums)"""
     cdef Py_ssize_t N = x.shape[0], D = x.shape[1], i
     cdef double s1, s2
-    cdef int nt = threads_for(N * D, _PARALLEL_MIN, n_threads)
+    cdef int nt = threads_for(N * D, parallel_min(PAR_NORMALIZATION), n_threads)
     if D == 0:
         return
     for i in prange(N, schedule='static', nogil=True, num_threads=nt):
@@ -451,10 +408,7 @@ cdef inline void _ln_row_sums(const floating* g, const floating* x, const floati
     """s1 = sum(g * gamma), s2 = sum(g * gamma * (x - mean))"""
     s1[0] = 0
     s2[0] = 0
-    if floating is float:
-        fnn_weighted_grad_sums_f32(g, x, gamma, n, mean, s1, s2)
-    else:
-        fnn_weighted_grad_sums_f64(g, x, gamma, n, mean, s1, s2)
+    weighted_grad_sums(g, x, gamma, n, mean, s1, s2)
 
 
 cdef inline void _ln_row_dx(const floating* g, const floating* x, const floating* gamma,
@@ -492,7 +446,7 @@ def row_grad_sums(const floating[:, ::1] dout,   # IN  (N, D)
                   int n_threads):
     """Column sums of layer norm's parameter gradients, parallel over column tiles"""
     cdef Py_ssize_t N = x.shape[0], D = x.shape[1], t
-    cdef int nt = threads_for(N * D, _PARALLEL_MIN, n_threads)
+    cdef int nt = threads_for(N * D, parallel_min(PAR_NORMALIZATION), n_threads)
     for t in prange((D + TILE - 1) // TILE, schedule='static', nogil=True, num_threads=nt):
         _row_grad_tile(dout, x, mean, invstd, dgamma, dbeta, t * TILE, min(t * TILE + TILE, D))
 
@@ -518,8 +472,8 @@ def gn_forward(const floating[:, :, :, ::1] x,   # IN  (N, G, Cg, L)
     cdef Py_ssize_t N = x.shape[0], G = x.shape[1], Cg = x.shape[2], L = x.shape[3]
     cdef Py_ssize_t p, n, g, ci, c
     cdef double s1, s2, k, m, istd, cnt = <double>(Cg * L)
-    cdef bint stream = N * G * Cg * L * <Py_ssize_t>sizeof(floating) >= _STREAM_MIN
-    cdef int nt = threads_for(N * G * Cg * L, _PARALLEL_MIN, n_threads)
+    cdef bint stream = N * G * Cg * L * <Py_ssize_t>sizeof(floating) >= stream_min_bytes()
+    cdef int nt = threads_for(N * G * Cg * L, parallel_min(PAR_NORMALIZATION), n_threads)
     if Cg == 0 or L == 0:
         return
     for p in prange(N * G, schedule='static', nogil=True, num_threads=nt):
@@ -528,7 +482,7 @@ def gn_forward(const floating[:, :, :, ::1] x,   # IN  (N, G, Cg, L)
         s1 = 0
         s2 = 0
         k = x[n, g, 0, 0]
-        _shifted_sums(&x[n, g, 0, 0], Cg * L, k, &s1, &s2)
+        shifted_sums(&x[n, g, 0, 0], Cg * L, k, &s1, &s2)
         m = s1 / cnt
         istd = 1.0 / sqrt(max(s2 / cnt - m * m, 0.0) + eps)
         mean[n, g] = k + m
@@ -553,8 +507,8 @@ def gn_backward(const floating[:, :, :, ::1] dout,  # IN  (N, G, Cg, L)
     cdef Py_ssize_t N = x.shape[0], G = x.shape[1], Cg = x.shape[2], L = x.shape[3]
     cdef Py_ssize_t p, n, g, ci, c
     cdef double sg, sgx, s1, s2, istd, mu, cnt = <double>(Cg * L), b, gi
-    cdef bint stream = N * G * Cg * L * <Py_ssize_t>sizeof(floating) >= _STREAM_MIN
-    cdef int nt = threads_for(N * G * Cg * L, _PARALLEL_MIN, n_threads)
+    cdef bint stream = N * G * Cg * L * <Py_ssize_t>sizeof(floating) >= stream_min_bytes()
+    cdef int nt = threads_for(N * G * Cg * L, parallel_min(PAR_NORMALIZATION), n_threads)
     if Cg == 0:
         return
     for p in prange(N * G, schedule='static', nogil=True, num_threads=nt):
@@ -568,7 +522,7 @@ def gn_backward(const floating[:, :, :, ::1] dout,  # IN  (N, G, Cg, L)
             c = g * Cg + ci
             sg = 0
             sgx = 0
-            _grad_sums(&dout[n, g, ci, 0], &x[n, g, ci, 0], L, mu, &sg, &sgx)
+            grad_sums(&dout[n, g, ci, 0], &x[n, g, ci, 0], L, mu, &sg, &sgx)
             dbeta_n[n, c] = sg
             dgamma_n[n, c] = sgx * istd
             s1 = s1 + gamma[c] * sg

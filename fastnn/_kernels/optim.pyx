@@ -15,9 +15,9 @@
 # Python and are rounded once to the parameter's dtype, as PyTorch does.
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport sqrt, sqrtf
 
-from fastnn._kernels.common cimport threads_for
+from fastnn._kernels.common cimport fclip, fsqrt, lane_sumsq, threads_for
+from fastnn._kernels._runtime cimport parallel_min, PAR_OPTIM_ADAPTIVE, PAR_OPTIM_SGD
 
 cdef extern from *:
     """
@@ -25,31 +25,9 @@ cdef extern from *:
     """
     enum: BLOCK "FNN_OPTIM_BLOCK"
 
-# Below these sizes a step runs on one thread: waking the OpenMP team costs
-# more than it saves.  Measured on 2 cores (float32, 1 vs 2 threads, best of
-# repeated medians): SGD/momentum steps are pure streaming and 2 threads win
-# from 64K elements (x1.4 at 64K, x0.8-0.9 at 16-32K); RMSProp/Adam do a sqrt
-# and a division per element and win from 32K (x1.1 at 32K, x1.3 at 64K,
-# x1.9 at 256K).  On big parameters one thread already streams ~40 GB/s.
-PARALLEL_MIN_SGD = 65536
-PARALLEL_MIN_ADAPTIVE = 32768
-cdef Py_ssize_t _MIN_SGD = PARALLEL_MIN_SGD
-cdef Py_ssize_t _MIN_ADAPTIVE = PARALLEL_MIN_ADAPTIVE
-
-
-def _set_tuning(Py_ssize_t min_sgd, Py_ssize_t min_adaptive):
-    """Override the thresholds above for this process; returns the old (min_sgd, min_adaptive)."""
-    global _MIN_SGD, _MIN_ADAPTIVE
-    old = (_MIN_SGD, _MIN_ADAPTIVE)
-    _MIN_SGD, _MIN_ADAPTIVE = min_sgd, min_adaptive
-    return old
-
-
-cdef inline floating _sqrt(floating x) noexcept nogil:
-    if floating is float:
-        return sqrtf(x)
-    else:
-        return sqrt(x)
+# Below _runtime's thresholds (elements of all parameters of the call) a step runs on one
+# thread: "optim.sgd" for the streaming steps (sgd, momentum, scale, clamp, norms),
+# "optim.adaptive" for rmsprop, adam, adamw and adagrad (a sqrt and a division per element).
 
 
 # ---- block functions: serial, vectorisable ----
@@ -95,7 +73,7 @@ cdef void _rmsprop_block(floating* w, const floating* dw, floating* cache, Py_ss
         g = dw[i] + wd * w[i] if has_wd else dw[i]
         c = decay * cache[i] + one_minus * (g * g)
         cache[i] = c
-        w[i] = w[i] - lr * g / (_sqrt(c) + eps)
+        w[i] = w[i] - lr * g / (fsqrt(c) + eps)
 
 
 cdef void _adam_block(floating* w, const floating* dw, floating* m, floating* v, Py_ssize_t n,
@@ -111,7 +89,7 @@ cdef void _adam_block(floating* w, const floating* dw, floating* m, floating* v,
         vi = beta2 * v[i] + om2 * (g * g)
         m[i] = mi
         v[i] = vi
-        w[i] = w[i] - lr * (mi / bc1) / (_sqrt(vi / bc2) + eps)
+        w[i] = w[i] - lr * (mi / bc1) / (fsqrt(vi / bc2) + eps)
 
 
 cdef void _adamw_block(floating* w, const floating* dw, floating* m, floating* v, Py_ssize_t n,
@@ -126,7 +104,7 @@ cdef void _adamw_block(floating* w, const floating* dw, floating* m, floating* v
         vi = beta2 * v[i] + om2 * (g * g)
         m[i] = mi
         v[i] = vi
-        w[i] = w[i] * shrink - lr * (mi / bc1) / (_sqrt(vi / bc2) + eps)
+        w[i] = w[i] * shrink - lr * (mi / bc1) / (fsqrt(vi / bc2) + eps)
 
 
 cdef void _adagrad_block(floating* w, const floating* dw, floating* acc, Py_ssize_t n,
@@ -138,27 +116,7 @@ cdef void _adagrad_block(floating* w, const floating* dw, floating* acc, Py_ssiz
         g = dw[i] + wd * w[i] if has_wd else dw[i]
         a = acc[i] + g * g
         acc[i] = a
-        w[i] = w[i] - clr * g / (_sqrt(a) + eps)
-
-
-cdef double _sumsq_block(const floating* x, Py_ssize_t n) noexcept nogil:
-    """sum of x^2 over one block, in 16 float64 lanes combined in a fixed order"""
-    cdef double lane[16]
-    cdef double total = 0, v
-    cdef Py_ssize_t i = 0, k, n16 = n - n % 16
-    for k in range(16):
-        lane[k] = 0
-    while i < n16:
-        for k in range(16):
-            v = x[i + k]
-            lane[k] += v * v
-        i += 16
-    for i in range(n16, n):
-        v = x[i]
-        total += v * v
-    for k in range(16):
-        total += lane[k]
-    return total
+        w[i] = w[i] - clr * g / (fsqrt(a) + eps)
 
 
 cdef void _scale_block(floating* x, Py_ssize_t n, floating c) noexcept nogil:
@@ -169,10 +127,8 @@ cdef void _scale_block(floating* x, Py_ssize_t n, floating c) noexcept nogil:
 
 cdef void _clamp_block(floating* x, Py_ssize_t n, floating lo, floating hi) noexcept nogil:
     cdef Py_ssize_t i
-    cdef floating v
     for i in range(n):
-        v = x[i]
-        x[i] = lo if v < lo else (hi if v > hi else v)          # NaN stays NaN
+        x[i] = fclip(x[i], lo, hi)          # NaN stays NaN
 
 
 # ---- parallel drivers (called from fastnn.optim, which validates everything) ----
@@ -222,7 +178,7 @@ def sgd_step(floating[::1] probe,                # IN (any,) selects the dtype
     nblocks = first_block[T]
     cdef const Py_ssize_t* fb = &first_block[0]
     cdef floating flr = <floating>lr, fwd = <floating>weight_decay
-    cdef int nt = _threads(sizes, _MIN_SGD, n_threads)
+    cdef int nt = _threads(sizes, parallel_min(PAR_OPTIM_SGD), n_threads)
     for b in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         t = _tensor_of(fb, T, b)
         start = (b - fb[t]) * BLOCK
@@ -245,7 +201,7 @@ def momentum_step(floating[::1] probe,                # IN (any,) selects the dt
     cdef const Py_ssize_t* fb = &first_block[0]
     cdef floating flr = <floating>lr, fmu = <floating>momentum, fwd = <floating>weight_decay
     cdef floating fmu1 = <floating>(1.0 + momentum)
-    cdef int nt = _threads(sizes, _MIN_SGD, n_threads)
+    cdef int nt = _threads(sizes, parallel_min(PAR_OPTIM_SGD), n_threads)
     for b in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         t = _tensor_of(fb, T, b)
         start = (b - fb[t]) * BLOCK
@@ -269,7 +225,7 @@ def rmsprop_step(floating[::1] probe,                # IN (any,) selects the dty
     cdef const Py_ssize_t* fb = &first_block[0]
     cdef floating flr = <floating>lr, fd = <floating>decay_rate, feps = <floating>eps
     cdef floating fom = <floating>(1.0 - decay_rate), fwd = <floating>weight_decay
-    cdef int nt = _threads(sizes, _MIN_ADAPTIVE, n_threads)
+    cdef int nt = _threads(sizes, parallel_min(PAR_OPTIM_ADAPTIVE), n_threads)
     for b in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         t = _tensor_of(fb, T, b)
         start = (b - fb[t]) * BLOCK
@@ -296,7 +252,7 @@ def adam_step(floating[::1] probe,                # IN (any,) selects the dtype
     cdef floating flr = <floating>lr, fb1 = <floating>beta1, fb2 = <floating>beta2
     cdef floating feps = <floating>eps, fwd = <floating>weight_decay
     cdef floating fom1 = <floating>(1.0 - beta1), fom2 = <floating>(1.0 - beta2)
-    cdef int nt = _threads(sizes, _MIN_ADAPTIVE, n_threads)
+    cdef int nt = _threads(sizes, parallel_min(PAR_OPTIM_ADAPTIVE), n_threads)
     for b in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         t = _tensor_of(fb, T, b)
         start = (b - fb[t]) * BLOCK
@@ -325,7 +281,7 @@ def adamw_step(floating[::1] probe,                # IN (any,) selects the dtype
     cdef floating flr = <floating>lr, fb1 = <floating>beta1, fb2 = <floating>beta2
     cdef floating feps = <floating>eps, fshrink = <floating>(1.0 - lr * weight_decay)
     cdef floating fom1 = <floating>(1.0 - beta1), fom2 = <floating>(1.0 - beta2)
-    cdef int nt = _threads(sizes, _MIN_ADAPTIVE, n_threads)
+    cdef int nt = _threads(sizes, parallel_min(PAR_OPTIM_ADAPTIVE), n_threads)
     for b in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         t = _tensor_of(fb, T, b)
         start = (b - fb[t]) * BLOCK
@@ -350,7 +306,7 @@ def adagrad_step(floating[::1] probe,                # IN (any,) selects the dty
     nblocks = first_block[T]
     cdef const Py_ssize_t* fb = &first_block[0]
     cdef floating feps = <floating>eps, fwd = <floating>weight_decay
-    cdef int nt = _threads(sizes, _MIN_ADAPTIVE, n_threads)
+    cdef int nt = _threads(sizes, parallel_min(PAR_OPTIM_ADAPTIVE), n_threads)
     for b in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         t = _tensor_of(fb, T, b)
         start = (b - fb[t]) * BLOCK
@@ -376,11 +332,11 @@ def sumsq(floating[::1] probe,                # IN (any,) selects the dtype
     cdef const Py_ssize_t* fb = &first_block[0]
     cdef double* out = &block_sums[0]
     cdef double total = 0
-    cdef int nt = _threads(sizes, _MIN_SGD, n_threads)
+    cdef int nt = _threads(sizes, parallel_min(PAR_OPTIM_SGD), n_threads)
     for b in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         t = _tensor_of(fb, T, b)
         start = (b - fb[t]) * BLOCK
-        out[b] = _sumsq_block((<const floating*><size_t>ptrs[t, 0]) + start,
+        out[b] = lane_sumsq((<const floating*><size_t>ptrs[t, 0]) + start,
                               min(<Py_ssize_t>BLOCK, sizes[t] - start))
     for b in range(nblocks):
         total += out[b]
@@ -399,7 +355,7 @@ def scale(floating[::1] probe,                # IN (any,) selects the dtype
     nblocks = first_block[T]
     cdef const Py_ssize_t* fb = &first_block[0]
     cdef floating fc = <floating>c
-    cdef int nt = _threads(sizes, _MIN_SGD, n_threads)
+    cdef int nt = _threads(sizes, parallel_min(PAR_OPTIM_SGD), n_threads)
     for b in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         t = _tensor_of(fb, T, b)
         start = (b - fb[t]) * BLOCK
@@ -419,7 +375,7 @@ def clamp(floating[::1] probe,                # IN (any,) selects the dtype
     nblocks = first_block[T]
     cdef const Py_ssize_t* fb = &first_block[0]
     cdef floating flo = <floating>lo, fhi = <floating>hi
-    cdef int nt = _threads(sizes, _MIN_SGD, n_threads)
+    cdef int nt = _threads(sizes, parallel_min(PAR_OPTIM_SGD), n_threads)
     for b in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         t = _tensor_of(fb, T, b)
         start = (b - fb[t]) * BLOCK

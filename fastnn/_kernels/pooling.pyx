@@ -15,17 +15,13 @@ from libc.stdint cimport uint8_t, int32_t
 from libc.string cimport memset
 
 from fastnn._kernels.common cimport lane_sum, threads_for
+from fastnn._kernels._runtime cimport parallel_min, PAR_POOLING
 
 ctypedef fused index_t:
     uint8_t
     int32_t
 
-# Below this many elements moved, a kernel runs on one thread.  Not measured
-# for this family: the value is the activations family's measured crossover for
-# cheap elementwise loops (README "Threading threshold"), which these
-# memory-bound copies resemble.
-PARALLEL_MIN = 32768
-cdef Py_ssize_t _MIN = PARALLEL_MIN
+# Below _runtime's "pooling" threshold (input elements) a kernel runs on one thread.
 
 
 cdef inline bint _wins(floating v, floating best) noexcept nogil:
@@ -124,7 +120,7 @@ def max_pool_forward(const floating[:, :, :, ::1] x,  # IN  (N, C, H, W)
     cdef floating* op = &out[0, 0, 0, 0]
     cdef index_t* ip = &idx[0, 0, 0, 0]
     cdef bint fast = ph == 2 and pw == 2 and stride == 2
-    cdef int nt = threads_for(N * C * H * W, _MIN, n_threads)
+    cdef int nt = threads_for(N * C * H * W, parallel_min(PAR_POOLING), n_threads)
     for t in prange(N * C, schedule='static', nogil=True, num_threads=nt):
         if fast:
             _max2x2_plane(xp + t * H * W, op + t * Ho * Wo, ip + t * Ho * Wo, W, Ho, Wo)
@@ -167,7 +163,7 @@ def max_pool_backward(const floating[:, :, :, ::1] dout,  # IN  (N, C, Ho, Wo)
     if not empty_out:
         g0 = &dout[0, 0, 0, 0]
         i0 = &idx[0, 0, 0, 0]
-    cdef int nt = threads_for(N * C * H * W, _MIN, n_threads)
+    cdef int nt = threads_for(N * C * H * W, parallel_min(PAR_POOLING), n_threads)
     for t in prange(N * C, schedule='static', nogil=True, num_threads=nt):
         dp = dx0 + t * H * W
         if empty_out:
@@ -200,7 +196,7 @@ def avg_pool_forward(const floating[:, :, :, ::1] x,  # IN  (N, C, H, W)
         return
     cdef const floating* x0 = &x[0, 0, 0, 0]
     cdef floating* o0 = &out[0, 0, 0, 0]
-    cdef int nt = threads_for(N * C * H * W, _MIN, n_threads)
+    cdef int nt = threads_for(N * C * H * W, parallel_min(PAR_POOLING), n_threads)
     for t in prange(N * C, schedule='static', nogil=True, num_threads=nt):
         xp = x0 + t * H * W
         op = o0 + t * Ho * Wo
@@ -232,7 +228,7 @@ def avg_pool_backward(const floating[:, :, :, ::1] dout,  # IN  (N, C, Ho, Wo)
     cdef const floating* g0 = NULL
     if not empty_out:
         g0 = &dout[0, 0, 0, 0]
-    cdef int nt = threads_for(N * C * H * W, _MIN, n_threads)
+    cdef int nt = threads_for(N * C * H * W, parallel_min(PAR_POOLING), n_threads)
     for t in prange(N * C, schedule='static', nogil=True, num_threads=nt):
         dp = d0 + t * H * W
         memset(dp, 0, H * W * sizeof(floating))
@@ -258,7 +254,7 @@ def global_avg_pool_forward(const floating[:, :, ::1] x,  # IN  (N*C... viewed a
     cdef const floating* x0 = &x[0, 0, 0]
     cdef floating* o0 = &out[0, 0]
     cdef double inv = 1.0 / <double>P
-    cdef int nt = threads_for(N * C * P, _MIN, n_threads)
+    cdef int nt = threads_for(N * C * P, parallel_min(PAR_POOLING), n_threads)
     for t in prange(N * C, schedule='static', nogil=True, num_threads=nt):
         o0[t] = <floating>(lane_sum(x0 + t * P, P) * inv)
 
@@ -275,7 +271,7 @@ def global_avg_pool_backward(const floating[:, ::1] dout,  # IN  (N, C)
     cdef const floating* g0 = &dout[0, 0]
     cdef floating* d0 = &dx[0, 0, 0]
     cdef floating inv = <floating>(1.0 / <double>P)
-    cdef int nt = threads_for(N * C * P, _MIN, n_threads)
+    cdef int nt = threads_for(N * C * P, parallel_min(PAR_POOLING), n_threads)
     for t in prange(N * C, schedule='static', nogil=True, num_threads=nt):
         g = g0[t] * inv
         dp = d0 + t * P

@@ -143,14 +143,18 @@ WORKLOADS = [
 
 
 def measure_threshold():
-    """One vs two threads for the raw dropout forward kernel: where PARALLEL_MIN belongs.
+    """One vs two threads for the raw dropout forward kernel: where the "dropout" parallel
+    threshold (fastnn.set_parallel_threshold) belongs.
 
         python -m fastnn.benchmarks.cases_dropout
     """
     import time
+    import fastnn
     from fastnn import _dispatch
+    from fastnn._kernels import _runtime
     K = _dispatch.kernels.dropout
-    old = K._set_tuning(0, 1 << 62)
+    old = fastnn.set_parallel_threshold("dropout", 0)
+    old_stream = _runtime._set_stream_min_bytes(1 << 62)
     print("| elements | 1 thread us | 2 threads us | speed-up |\n| ---: | ---: | ---: | ---: |")
     try:
         for n in [2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144]:
@@ -170,7 +174,8 @@ def measure_threshold():
                 t[nt] = float(np.median(meds))
             print(f"| {n} | {t[1]:.2f} | {t[2]:.2f} | {t[1] / t[2]:.2f} |")
     finally:
-        K._set_tuning(*old)
+        fastnn.set_parallel_threshold("dropout", old)
+        _runtime._set_stream_min_bytes(old_stream)
 
 
 if __name__ == "__main__":

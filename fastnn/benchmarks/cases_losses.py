@@ -86,13 +86,15 @@ WORKLOADS = [
 
 def measure_threshold():
     """One vs two threads for softmax/SVM rows (C = 1000) and BCE/MSE elements: where the
-    PARALLEL_MIN_* thresholds of fastnn/_kernels/losses.pyx belong.
+    "losses.*" parallel thresholds (fastnn.set_parallel_threshold) belong.
 
         python -m fastnn.benchmarks.cases_losses
     """
+    import fastnn
     from fastnn import _dispatch
     K = _dispatch.kernels.losses
-    old = K._set_tuning(0, 0)
+    names = ("losses.transcendental", "losses.cheap")
+    old = [fastnn.set_parallel_threshold(name, 0) for name in names]
 
     def med(f, n):
         return harness.median_us(f, reps=max(20, int(1e7 // n)), warmup=10)
@@ -119,7 +121,8 @@ def measure_threshold():
                 cells += [f"{t1:.2f}", f"{t2:.2f}", f"{t1 / t2:.2f}"]
             print(f"| {n} | " + " | ".join(cells) + " |")
     finally:
-        K._set_tuning(*old)
+        for name, value in zip(names, old):
+            fastnn.set_parallel_threshold(name, value)
 
 
 if __name__ == "__main__":

@@ -245,7 +245,7 @@ def _prelu_layout(x, alpha, fn):
     if alpha.ndim != 1 or alpha.shape[0] < 1:
         raise ValueError(f"{fn}: alpha must have shape (1,) or (C,), got {alpha.shape}")
     if alpha.shape[0] == 1:
-        return 1, 8192                       # shared slope: rows are blocks of elements
+        return 1, _dispatch.kernels.activations.BLOCK_SIZE   # shared slope: rows are blocks of elements
     if x.ndim < 2 or x.shape[1] != alpha.shape[0]:
         raise ValueError(f"{fn}: alpha has shape {alpha.shape}, so x must have {alpha.shape[0]} "
                          f"channels on axis 1; x has shape {x.shape}")

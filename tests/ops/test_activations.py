@@ -12,16 +12,19 @@ import pytest
 import fastnn
 from fastnn import _dispatch, ops
 from fastnn._dispatch import kernels
+from fastnn._kernels import _runtime
 from fastnn.gradcheck import rel_error
 
 from opinfo import ELEMENTWISE_OPS, tol
 
 IDS = [op.name for op in ELEMENTWISE_OPS]
 
-# sizes around the SIMD widths, the 8192-element block and the threading thresholds
-_CHEAP = kernels.activations.PARALLEL_MIN_CHEAP
-_TRANS = kernels.activations.PARALLEL_MIN_TRANSCENDENTAL
-SIZES = [1, 7, 16, 17, 1000, 8191, 8193, _TRANS - 3, _TRANS + 5, _CHEAP - 1, _CHEAP + 13]
+# sizes around the SIMD widths, the kernels' block and the threading thresholds
+_CHEAP = fastnn.get_parallel_threshold("activations.cheap")
+_TRANS = fastnn.get_parallel_threshold("activations.transcendental")
+_BLOCK = kernels.activations.BLOCK_SIZE
+SIZES = [1, 7, 16, 17, 1000, _BLOCK - 1, _BLOCK + 1, _TRANS - 3, _TRANS + 5, _CHEAP - 1,
+         _CHEAP + 13]
 
 
 def _inputs(rng, n, dtype):
@@ -141,17 +144,16 @@ def test_every_simd_target(target, op, dtype, rng):
 @pytest.mark.parametrize("op", ELEMENTWISE_OPS, ids=IDS)
 def test_streamed_outputs_match_plain_stores(op, rng):
     """Outputs >= STREAM_MIN_BYTES take the non-temporal path; results must not change."""
-    K = kernels.activations
-    x = rng.standard_normal(K.STREAM_MIN_BYTES // 4 + 4099).astype(np.float32)
+    x = rng.standard_normal(_runtime.STREAM_MIN_BYTES // 4 + 4099).astype(np.float32)
     g = rng.standard_normal(x.size - 1).astype(np.float32)
     streamed, cache = op.forward(x[1:], **op.op_kwargs)      # misaligned start, odd length
     streamed_dx = op.backward(g, cache)
-    old = K._set_tuning(K.PARALLEL_MIN_CHEAP, K.PARALLEL_MIN_TRANSCENDENTAL, 1 << 62)
+    old = _runtime._set_stream_min_bytes(1 << 62)
     try:
         plain, cache = op.forward(x[1:], **op.op_kwargs)
         plain_dx = op.backward(g, cache)
     finally:
-        K._set_tuning(*old)
+        _runtime._set_stream_min_bytes(old)
     np.testing.assert_array_equal(streamed, plain)
     np.testing.assert_array_equal(streamed_dx, plain_dx)
 

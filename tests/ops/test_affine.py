@@ -63,7 +63,7 @@ def test_affine_kernels_same_result_any_thread_count(rng):
     """The bias-add and db kernels (run on one thread by affine_forward/backward, see
     fastnn.ops.affine) give identical results with 1, 2 and 3 threads."""
     k = _dispatch.kernels.affine
-    g = rng.standard_normal((513, 1100), dtype=np.float32)     # > PARALLEL_MIN, odd tile tail
+    g = rng.standard_normal((513, 1100), dtype=np.float32)     # 564K elements, odd tile tail
     b = rng.standard_normal(1100, dtype=np.float32)
     sums, adds = [], []
     for n in (1, 2, 3):

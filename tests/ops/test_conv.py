@@ -161,10 +161,14 @@ def test_one_and_two_threads_identical(rng, restore_threads):
 def test_sizes_around_threshold(rng):
     small = _inputs(rng, np.float64, 1, 1, 4, 4, 1, 3, 3)         # im2col moves 144 elements
     large = _inputs(rng, np.float64, 4, 8, 16, 16, 4, 3, 3)       # im2col moves 73728
-    threshold = _dispatch.kernels.conv.PARALLEL_MIN
+    threshold = 32768
     assert 1 * 9 * 16 < threshold < 4 * 72 * 256
-    for x, w, b in (small, large):
-        out, cache = ops.conv_forward(x, w, b, 1, 1)
+    old = fastnn.set_parallel_threshold("conv", threshold)
+    try:
+        results = [ops.conv_forward(x, w, b, 1, 1) for x, w, b in (small, large)]
+    finally:
+        fastnn.set_parallel_threshold("conv", old)
+    for (x, w, b), (out, cache) in zip((small, large), results):
         np.testing.assert_allclose(out, reference.conv_forward(x, w, b, 1, 1)[0], rtol=1e-12, atol=1e-12)
 
 

@@ -6,12 +6,13 @@ import fastnn
 from fastnn import _dispatch, ops, reference
 from fastnn._dispatch import kernels
 from fastnn.gradcheck import eval_numerical_gradient_array, rel_error
+from fastnn._kernels import _runtime
 
 from helpers import needs_openmp
 from opinfo import tol
 
-_BLOCK = 8192
-_MIN = kernels.dropout.PARALLEL_MIN
+_BLOCK = kernels.dropout.BLOCK_SIZE
+_MIN = fastnn.get_parallel_threshold("dropout")
 SIZES = [1, 7, 17, 1000, _BLOCK - 1, _BLOCK + 3, _MIN - 5, _MIN + 13, 3 * _MIN + 1]
 
 
@@ -181,15 +182,14 @@ def test_every_simd_target_gives_the_same_mask(dtype, rng):
 
 def test_streamed_output_path_matches(rng):
     """Outputs above STREAM_MIN_BYTES go through streaming stores; same values."""
-    K = kernels.dropout
     x = _x(rng, 3 * _BLOCK + 7, np.float32)
     plain, cp = ops.dropout_forward(x, 0.5, seed=4)
-    old = K._set_tuning(K.PARALLEL_MIN, 0)
+    old = _runtime._set_stream_min_bytes(0)
     try:
         streamed, cs = ops.dropout_forward(x, 0.5, seed=4)
         dxs = ops.dropout_backward(x, cs)
     finally:
-        K._set_tuning(*old)
+        _runtime._set_stream_min_bytes(old)
     np.testing.assert_array_equal(streamed, plain)
     np.testing.assert_array_equal(dxs, ops.dropout_backward(x, cp))
 
@@ -339,7 +339,7 @@ def test_dropconnect_gradient_check_float64(training, rng):
 
 @needs_openmp
 def test_dropconnect_threads_identical(rng, restore_threads):
-    x, w, b, g = _dc_inputs(rng, np.float32, N=8, shape=(300,), M=257)   # 77K weights > PARALLEL_MIN
+    x, w, b, g = _dc_inputs(rng, np.float32, N=8, shape=(300,), M=257)   # 77K weights
     res = []
     for t in (1, 2):
         fastnn.set_num_threads(t)

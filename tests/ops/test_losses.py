@@ -10,10 +10,10 @@ from fastnn.gradcheck import eval_numerical_gradient_array, rel_error
 from helpers import needs_openmp
 from opinfo import tol
 
-_TRANS = kernels.losses.PARALLEL_MIN_TRANSCENDENTAL
-_CHEAP = kernels.losses.PARALLEL_MIN_CHEAP
+_TRANS = fastnn.get_parallel_threshold("losses.transcendental")
+_CHEAP = fastnn.get_parallel_threshold("losses.cheap")
 _MIN = max(_TRANS, _CHEAP)
-_BLOCK = 8192
+_BLOCK = kernels.losses.BLOCK_SIZE
 # (N, C) around the SIMD/lane width (16) and both sides of both threading thresholds
 ROW_SHAPES = [(1, 1), (1, 2), (3, 5), (7, 16), (5, 17), (33, 1000)] + [
     (t // 1000 + d, 1000) for t in (_TRANS, _CHEAP) for d in (-1, 3)] + [(300, 129)]

@@ -92,3 +92,20 @@ def test_tanh_and_sigmoid_stay_in_range(target):
         s, _ = ops.sigmoid_forward(GRID)
     assert np.all(np.abs(t) <= 1) and np.all((s >= 0) & (s <= 1))
     assert t[0] == -1 and t[-1] == 1 and 0 < s[0] < 1e-43 and s[-1] == 1
+
+
+@pytest.mark.parametrize("target", _dispatch.supported_targets())
+def test_gelu_exact_gradient_accuracy(target):
+    """Phi(x) + x phi(x), both from one erfc/exp evaluation: error relative to the size of
+    its terms (the sum cancels near x = -0.75), growing like z^2 eps in the left tail."""
+    from scipy.special import erfc
+    x = GRID[(GRID > -12) & (GRID < 12)]
+    with _dispatch.use_target(target):
+        _, cache = ops.gelu_forward(x)
+        dx = ops.gelu_backward(np.ones_like(x), cache)
+    xd = x.astype(np.float64)
+    phi = 0.5 * erfc(-xd / np.sqrt(2))
+    pdf = np.exp(-0.5 * xd * xd) / np.sqrt(2 * np.pi)
+    err = np.abs(dx - (phi + xd * pdf)) / (phi + np.abs(xd) * pdf)
+    assert np.max(err[x > -4]) < 2e-6
+    assert np.max(err) < 2e-5

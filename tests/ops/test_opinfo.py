@@ -318,8 +318,8 @@ GRAD_OPS = [op for op in OPS if op.gradcheck]
 # 10x worse than at 1e-5), and groupnorm's failed the 1e-7 check in the sanitizer build:
 # its smallest dx component (0.0098, 230x below the largest) met a 3.7e-9 rounding error
 # of the numeric side (relative 1.1e-7), while the kernel's dx agrees with an exact long
-# double computation to 1e-14.  The builds differ only in the forward's last bits (reduction
-# order of the `omp simd` sums at -O1 vs -O3, FMA contraction in the AVX targets).
+# double computation to 1e-14.  The builds differ only in the forward's last bits (FMA
+# contraction in the AVX targets, and what -O1 and -O3 contract).
 GRAD_STEP = 1e-5
 
 

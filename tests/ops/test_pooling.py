@@ -172,11 +172,16 @@ def test_one_and_two_threads_identical(ph, pw, s, rng, restore_threads):
 
 
 def test_sizes_around_threshold(rng):
-    thr = _dispatch.kernels.pooling.PARALLEL_MIN
-    for shape in [(1, 2, 8, 8), (4, 16, 32, 32)]:
-        x = rng.standard_normal(shape)
-        assert (x.size < thr) == (shape[0] == 1)
-        np.testing.assert_array_equal(ops.max_pool_forward(x)[0], reference.max_pool_forward(x)[0])
+    thr = 32768
+    old = fastnn.set_parallel_threshold("pooling", thr)
+    try:
+        for shape in [(1, 2, 8, 8), (4, 16, 32, 32)]:
+            x = rng.standard_normal(shape)
+            assert (x.size < thr) == (shape[0] == 1)
+            np.testing.assert_array_equal(ops.max_pool_forward(x)[0],
+                                          reference.max_pool_forward(x)[0])
+    finally:
+        fastnn.set_parallel_threshold("pooling", old)
 
 
 def test_every_simd_target(rng):

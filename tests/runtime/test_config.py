@@ -179,10 +179,10 @@ _ZERO_THRESHOLDS_CODE = """
 import numpy as np, fastnn
 from fastnn import _dispatch, ops, reference
 from fastnn.data import augment
-K = _dispatch.kernels
-K.activations._set_tuning(0, 0, 1 << 62)
-K.augment._set_tuning(0)
-K.normalization._set_tuning(0, 1 << 62)
+from fastnn._kernels import _runtime
+for name in ("activations.cheap", "activations.transcendental", "augment", "normalization"):
+    fastnn.set_parallel_threshold(name, 0)
+_runtime._set_stream_min_bytes(1 << 62)
 fastnn.set_num_threads(2)
 x = np.linspace(-3, 3, 1000, dtype=np.float32)
 np.testing.assert_allclose(ops.tanh_forward(x)[0], reference.tanh_forward(x)[0], rtol=1e-6, atol=1e-6)

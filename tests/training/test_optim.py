@@ -11,10 +11,21 @@ from helpers import needs_openmp
 
 from fastnn._dispatch import kernels
 
-PMIN = max(kernels.optim.PARALLEL_MIN_SGD, kernels.optim.PARALLEL_MIN_ADAPTIVE)
-# both sides of both threading thresholds, odd tails
-SIZES = [7, kernels.optim.PARALLEL_MIN_ADAPTIVE - 1, kernels.optim.PARALLEL_MIN_SGD - 1,
-         3 * PMIN + 5]
+# The optimiser thresholds in force for this module's tests (the autouse fixture below):
+# sizes on both sides of both, odd tails, small enough that the float32 rule comparison's
+# tolerance holds for every element drawn.
+_SGD, _ADAPTIVE = 65536, 32768
+PMIN = max(_SGD, _ADAPTIVE)
+SIZES = [7, _ADAPTIVE - 1, _SGD - 1, 3 * PMIN + 5]
+
+
+@pytest.fixture(autouse=True)
+def _optim_thresholds():
+    old = (fastnn.set_parallel_threshold("optim.sgd", _SGD),
+           fastnn.set_parallel_threshold("optim.adaptive", _ADAPTIVE))
+    yield
+    fastnn.set_parallel_threshold("optim.sgd", old[0])
+    fastnn.set_parallel_threshold("optim.adaptive", old[1])
 
 
 def _arr(*v):

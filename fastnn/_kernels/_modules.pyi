@@ -1,0 +1,2 @@
+KERNEL_MODULES: tuple[str, ...]
+RUNTIME_MODULES: tuple[str, ...]
