@@ -123,7 +123,7 @@ class _Affine(_Step):
     def __init__(self, w, b, act):
         super().__init__()
         self.w, self.b, self.act = w, b, _post_act(act)
-        self.gemm = _common.scipy_gemm()
+        self.gemm = _common.gemm_backend()
         gemv = _gemv()
         self.gemv = None if gemv is None else gemv[w.dtype]
         self.wT = w.T                      # (M, D) Fortran-ordered: gemv's matrix, no copy
@@ -164,7 +164,7 @@ class _Conv(_Step):
         self.cp = conv_param
         F, Cg, HH, WW = w.shape
         self.w2 = w.reshape(F, Cg * HH * WW)
-        self.gemm = _common.scipy_gemm()
+        self.gemm = _common.gemm_backend()
 
     def _plan(self, x, nt):
         from fastnn.ops import conv as C
@@ -369,7 +369,7 @@ class InferenceModel:
         if x.ndim < 2:
             raise ValueError(f"InferenceModel.forward: X must have shape (N, ...), got {x.shape}")
         nt = _common.num_threads()
-        gemm = _common.scipy_gemm()
+        gemm = _common.gemm_backend()
         with gemm.one_thread():
             for step in self.steps:
                 x = step(x, nt)

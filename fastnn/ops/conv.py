@@ -1,11 +1,11 @@
-"""2-D convolution (cross-correlation, as in PyTorch's ``conv2d``) by im2col + BLAS GEMM.
+"""2-D convolution (cross-correlation, as in PyTorch's ``conv2d``) by im2col + GEMM.
 
 Layout NCHW; im2col row index ``c*HH*WW + i*WW + j``.  Two paths, same results:
 
-* **fused** (default when SciPy is installed): one OpenMP loop over the images.
+* **fused** (the default): one OpenMP loop over the images.
   Each thread takes whole images and, per block of output rows, writes their
   im2col columns into its own scratch and calls a single-threaded GEMM
-  (``scipy.linalg.cython_blas`` sgemm/dgemm, reached from nogil Cython)
+  (fastnn's own, fnn_gemm.h; see :func:`fastnn.ops._common.gemm_backend`)
   straight into ``out[n]`` (F, Ho*Wo) -- already NCHW -- then adds the bias.
   Backward recomputes the columns (nothing but x and w is saved), accumulates
   ``dw += dout[n] cols^T`` per fixed slice of images (so results do not depend
@@ -14,7 +14,7 @@ Layout NCHW; im2col row index ``c*HH*WW + i*WW + j``.  Two paths, same results:
   hand-over between OpenMP and a second BLAS thread pool (measured: with
   NumPy's threaded matmul between the Cython passes, the two pools' spinning
   threads fight over the cores and a 2-core machine loses 2-10x).
-* **chunked** (without SciPy, or ``USE_FUSED = False``): chunks of images laid
+* **chunked** (``USE_FUSED = False``): chunks of images laid
   side by side, ``cols`` (C*HH*WW, nb*Ho*Wo); one NumPy (threaded BLAS) matmul
   per chunk for the forward, dw and dcols; bias add and db fused into the
   Cython passes that repack out/dout.
@@ -38,7 +38,7 @@ from fastnn import _dispatch
 from fastnn._kernels import _buffers
 from fastnn.ops._common import (Cache, cache_array, cache_field, cache_for, check_dout,
                                 float_array, num_threads,
-                                param_array, scipy_gemm)
+                                param_array, gemm_backend)
 
 __all__ = ["conv_forward", "conv_backward", "conv_output_shape", "conv_workspace_plan",
            "im2col", "col2im"]
@@ -48,12 +48,12 @@ __all__ = ["conv_forward", "conv_backward", "conv_output_shape", "conv_workspace
 WORKSPACE_BYTES = 8 << 20
 
 #: Output pixels per GEMM in the fused path (whole output rows, rounded up).
-#: Measured, single-threaded OpenBLAS sgemm, (64 x 576) @ (576 x n): 97 GFLOP/s
-#: at n = 256, 81 at n = 1024 -- the im2col block stays in L2.
+#: Measured, single-threaded sgemm, (64 x 576) @ (576 x n): 97 GFLOP/s at
+#: n = 256, 81 at n = 1024 (OpenBLAS) -- the im2col block stays in L2.
 BLOCK_COLUMNS = 256
 
-#: Use the fused path (per-thread im2col + single-threaded SciPy BLAS GEMM in
-#: one OpenMP loop) when SciPy is importable; False forces the chunked path
+#: Use the fused path (per-thread im2col + single-threaded GEMM in one OpenMP
+#: loop); False forces the chunked path
 #: (NumPy's threaded matmul between the Cython passes).
 USE_FUSED = True
 
@@ -196,7 +196,7 @@ def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1):
     N, C, H, W = x.shape
     F, Cg, HH, WW = w.shape
     out = _buffers.empty((N, F, Ho, Wo), x.dtype)
-    gemm = scipy_gemm() if USE_FUSED else None
+    gemm = gemm_backend() if USE_FUSED else None
     if gemm is not None and gemm.addr is not None:
         rb, nt, ws = _fused_plan(C, F, HH, WW, Ho, Wo, x.itemsize, min(num_threads(), N), False,
                                  groups)
@@ -314,7 +314,7 @@ def conv_backward(dout, cache):
     nt = num_threads()
     dx = _buffers.empty_like(x)
     if c.path == "fused":
-        gemm = scipy_gemm()
+        gemm = gemm_backend()
         slices = min(N, _SLICES)               # fixed image slices: the same dw for any thread count
         rb, nt, ws = _fused_plan(C, F, HH, WW, Ho, Wo, x.itemsize, num_threads(), True, groups,
                                  slices=slices)
