@@ -7,12 +7,13 @@
 #define FNN_NV (FNN_GEMM_VBYTES ? 2 : 4)
 #define FNN_NR (FNN_VL * FNN_NV)
 
-/* MR x NR tile += over kc:  acc[i][:] += a(i, k) * b[k][:].  a(i, k) is
- * a[i * ai + k * ak]: (ai, ak) = (KCS, 1) for a row-kept panel, (1, MR) for a
- * k-kept one (constants at each call, so the addresses are immediate
- * offsets).  b: kc rows of NR, aligned to the vector.  Then
- * C = alpha acc + beta C (beta == 0: C not read). */
-FNN_GEMM_INLINE void FNN_N(fnn_gemm_tile)(ptrdiff_t kc, const FNN_T *FNN_GEMM_RESTRICT a,
+/* MR x (nv vectors) tile += over kc:  acc[i][:] += a(i, k) * b[k][:].
+ * a(i, k) is a[i * ai + k * ak]: (ai, ak) = (KCS, 1) for a row-kept panel,
+ * (1, MR) for a k-kept one (constants at each call, so the addresses are
+ * immediate offsets).  b: kc rows of NR, aligned to the vector, of which the
+ * first nv vectors are used (nv = NV; 1 for a last panel of at most one
+ * vector of columns).  Then C = alpha acc + beta C (beta == 0: C not read). */
+FNN_GEMM_INLINE void FNN_N(fnn_gemm_tile)(ptrdiff_t kc, const int nv, const FNN_T *FNN_GEMM_RESTRICT a,
                                           const ptrdiff_t ai, const ptrdiff_t ak,
                                           const FNN_T *FNN_GEMM_RESTRICT b,
                                           FNN_T *FNN_GEMM_RESTRICT c, ptrdiff_t ldc,
@@ -23,18 +24,18 @@ FNN_GEMM_INLINE void FNN_N(fnn_gemm_tile)(ptrdiff_t kc, const FNN_T *FNN_GEMM_RE
 #pragma GCC unroll 16
     for (i = 0; i < FNN_MR; i++)
 #pragma GCC unroll 4
-        for (v = 0; v < FNN_NV; v++)
+        for (v = 0; v < nv; v++)
             acc[i][v] = (FNN_VT){0};
     for (k = 0; k < kc; k++) {
         FNN_VT bv[FNN_NV];
 #pragma GCC unroll 4
-        for (v = 0; v < FNN_NV; v++)
+        for (v = 0; v < nv; v++)
             bv[v] = *(const FNN_VT *)(b + v * FNN_VL);
 #pragma GCC unroll 16
         for (i = 0; i < FNN_MR; i++) {
             const FNN_T av = a[i * ai];
 #pragma GCC unroll 4
-            for (v = 0; v < FNN_NV; v++)
+            for (v = 0; v < nv; v++)
                 acc[i][v] += av * bv[v];
         }
         a += ak;
@@ -44,7 +45,7 @@ FNN_GEMM_INLINE void FNN_N(fnn_gemm_tile)(ptrdiff_t kc, const FNN_T *FNN_GEMM_RE
 #pragma GCC unroll 16
         for (i = 0; i < FNN_MR; i++)
 #pragma GCC unroll 4
-            for (v = 0; v < FNN_NV; v++) {
+            for (v = 0; v < nv; v++) {
                 FNN_VT r = alpha * acc[i][v];
                 memcpy(c + i * ldc + v * FNN_VL, &r, sizeof r);
             }
@@ -52,7 +53,7 @@ FNN_GEMM_INLINE void FNN_N(fnn_gemm_tile)(ptrdiff_t kc, const FNN_T *FNN_GEMM_RE
 #pragma GCC unroll 16
         for (i = 0; i < FNN_MR; i++)
 #pragma GCC unroll 4
-            for (v = 0; v < FNN_NV; v++) {
+            for (v = 0; v < nv; v++) {
                 FNN_VT r;
                 memcpy(&r, c + i * ldc + v * FNN_VL, sizeof r);
                 r = beta * r + alpha * acc[i][v];
@@ -65,12 +66,23 @@ FNN_GEMM_INLINE void FNN_N(fnn_gemm_tile)(ptrdiff_t kc, const FNN_T *FNN_GEMM_RE
  * constants: rows kept (untransposed A) and k kept (transposed A). */
 static void FNN_N(fnn_gemm_tile_rows)(ptrdiff_t kc, const FNN_T *a, const FNN_T *b, FNN_T *c,
                                        ptrdiff_t ldc, FNN_T alpha, FNN_T beta) {
-    FNN_N(fnn_gemm_tile)(kc, a, FNN_GEMM_KCS(FNN_KCT, FNN_T), 1, b, c, ldc, alpha, beta);
+    FNN_N(fnn_gemm_tile)(kc, FNN_NV, a, FNN_GEMM_KCS(FNN_KCT, FNN_T), 1, b, c, ldc, alpha, beta);
 }
 
 static void FNN_N(fnn_gemm_tile_ks)(ptrdiff_t kc, const FNN_T *a, const FNN_T *b, FNN_T *c,
                                      ptrdiff_t ldc, FNN_T alpha, FNN_T beta) {
-    FNN_N(fnn_gemm_tile)(kc, a, 1, FNN_MR, b, c, ldc, alpha, beta);
+    FNN_N(fnn_gemm_tile)(kc, FNN_NV, a, 1, FNN_MR, b, c, ldc, alpha, beta);
+}
+
+/* the same on the first vector of the panel only (a last panel of <= VL columns) */
+static void FNN_N(fnn_gemm_tile1_rows)(ptrdiff_t kc, const FNN_T *a, const FNN_T *b, FNN_T *c,
+                                        ptrdiff_t ldc) {
+    FNN_N(fnn_gemm_tile)(kc, 1, a, FNN_GEMM_KCS(FNN_KCT, FNN_T), 1, b, c, ldc, 1, 0);
+}
+
+static void FNN_N(fnn_gemm_tile1_ks)(ptrdiff_t kc, const FNN_T *a, const FNN_T *b, FNN_T *c,
+                                      ptrdiff_t ldc) {
+    FNN_N(fnn_gemm_tile)(kc, 1, a, 1, FNN_MR, b, c, ldc, 1, 0);
 }
 
 /* op(A)[i0:i0+mc, p0:p0+kc] into ceil(mc/MR) panels of MR * KCS elements;
@@ -234,10 +246,16 @@ static void FNN_N(fnn_gemm)(int ta, int tb, ptrdiff_t M, ptrdiff_t N, ptrdiff_t 
                             else
                                 FNN_N(fnn_gemm_tile_rows)(kc, a, b, c, ldc, alpha, bet);
                         } else {
-                            if (ta)
+                            if (nr <= FNN_VL && FNN_NV > 1) {
+                                if (ta)
+                                    FNN_N(fnn_gemm_tile1_ks)(kc, a, b, tile, FNN_NR);
+                                else
+                                    FNN_N(fnn_gemm_tile1_rows)(kc, a, b, tile, FNN_NR);
+                            } else if (ta) {
                                 FNN_N(fnn_gemm_tile_ks)(kc, a, b, tile, FNN_NR, 1, 0);
-                            else
+                            } else {
                                 FNN_N(fnn_gemm_tile_rows)(kc, a, b, tile, FNN_NR, 1, 0);
+                            }
                             for (i = 0; i < mr; i++)
                                 for (j = 0; j < nr; j++) {
                                     FNN_T *cij = c + i * ldc + j;
