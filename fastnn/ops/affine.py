@@ -18,8 +18,8 @@ import numpy as np
 from fastnn import _dispatch
 from fastnn._kernels import _buffers
 from fastnn.ops._common import (Cache, cache_array, cache_for, cache_shape, check_dout,
-                                float_array, num_threads,
-                                param_array, gemm_backend)
+                                float_array, gemm_backend, num_threads,
+                                param_array)
 
 __all__ = ["affine_forward", "affine_backward"]
 

@@ -37,8 +37,8 @@ import numpy as np
 from fastnn import _dispatch
 from fastnn._kernels import _buffers
 from fastnn.ops._common import (Cache, cache_array, cache_field, cache_for, check_dout,
-                                float_array, num_threads,
-                                param_array, gemm_backend)
+                                float_array, gemm_backend, num_threads,
+                                param_array)
 
 __all__ = ["conv_forward", "conv_backward", "conv_output_shape", "conv_workspace_plan",
            "im2col", "col2im"]
