@@ -105,9 +105,10 @@ def _post_act(act):
     return apply
 
 
-#: One sample at a time, affine layers call BLAS gemv (SciPy's, on one thread), which reads
-#: the weights once; a GEMM with one row first packs them (measured, 1x3072 @ 3072x100:
-#: 35 us gemv against 42 us for the 2-thread GEMM kernel).
+#: One sample at a time with ``FASTNN_GEMM=scipy``, affine layers call BLAS gemv (SciPy's,
+#: on one thread), which reads the weights once; SciPy's GEMM with one row first packs them
+#: (measured, 1x3072 @ 3072x100: 35 us gemv against 42 us for the 2-thread GEMM kernel).
+#: fastnn's GEMM reads one row's weights once without packing (fnn_gemm_row): no gemv then.
 GEMV_FOR_ONE_SAMPLE = True
 
 
@@ -123,8 +124,8 @@ class _Affine(_Step):
     def __init__(self, w, b, act):
         super().__init__()
         self.w, self.b, self.act = w, b, _post_act(act)
-        self.gemm = _common.scipy_gemm()
-        gemv = _gemv()
+        self.gemm = _common.gemm_backend()
+        gemv = _gemv() if self.gemm.backend == "scipy" else None
         self.gemv = None if gemv is None else gemv[w.dtype]
         self.wT = w.T                      # (M, D) Fortran-ordered: gemv's matrix, no copy
 
@@ -164,7 +165,7 @@ class _Conv(_Step):
         self.cp = conv_param
         F, Cg, HH, WW = w.shape
         self.w2 = w.reshape(F, Cg * HH * WW)
-        self.gemm = _common.scipy_gemm()
+        self.gemm = _common.gemm_backend()
 
     def _plan(self, x, nt):
         from fastnn.ops import conv as C
@@ -369,7 +370,7 @@ class InferenceModel:
         if x.ndim < 2:
             raise ValueError(f"InferenceModel.forward: X must have shape (N, ...), got {x.shape}")
         nt = _common.num_threads()
-        gemm = _common.scipy_gemm()
+        gemm = _common.gemm_backend()
         with gemm.one_thread():
             for step in self.steps:
                 x = step(x, nt)

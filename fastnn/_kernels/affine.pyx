@@ -1,8 +1,8 @@
 # Affine-layer kernels: the blocked GEMM driver shared by affine, maxout and
 # DropConnect, the bias add and the db reduction.
 #
-# The GEMMs go to BLAS: `matmul` cuts C into blocks and runs one OpenMP loop over
-# them, each block one single-threaded BLAS GEMM (SciPy's, see common.pxd), with
+# `matmul` cuts C into blocks and runs one OpenMP loop over them, each block one
+# single-threaded GEMM (common.pxd's gemm_rm: fastnn's own, fnn_gemm.h), with
 # the bias add fused in (C rows start as b, then GEMM with beta = 1).
 #
 # Partition rule (results independent of the thread count): the blocks depend on
@@ -10,8 +10,8 @@
 # columns) into nb equal blocks, nb the largest power of two <= min(GEMM_MAX_BLOCKS,
 # L // GEMM_GRAIN), at least 1 (L the length of that side; block b is
 # [b*L//nb, (b+1)*L//nb)).  Threads take whole blocks, so 1, 2, 3 or 16 threads
-# make exactly the same BLAS calls on the same memory: the BLAS kernel's rounding
-# (which differs with where a block starts, e.g. under OPENBLAS_CORETYPE=Haswell)
+# make exactly the same GEMM calls on the same memory: a GEMM kernel's rounding
+# (which may differ with where a block starts, e.g. OpenBLAS's)
 # cannot make the result depend on the thread count.  Powers of two keep 2, 4, 8
 # and 16 threads balanced.
 #
@@ -21,7 +21,9 @@
 from cython cimport floating
 from cython.parallel cimport prange
 
-from fastnn._kernels.common cimport threads_for, gemm_rm
+from fastnn._kernels.common cimport (threads_for, gemm_rm, fnn_gemm_mr, fnn_gemm_nr_f32,
+                                     fnn_gemm_nr_f64, fnn_gemm_kc_f32, fnn_gemm_kc_f64,
+                                     fnn_gemm_peak_f32)
 from fastnn._kernels._runtime cimport parallel_min, PAR_AFFINE, PAR_AFFINE_GEMM
 
 cdef extern from *:
@@ -60,7 +62,7 @@ def matmul(const floating[:, ::1] A,     # IN  (M, K), or (K, M) when trans_a
            const floating[::1] bias,     # IN  (N,) added to every row, or empty for none
            size_t gemm, int n_threads):
     """C = op(A) op(B) (+ bias); C is cut into gemm_blocks(M, N) blocks along its longer side
-    (rows, or columns when N > M), one single-threaded BLAS call per block, threads taking
+    (rows, or columns when N > M), one single-threaded GEMM call per block, threads taking
     whole blocks: the same calls for any thread count"""
     cdef Py_ssize_t M = C.shape[0], N = C.shape[1], K = A.shape[0] if trans_a else A.shape[1]
     cdef Py_ssize_t nb, blk, lo, hi, i, j
@@ -99,6 +101,53 @@ def matmul(const floating[:, ::1] A,     # IN  (M, K), or (K, M) when trans_a
         else:             # columns [lo, hi) of C: columns of op(B)
             gemm_rm(gemm, trans_a, trans_b, <int>M, <int>(hi - lo), <int>K, 1,
                     a0, lda, b0 + (lo * ldb if trans_b else lo), ldb, beta, c0 + lo, ldc)
+
+
+def gemm(const floating[:, :] A,        # IN  (M, K), or (K, M) when trans_a
+         bint trans_a,
+         const floating[:, :] B,        # IN  (K, N), or (N, K) when trans_b
+         bint trans_b,
+         floating[:, :] C,              # IN/OUT (M, N)
+         double alpha, double beta, size_t fn=0):
+    """C = alpha op(A) op(B) + beta C as one call on the calling thread: fastnn's GEMM
+    (fn 0) or the BLAS gemm at address fn (common.pxd's gemm_rm).  For tests and
+    benchmarks; callers validate shapes.  Rows may be apart by more than their length (a
+    slice of columns of a bigger array): the leading dimensions are the row strides."""
+    cdef Py_ssize_t M = C.shape[0], N = C.shape[1], K = A.shape[0] if trans_a else A.shape[1]
+    cdef const floating* a0 = &A[0, 0] if A.shape[0] * A.shape[1] > 0 else NULL
+    cdef const floating* b0 = &B[0, 0] if B.shape[0] * B.shape[1] > 0 else NULL
+    cdef floating* c0
+    cdef int lda = <int>(A.strides[0] // sizeof(floating)) if A.shape[1] > 0 else 1
+    cdef int ldb = <int>(B.strides[0] // sizeof(floating)) if B.shape[1] > 0 else 1
+    cdef int ldc = <int>(C.strides[0] // sizeof(floating))
+    if ((A.shape[1] > 1 and A.strides[1] != sizeof(floating))
+            or (B.shape[1] > 1 and B.strides[1] != sizeof(floating))
+            or (C.shape[1] > 1 and C.strides[1] != sizeof(floating))):
+        raise ValueError(f"gemm: the rows of A, B and C must be contiguous (strides[1] == "
+                         f"{sizeof(floating)}), got {A.strides[1]}, {B.strides[1]}, {C.strides[1]}")
+    if M == 0 or N == 0:
+        return
+    c0 = &C[0, 0]
+    with nogil:
+        gemm_rm(fn, trans_a, trans_b, <int>M, <int>N, <int>K, <floating>alpha, a0, lda, b0, ldb,
+                <floating>beta, c0, ldc)
+
+
+def gemm_info():
+    """The GEMM tile of this SIMD build: rows (mr) and columns (nr_f32, nr_f64) of the
+    microkernel's register tile, K slice (kc_f32, kc_f64)."""
+    return {"mr": fnn_gemm_mr(), "nr_f32": fnn_gemm_nr_f32(), "nr_f64": fnn_gemm_nr_f64(),
+            "kc_f32": fnn_gemm_kc_f32(), "kc_f64": fnn_gemm_kc_f64()}
+
+
+def fma_peak(Py_ssize_t rounds):
+    """Run the float32 multiply-add peak loop (fnn_gemm.h) for `rounds` rounds on the
+    calling thread; returns its flop count (time it to get the single-core peak) and the
+    loop's result (kept so that the compiler keeps the loop)."""
+    cdef double r
+    with nogil:
+        r = fnn_gemm_peak_f32(rounds)
+    return 2 * fnn_gemm_mr() * fnn_gemm_nr_f32() * rounds, r
 
 
 cdef inline void _copy_row(const floating* src, floating* dst, Py_ssize_t n) noexcept nogil:

@@ -226,11 +226,27 @@ cdef inline void stream_copy(floating* dst, const floating* src, Py_ssize_t n) n
         fnn_stream_copy_f64(dst, src, n)
 
 
-# ---- single-threaded BLAS GEMM called from nogil code inside an OpenMP loop ----
-# The address is SciPy's Cython-exported sgemm/dgemm (scipy.linalg.cython_blas),
-# looked up at run time by fastnn.ops._common.scipy_gemm(), which also keeps
-# that BLAS on one thread during the call.  Row-major C = op(A) op(B) is the
-# column-major call gemm(tB, tA, N, M, K, B, A) on the same memory.
+# ---- single-threaded GEMM called from nogil code inside an OpenMP loop ----
+# fn == 0: fastnn's own GEMM (fnn_gemm.h: packed panels, register-blocked
+# microkernel of the SIMD target this module is compiled for).  Otherwise fn
+# is the address of a Fortran-BLAS sgemm/dgemm (SciPy's Cython export,
+# scipy.linalg.cython_blas), chosen by fastnn.ops._common.gemm_backend();
+# row-major C = op(A) op(B) is the column-major call gemm(tB, tA, N, M, K, B, A)
+# on the same memory.
+
+cdef extern from "fnn_gemm.h" nogil:
+    void fnn_gemm_f32(int ta, int tb, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, float alpha,
+                      const float* A, Py_ssize_t lda, const float* B, Py_ssize_t ldb,
+                      float beta, float* C, Py_ssize_t ldc)
+    void fnn_gemm_f64(int ta, int tb, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, double alpha,
+                      const double* A, Py_ssize_t lda, const double* B, Py_ssize_t ldb,
+                      double beta, double* C, Py_ssize_t ldc)
+    int fnn_gemm_mr()
+    int fnn_gemm_nr_f32()
+    int fnn_gemm_nr_f64()
+    int fnn_gemm_kc_f32()
+    int fnn_gemm_kc_f64()
+    double fnn_gemm_peak_f32(Py_ssize_t n)
 
 ctypedef void (*sgemm_t)(char *ta, char *tb, int *m, int *n, int *k, float *alpha, float *a, int *lda,
                          float *b, int *ldb, float *beta, float *c, int *ldc) noexcept nogil
@@ -241,10 +257,16 @@ ctypedef void (*dgemm_t)(char *ta, char *tb, int *m, int *n, int *k, double *alp
 cdef inline void gemm_rm(size_t fn, bint trans_a, bint trans_b, int M, int N, int K, floating alpha,
                           const floating* A, int lda, const floating* B, int ldb,
                           floating beta, floating* C, int ldc) noexcept nogil:
-    """row-major C (M, N) = alpha op(A) op(B) + beta C, op = transpose when trans_*"""
+    """row-major C (M, N) = alpha op(A) op(B) + beta C, op = transpose when trans_*;
+    fn 0: fastnn's GEMM, else a BLAS gemm's address"""
     cdef char ta = 84 if trans_a else 78      # 'T' / 'N'
     cdef char tb = 84 if trans_b else 78
-    if floating is float:
+    if fn == 0:
+        if floating is float:
+            fnn_gemm_f32(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+        else:
+            fnn_gemm_f64(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+    elif floating is float:
         (<sgemm_t>fn)(&tb, &ta, &N, &M, &K, &alpha, <float*>B, &ldb, <float*>A, &lda, &beta, C, &ldc)
     else:
         (<dgemm_t>fn)(&tb, &ta, &N, &M, &K, &alpha, <double*>B, &ldb, <double*>A, &lda, &beta, C, &ldc)

@@ -225,11 +225,9 @@ def pack_dout(const floating[:, :, ::1] dout,  # IN  (N, F, P)
 # Each thread takes whole images (static schedule) and runs, per block of
 # output rows, im2col into its own scratch and a single-threaded GEMM into the
 # image's output: one OpenMP region per call, nothing between BLAS calls for
-# another thread pool to spin on.  The GEMM is the BLAS that SciPy exports to
-# Cython (scipy.linalg.cython_blas); fastnn.ops.conv passes its address in
-# (looked up at run time, so SciPy is needed only for this path) and keeps that
-# BLAS on one thread per call.  Row-major C = op(A) op(B) is the column-major
-# call gemm(tB, tA, N, M, K, B, A) on the same memory.
+# another thread pool to spin on.  The GEMM is common.pxd's gemm_rm: fastnn's
+# own (fnn_gemm.h) when the `gemm` argument is 0, else the BLAS gemm at that
+# address (fastnn.ops._common.gemm_backend chooses).
 
 def fused_forward(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
                   const floating[:, ::1] w2,        # IN  (F, C/groups*HH*WW)

@@ -6,6 +6,7 @@ the function, the argument and what was expected.
 import ctypes
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -246,28 +247,31 @@ def num_threads():
     return min(_runtime.get_max_threads(), MAX_THREADS)
 
 
-# ---------------------------------------------------------------- BLAS inside OpenMP loops
+# ---------------------------------------------------------------- GEMM inside OpenMP loops
 
-class _ScipyGemm:
-    """Addresses of SciPy's Cython-exported sgemm/dgemm, and a way to keep that BLAS on one thread.
+#: Environment variable choosing the GEMM of the kernels' OpenMP loops: "fastnn" (the
+#: default, fnn_gemm.h) or "scipy" (SciPy's single-threaded BLAS sgemm/dgemm).
+GEMM_ENV = "FASTNN_GEMM"
+GEMM_BACKENDS = ("fastnn", "scipy")
 
-    Looked up once, on first use.  ``None`` addresses when SciPy is missing.
+
+class _Gemm:
+    """The GEMM that kernels run inside their OpenMP loops, one call per block of C.
+
+    ``addr`` maps a dtype to what the kernels' ``gemm`` argument takes: 0 for fastnn's own
+    GEMM (the default: packed panels and a register-blocked microkernel per SIMD target,
+    fnn_gemm.h, whatever OpenBLAS's settings), or the address of SciPy's Cython-exported
+    sgemm/dgemm when ``FASTNN_GEMM=scipy`` (kept to compare the two; SciPy must be
+    installed).  ``addr`` is never None.
     """
 
-    def __init__(self):
-        self.addr = None
+    def __init__(self, backend="fastnn"):
+        self.backend = backend
         self._controllers = []
-        try:
-            from scipy.linalg import cython_blas
-        except ImportError:
+        if backend == "fastnn":
+            self.addr = {np.dtype(np.float32): 0, np.dtype(np.float64): 0}
             return
-        get_name = ctypes.pythonapi.PyCapsule_GetName
-        get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
-        get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
-        get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-        caps = cython_blas.__pyx_capi__
-        self.addr = {np.dtype(np.float32): get_ptr(caps["sgemm"], get_name(caps["sgemm"])),
-                     np.dtype(np.float64): get_ptr(caps["dgemm"], get_name(caps["dgemm"]))}
+        self.addr = scipy_blas_gemm()
         from threadpoolctl import ThreadpoolController
         blas = ThreadpoolController().select(user_api="blas").lib_controllers
         # the BLAS library SciPy ships (whose gemm we call); all of them if it is not found
@@ -275,15 +279,12 @@ class _ScipyGemm:
         self._controllers = mine or blas
 
     def one_thread(self):
-        """Context: the BLAS we call on 1 thread (each OpenMP thread runs its own GEMMs).
-
-        SciPy's BLAS is set to one thread and LEFT there, not restored: setting
-        it back to n threads after every call wakes an OpenBLAS worker that then
-        spins beside fastnn's threads (measured, MLP 64-128-10 training step:
-        233 us restoring, 137 us leaving it at 1).  NumPy's BLAS (a separate
-        library) is never touched.  Raise SciPy's again with threadpoolctl if
-        you need it; fastnn then lowers it on its next GEMM.  ~1 us per call.
-        """
+        """Context for a kernel call: nothing to do for fastnn's GEMM (it never starts
+        threads).  With ``FASTNN_GEMM=scipy``, SciPy's BLAS is set to one thread (each OpenMP
+        thread runs its own GEMMs; a threaded BLAS inside them would oversubscribe the
+        cores) and LEFT there, not restored: setting it back after every call wakes an
+        OpenBLAS worker that then spins beside fastnn's threads.  NumPy's BLAS (a separate
+        library) is never touched."""
         return _OneThread(self._controllers)
 
 
@@ -300,12 +301,28 @@ class _OneThread:
         return False
 
 
+def scipy_blas_gemm():
+    """{dtype: address} of SciPy's Cython-exported sgemm/dgemm (scipy.linalg.cython_blas),
+    which the kernels' ``gemm`` argument accepts; ImportError without SciPy."""
+    from scipy.linalg import cython_blas
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
+    get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    caps = cython_blas.__pyx_capi__
+    return {np.dtype(np.float32): get_ptr(caps["sgemm"], get_name(caps["sgemm"])),
+            np.dtype(np.float64): get_ptr(caps["dgemm"], get_name(caps["dgemm"]))}
+
+
 _GEMM = None
 
 
-def scipy_gemm():
-    """The process-wide :class:`_ScipyGemm` (looked up on first use)."""
+def gemm_backend():
+    """The process-wide :class:`_Gemm`, chosen by ``FASTNN_GEMM`` on first use."""
     global _GEMM
     if _GEMM is None:
-        _GEMM = _ScipyGemm()
+        name = os.environ.get(GEMM_ENV, "").strip().lower() or "fastnn"
+        if name not in GEMM_BACKENDS:
+            raise ValueError(f"{GEMM_ENV}={name!r}: expected one of {list(GEMM_BACKENDS)}")
+        _GEMM = _Gemm(name)
     return _GEMM

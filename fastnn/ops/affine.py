@@ -1,17 +1,15 @@
 """Affine (fully connected) layer: out = x.reshape(N, D) @ w + b.
 
-The three GEMMs (forward, dx, dw) go to BLAS.  With SciPy installed (a
-dependency), each runs as ONE OpenMP loop over blocks of output rows, every
-thread calling SciPy's single-threaded BLAS GEMM on its block
-(``fastnn._kernels.affine.matmul``); the forward bias is fused in (rows start
-as b, then GEMM with beta = 1).  So affine uses fastnn's own thread team
+The three GEMMs (forward, dx, dw) each run as ONE OpenMP loop over blocks of
+the output, every thread calling fastnn's single-threaded GEMM (fnn_gemm.h,
+docs/gemm.md) on its block (``fastnn._kernels.affine.matmul``); the forward
+bias is fused in (rows start as b, then GEMM with beta = 1).  So affine uses fastnn's own thread team
 (``fastnn.set_num_threads``) like every other op, and no second thread pool
 is left spinning between ops: NumPy's threaded matmul followed by fastnn's
 OpenMP passes cost the next OpenMP region several milliseconds on 2 cores
 (measured: a dropout of 200x100 took 7-8 ms after a GEMM in a training step),
 and 256x3072 -> 1024 forward+backward took 42-56 ms against 27 ms for the
-bare GEMMs.  Without SciPy, NumPy's matmul is used with one-thread bias and db
-passes.  The ``db`` column sum is a Cython kernel.
+bare GEMMs.  The ``db`` column sum is a Cython kernel.
 """
 import math
 
@@ -20,8 +18,8 @@ import numpy as np
 from fastnn import _dispatch
 from fastnn._kernels import _buffers
 from fastnn.ops._common import (Cache, cache_array, cache_for, cache_shape, check_dout,
-                                float_array, num_threads,
-                                param_array, scipy_gemm)
+                                float_array, gemm_backend, num_threads,
+                                param_array)
 
 __all__ = ["affine_forward", "affine_backward"]
 
@@ -71,19 +69,14 @@ def affine_forward(x, w, b):
 
 def matmul(a, trans_a, b, trans_b, out, bias=None):
     """out = op(a) @ op(b) (+ bias) for C-contiguous 2-D arrays of one dtype (op = transpose
-    when trans_*): fastnn's threads around single-threaded SciPy BLAS calls, or NumPy's
-    matmul (plus a one-thread bias pass) without SciPy.  Shared by affine, maxout and
+    when trans_*): fastnn's threads, each running single-threaded GEMMs on whole blocks of
+    out (:func:`fastnn.ops._common.gemm_backend`).  Shared by affine, maxout and
     DropConnect; callers validate shapes."""
-    gemm = scipy_gemm()
-    k = _dispatch.kernels.affine
-    if gemm.addr is not None:
-        with gemm.one_thread():
-            k.matmul(a, trans_a, b, trans_b, out, bias if bias is not None else out.reshape(-1)[:0],
-                     gemm.addr[out.dtype], num_threads())
-        return
-    np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
-    if bias is not None:
-        k.bias_add(out, bias, 1)
+    gemm = gemm_backend()
+    with gemm.one_thread():
+        _dispatch.kernels.affine.matmul(a, trans_a, b, trans_b, out,
+                                        bias if bias is not None else out.reshape(-1)[:0],
+                                        gemm.addr[out.dtype], num_threads())
 
 
 def affine_backward(dout, cache, need_dx=True):

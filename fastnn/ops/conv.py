@@ -1,11 +1,11 @@
-"""2-D convolution (cross-correlation, as in PyTorch's ``conv2d``) by im2col + BLAS GEMM.
+"""2-D convolution (cross-correlation, as in PyTorch's ``conv2d``) by im2col + GEMM.
 
 Layout NCHW; im2col row index ``c*HH*WW + i*WW + j``.  Two paths, same results:
 
-* **fused** (default when SciPy is installed): one OpenMP loop over the images.
+* **fused** (the default): one OpenMP loop over the images.
   Each thread takes whole images and, per block of output rows, writes their
   im2col columns into its own scratch and calls a single-threaded GEMM
-  (``scipy.linalg.cython_blas`` sgemm/dgemm, reached from nogil Cython)
+  (fastnn's own, fnn_gemm.h; see :func:`fastnn.ops._common.gemm_backend`)
   straight into ``out[n]`` (F, Ho*Wo) -- already NCHW -- then adds the bias.
   Backward recomputes the columns (nothing but x and w is saved), accumulates
   ``dw += dout[n] cols^T`` per fixed slice of images (so results do not depend
@@ -14,12 +14,12 @@ Layout NCHW; im2col row index ``c*HH*WW + i*WW + j``.  Two paths, same results:
   hand-over between OpenMP and a second BLAS thread pool (measured: with
   NumPy's threaded matmul between the Cython passes, the two pools' spinning
   threads fight over the cores and a 2-core machine loses 2-10x).
-* **chunked** (without SciPy, or ``USE_FUSED = False``): chunks of images laid
+* **chunked** (``USE_FUSED = False``): chunks of images laid
   side by side, ``cols`` (C*HH*WW, nb*Ho*Wo); one NumPy (threaded BLAS) matmul
   per chunk for the forward, dw and dcols; bias add and db fused into the
   Cython passes that repack out/dout.
 
-* **winograd** (3x3 filters, stride 1, dilation 1, groups 1, SciPy installed):
+* **winograd** (3x3 filters, stride 1, dilation 1, groups 1):
   F(2x2, 3x3) or F(4x4, 3x3) Winograd (``fastnn/_kernels/winograd.pyx``,
   docs/convolution.md).  The forward transforms the filters once (``cache.U``),
   then one OpenMP loop over fixed blocks of output tiles: per block, the input
@@ -49,8 +49,8 @@ import numpy as np
 from fastnn import _dispatch
 from fastnn._kernels import _buffers
 from fastnn.ops._common import (Cache, cache_array, cache_field, cache_for, check_dout,
-                                float_array, num_threads,
-                                param_array, scipy_gemm)
+                                float_array, gemm_backend, num_threads,
+                                param_array)
 
 __all__ = ["conv_forward", "conv_backward", "conv_output_shape", "conv_workspace_plan",
            "conv_algorithm", "im2col", "col2im"]
@@ -60,12 +60,12 @@ __all__ = ["conv_forward", "conv_backward", "conv_output_shape", "conv_workspace
 WORKSPACE_BYTES = 8 << 20
 
 #: Output pixels per GEMM in the fused path (whole output rows, rounded up).
-#: Measured, single-threaded OpenBLAS sgemm, (64 x 576) @ (576 x n): 97 GFLOP/s
-#: at n = 256, 81 at n = 1024 -- the im2col block stays in L2.
+#: Measured, single-threaded sgemm, (64 x 576) @ (576 x n): 97 GFLOP/s at
+#: n = 256, 81 at n = 1024 (OpenBLAS) -- the im2col block stays in L2.
 BLOCK_COLUMNS = 256
 
-#: Use the fused path (per-thread im2col + single-threaded SciPy BLAS GEMM in
-#: one OpenMP loop) when SciPy is importable; False forces the chunked path
+#: Use the fused path (per-thread im2col + single-threaded GEMM in one OpenMP
+#: loop); False forces the chunked path
 #: (NumPy's threaded matmul between the Cython passes).
 USE_FUSED = True
 
@@ -183,7 +183,7 @@ def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1, algorithm=
     algorithm : {"auto", "im2col", "winograd"}
         "im2col": im2col + GEMM.  "winograd": Winograd F(2x2, 3x3) or F(4x4, 3x3)
         when the shape allows it (3x3 filters, stride 1, dilation 1, groups 1,
-        at least one channel, SciPy installed), else the im2col path -- never
+        at least one channel), else the im2col path -- never
         an error.  "auto": the faster of the two by the measured rule of
         :func:`conv_algorithm`.  :func:`conv_backward` uses the path the forward
         took (``cache.path``, ``cache.tile``).
@@ -220,7 +220,7 @@ def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1, algorithm=
     if tile:
         return _winograd_forward(x, w, b, geom, (Ho, Wo), tile)
     out = _buffers.empty((N, F, Ho, Wo), x.dtype)
-    gemm = scipy_gemm() if USE_FUSED else None
+    gemm = gemm_backend() if USE_FUSED else None
     if gemm is not None and gemm.addr is not None:
         rb, nt, ws = _fused_plan(C, F, HH, WW, Ho, Wo, x.itemsize, min(num_threads(), N), False,
                                  groups)
@@ -279,9 +279,9 @@ def _check_algorithm(algorithm, fn):
 
 def winograd_applies(x_shape, w_shape, stride=1, dilation=1, groups=1):
     """True when the Winograd path can do this convolution: 3x3 filters, stride 1,
-    dilation 1, groups 1, at least one input channel, SciPy's BLAS available."""
+    dilation 1, groups 1, at least one input channel."""
     return (tuple(w_shape[2:]) == (3, 3) and stride == 1 and dilation == 1 and groups == 1
-            and x_shape[1] >= 1 and w_shape[0] >= 1 and scipy_gemm().addr is not None)
+            and x_shape[1] >= 1 and w_shape[0] >= 1)
 
 
 def conv_algorithm(x_shape, w_shape, stride=1, pad=0, dilation=1, groups=1, algorithm="auto"):
@@ -352,7 +352,7 @@ def _winograd_run(x, U, b, out, pad, m):
     """out = conv(x) by the kernel, the scratch within the plan; returns (blocks, bytes)"""
     N, C = x.shape[:2]
     F, Ho, Wo = out.shape[1:]
-    gemm = scipy_gemm()
+    gemm = gemm_backend()
     tb, nblk, per = winograd_plan(N, C, F, Ho, Wo, m, x.itemsize)
     nt = max(1, min(num_threads(), nblk))
     if nblk == 0:
@@ -415,7 +415,7 @@ def _winograd_backward(g, c, x, w, geom, groups, fn):
     rb, nt, ws_dw = _dw_plan(C, F, Ho, Wo, x.itemsize, slices)
     dw_parts = np.empty((slices, F * C * 9), x.dtype)
     db_parts = np.empty((slices, F), np.float64)
-    gemm = scipy_gemm()
+    gemm = gemm_backend()
     if N and Ho * Wo:
         scratch = _buffers.empty((nt, C * 9 * rb * Wo), x.dtype)
         with gemm.one_thread():
@@ -443,7 +443,7 @@ def _winograd_dw(x, g, m, pad, limit=None):
     tb = max(lanes, tb // lanes * lanes)
     dU = np.empty((T * T, F, C), x.dtype)
     scratch = _buffers.empty((tb * T * T * (C + F),), x.dtype)
-    gemm = scipy_gemm()
+    gemm = gemm_backend()
     with gemm.one_thread():
         _dispatch.kernels.winograd.dw_winograd(x, g, dU, scratch, m, pad, tb, gemm.addr[x.dtype],
                                                num_threads())
@@ -543,7 +543,7 @@ def conv_backward(dout, cache):
     nt = num_threads()
     dx = _buffers.empty_like(x)
     if c.path == "fused":
-        gemm = scipy_gemm()
+        gemm = gemm_backend()
         slices = min(N, _SLICES)               # fixed image slices: the same dw for any thread count
         rb, nt, ws = _fused_plan(C, F, HH, WW, Ho, Wo, x.itemsize, num_threads(), True, groups,
                                  slices=slices)

@@ -216,7 +216,7 @@ def test_chunked_path_dilation_groups(groups, dilation, s, p, rng, monkeypatch):
 
 
 def test_fused_path_row_blocks(rng, monkeypatch):
-    if conv_mod.scipy_gemm().addr is None:
+    if conv_mod.gemm_backend().addr is None:
         pytest.skip("SciPy not installed: no fused path")
     x, w, b = _inputs(rng, np.float64, 3, 3, 11, 9, 4, 5, 3)
     out1, c1 = ops.conv_forward(x, w, b, 2, 2)

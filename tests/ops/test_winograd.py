@@ -8,9 +8,6 @@ from fastnn.gradcheck import eval_numerical_gradient_array, rel_error
 from fastnn.ops import conv as conv_mod
 from helpers import needs_openmp
 
-pytestmark = pytest.mark.skipif(conv_mod.scipy_gemm().addr is None,
-                                reason="the Winograd path needs SciPy's BLAS")
-
 TILES = (2, 4)
 
 # (N, C, F, H, W, pad): odd sizes (ragged tiles), pad 0..3, C and F 1..64, N 1..5

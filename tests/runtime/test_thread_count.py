@@ -1,10 +1,10 @@
 """Results independent of the thread count, by construction.
 
 The GEMM-backed ops (affine, maxout, DropConnect, conv) partition their work by the shape of
-the problem, never by the number of threads, so 1, 2, 3, 8 and 16 threads make the same BLAS
-calls on the same memory and give the same bits -- also where the BLAS kernel rounds
-differently depending on where a block starts (OpenBLAS with ``OPENBLAS_CORETYPE=Haswell``;
-the suite must pass with and without it).  More threads than cores is fine for this check:
+the problem, never by the number of threads, so 1, 2, 3, 8 and 16 threads make the same GEMM
+calls on the same memory and give the same bits -- also where a GEMM kernel rounds
+differently depending on where a block starts (SciPy's OpenBLAS under ``FASTNN_GEMM=scipy``,
+with ``OPENBLAS_CORETYPE=Haswell``; the suite must pass with and without it).  More threads than cores is fine for this check:
 the partition is what is tested, not the speed.
 """
 import json
