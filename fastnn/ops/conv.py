@@ -5,7 +5,7 @@ Layout NCHW; im2col row index ``c*HH*WW + i*WW + j``.  Two paths, same results:
 * **fused** (the default): one OpenMP loop over the images.
   Each thread takes whole images and, per block of output rows, writes their
   im2col columns into its own scratch and calls a single-threaded GEMM
-  (fastnn's own, fnn_gemm.h; see :func:`fastnn.ops._common.gemm_backend`)
+  (fastnn's own, fnn_gemm.h; see docs/gemm.md; ``FASTNN_GEMM=scipy`` selects SciPy's OpenBLAS)
   straight into ``out[n]`` (F, Ho*Wo) -- already NCHW -- then adds the bias.
   Backward recomputes the columns (nothing but x and w is saved), accumulates
   ``dw += dout[n] cols^T`` per fixed slice of images (so results do not depend
@@ -27,7 +27,7 @@ Layout NCHW; im2col row index ``c*HH*WW + i*WW + j``.  Two paths, same results:
   transform.  The input gradient is the same kernel run on dout with the
   filters rotated 180 degrees and the channels swapped (pad ``2 - pad``); the
   filter gradient is the im2col GEMM per fixed slice of images (or, with
-  :data:`WINOGRAD_FILTER_GRAD`, by Winograd: measured slower here).
+  ``WINOGRAD_FILTER_GRAD``, by Winograd: measured slower here).
   ``algorithm=`` picks the path ("auto", "im2col", "winograd"): "winograd" on
   a shape it cannot do uses the im2col path; "auto" applies :func:`conv_algorithm`.
 
@@ -292,7 +292,7 @@ def conv_algorithm(x_shape, w_shape, stride=1, pad=0, dilation=1, groups=1, algo
     im2col.  "auto" gives Winograd when it applies and the shape passes the measured
     rule of docs/convolution.md: ``C_in >= AUTO_MIN_CHANNELS`` and
     ``C_out >= AUTO_MIN_CHANNELS`` (below, the transforms cost more than the GEMM saves).
-    The tile is :data:`WINOGRAD_TILE`: F(2x2, 3x3) by default, the one whose float32
+    The tile is ``WINOGRAD_TILE``: F(2x2, 3x3) by default, the one whose float32
     error stays within 4x the im2col path's; 4 selects F(4x4, 3x3) (fewer
     multiplications, a larger error: the factors are in docs/convolution.md), used on
     outputs of at least 4x4 pixels.
