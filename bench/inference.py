@@ -51,7 +51,6 @@ CASES = [
 
 def build(which):
     """(fastnn model with random weights and batch-norm statistics, PyTorch twin)."""
-    import torch
     from torch import nn
 
     from fastnn import models
@@ -111,7 +110,6 @@ def main(argv=None):
     from safetensors.torch import load_file
     from threadpoolctl import threadpool_info
 
-    import fastnn
     from fastnn import inference, interop
     from fastnn import onnx as fonnx
 

@@ -1,12 +1,7 @@
 """README.md runs as written: its two set-up commands, its Python blocks (in order, in one
 namespace), the output it quotes, its size and its links."""
-import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
 
 from helpers import REPO_ROOT
 

@@ -4,7 +4,6 @@ site, the benchmarks page and README's table are what docs/gen_benchmarks.py mak
 run, and every public callable has a docstring (docs/check_api.py)."""
 import importlib.util
 import re
-from pathlib import Path
 
 import pytest
 
