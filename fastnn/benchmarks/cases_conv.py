@@ -87,17 +87,24 @@ ALGORITHM_SHAPES = [
     ("N=64 256->256 3x3 pad 1 8x8", 64, 256, 256, 8, 8, 0.9, None),
 ]
 
-for algorithm in ("im2col", "winograd"):
-    for label, N, C, F, H, W, t_fb, t_f in ALGORITHM_SHAPES:
-        fl = _flops(N, C, F, 3, 3, H, W)
-        WORKLOADS.append(harness.Workload(
-            label=f"conv fwd+bwd {algorithm} {label}",
-            setup=_make(N, C, F, 3, 3, H, W, 1, 1, True, algorithm),
-            target=t_fb, ref_speedup=3.0, work=3 * fl, unit="GFLOP/s",
-            check=harness.allclose_check(rtol=1e-3, atol=1e-3)))
-        if t_f is not None:
-            WORKLOADS.append(harness.Workload(
-                label=f"conv fwd {algorithm} {label}",
-                setup=_make(N, C, F, 3, 3, H, W, 1, 1, False, algorithm),
-                target=t_f, ref_speedup=3.0, work=fl, unit="GFLOP/s",
+def _algorithm_workloads():
+    """The 3x3 rows of ALGORITHM_SHAPES, once per forced algorithm."""
+    rows = []
+    for algorithm in ("im2col", "winograd"):
+        for label, N, C, F, H, W, t_fb, t_f in ALGORITHM_SHAPES:
+            fl = _flops(N, C, F, 3, 3, H, W)
+            rows.append(harness.Workload(
+                label=f"conv fwd+bwd {algorithm} {label}",
+                setup=_make(N, C, F, 3, 3, H, W, 1, 1, True, algorithm),
+                target=t_fb, ref_speedup=3.0, work=3 * fl, unit="GFLOP/s",
                 check=harness.allclose_check(rtol=1e-3, atol=1e-3)))
+            if t_f is not None:
+                rows.append(harness.Workload(
+                    label=f"conv fwd {algorithm} {label}",
+                    setup=_make(N, C, F, 3, 3, H, W, 1, 1, False, algorithm),
+                    target=t_f, ref_speedup=3.0, work=fl, unit="GFLOP/s",
+                    check=harness.allclose_check(rtol=1e-3, atol=1e-3)))
+    return rows
+
+
+WORKLOADS += _algorithm_workloads()

@@ -21,7 +21,7 @@ __all__ = [
     'groupnorm_forward', 'groupnorm_backward', 'dropout_forward', 'dropout_backward',
     'dropconnect_forward', 'dropconnect_backward', 'softmax_loss', 'svm_loss',
     'bce_with_logits_loss', 'mse_loss', 'conv_forward', 'conv_backward', 'conv_output_shape',
-    'conv_workspace_plan', 'im2col', 'col2im', 'max_pool_forward', 'max_pool_backward',
+    'conv_workspace_plan', 'conv_algorithm', 'im2col', 'col2im', 'max_pool_forward', 'max_pool_backward',
     'avg_pool_forward', 'avg_pool_backward', 'global_avg_pool_forward',
     'global_avg_pool_backward', 'crop_at', 'resized_crop_at', 'hflip_where', 'color_jitter_by',
     'cutout_at', 'mixup_with'
