@@ -14,6 +14,7 @@ import sys
 import numpy as np
 import pytest
 
+from fastnn import reference
 from fastnn.compat import cs231n
 from fastnn.compat.cs231n import fast_layers as FL
 from fastnn.compat.cs231n import layer_utils as LU
@@ -187,9 +188,15 @@ def test_conv_backward_gradcheck(forward):
     out, cache = forward(x, w, b, conv_param)
     backward = LY.conv_backward_naive if forward is LY.conv_forward_naive else FL.conv_backward_fast
     dx, dw, db = backward(dout, cache)
-    assert rel_error(dx, eval_numerical_gradient_array(f, x, dout)) < 1e-8
-    assert rel_error(dw, eval_numerical_gradient_array(f, w, dout)) < 1e-8
-    assert rel_error(db, eval_numerical_gradient_array(f, b, dout)) < 1e-8
+    # the course's bar ("around e-8 or less"): the central difference itself is only that
+    # accurate here (1.6e-8 for dx on the baseline SIMD target, 8e-9 on AVX2)
+    assert rel_error(dx, eval_numerical_gradient_array(f, x, dout)) < 5e-8
+    assert rel_error(dw, eval_numerical_gradient_array(f, w, dout)) < 5e-8
+    assert rel_error(db, eval_numerical_gradient_array(f, b, dout)) < 5e-8
+    # and the exact gradients: fastnn's float64 reference
+    _, ref_cache = reference.conv_forward(x, w, b, stride=1, pad=1)
+    for got, want in zip((dx, dw, db), reference.conv_backward(dout, ref_cache)):
+        assert rel_error(got, want) < 1e-12
 
 
 def test_conv_fast_matches_a_plain_loop():
