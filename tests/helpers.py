@@ -1,9 +1,11 @@
 """Helpers shared by the tests: the repository root, build facts, child interpreters,
 crafted data files.  (The op registry and its tolerances are the package ``opinfo``; numerical
 gradients are ``fastnn.gradcheck``.)"""
+import contextlib
 import os
 import pathlib
 import struct
+import sys
 import tempfile
 
 import pytest
@@ -57,3 +59,20 @@ def py2_batch(data, labels):
     labels = b"](" + b"".join(b"K" + bytes([v]) for v in labels) + b"e"
     return (b"\x80\x02}(" + _binstring(b"batch_label") + _binstring(b"training batch 1 of 5")
             + _binstring(b"data") + array + _binstring(b"labels") + labels + b"u.")
+
+
+@contextlib.contextmanager
+def pickled_by_value(module_name):
+    """Within the block, cloudpickle (when installed) pickles the functions of module_name by
+    value, so trial functions defined in a test file reach worker processes."""
+    try:
+        import cloudpickle
+    except ImportError:
+        yield
+        return
+    mod = sys.modules[module_name]
+    cloudpickle.register_pickle_by_value(mod)
+    try:
+        yield
+    finally:
+        cloudpickle.unregister_pickle_by_value(mod)

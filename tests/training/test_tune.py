@@ -14,19 +14,13 @@ import fastnn
 from fastnn import tune
 from fastnn.cli import main
 
+from helpers import pickled_by_value
+
 
 @pytest.fixture(autouse=True)
 def _by_value():
-    # trial functions defined here must reach worker processes: pickle them by value
-    try:
-        import cloudpickle
-    except ImportError:
+    with pickled_by_value(__name__):
         yield
-        return
-    mod = sys.modules[__name__]
-    cloudpickle.register_pickle_by_value(mod)
-    yield
-    cloudpickle.unregister_pickle_by_value(mod)
 
 
 def _ks_uniform(u):

@@ -15,20 +15,13 @@ from fastnn import tune
 from fastnn.cli import main
 from fastnn.tune import _train
 
-from helpers import CHILD_CWD, child_env
+from helpers import CHILD_CWD, child_env, pickled_by_value
 
 
 @pytest.fixture(autouse=True)
 def _by_value():
-    try:
-        import cloudpickle
-    except ImportError:
+    with pickled_by_value(__name__):
         yield
-        return
-    mod = sys.modules[__name__]
-    cloudpickle.register_pickle_by_value(mod)
-    yield
-    cloudpickle.unregister_pickle_by_value(mod)
 
 
 def _table(r):
