@@ -219,8 +219,9 @@ class Conv2d(Layer):
                                             algorithm=getattr(self, "algorithm", "auto"))
         return out
 
-    def backward(self, dout):
-        dx, dw, db = ops.conv_backward(dout, self._cache_or_raise())
+    def backward(self, dout, need_input_grad=True):
+        """Accumulate dw, db; return dx (None with ``need_input_grad=False``: no dx GEMM)."""
+        dx, dw, db = ops.conv_backward(dout, self._cache_or_raise(), need_dx=need_input_grad)
         self._accumulate(w=dw, **({"b": db} if "b" in self.params else {}))
         return dx
 
@@ -623,7 +624,8 @@ class Sequential(Layer):
 
         ``need_input_grad=False`` (training, where only the parameter gradients
         are wanted): the layers before the first one with parameters are
-        skipped, a first :class:`Linear` computes no dx, and None is returned.
+        skipped, a first :class:`Linear` or :class:`Conv2d` computes no dx, and
+        None is returned.
         """
         layers = self.layers
         first = 0
@@ -631,7 +633,7 @@ class Sequential(Layer):
             first = next((i for i, layer in enumerate(layers) if layer.params), len(layers))
         for i in range(len(layers) - 1, first - 1, -1):
             layer = layers[i]
-            if i == first and not need_input_grad and isinstance(layer, Linear):
+            if i == first and not need_input_grad and isinstance(layer, (Linear, Conv2d)):
                 layer.backward(dout, need_input_grad=False)
                 return None
             dout = layer.backward(dout)

@@ -30,8 +30,17 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memset, memcpy
 
-from fastnn._kernels.common cimport lane_sum, threads_for, omp_get_thread_num, gemm_rm
+from fastnn._kernels.common cimport (lane_sum, threads_for, omp_get_thread_num, gemm_rm,
+                                     fnn_gemm_mr)
 from fastnn._kernels._runtime cimport parallel_min, PAR_CONV
+
+cdef extern from "fnn_gemm.h" nogil:
+    void fnn_gemm_conv_f32(const float* xp, const Py_ssize_t* base, const Py_ssize_t* off,
+                           Py_ssize_t K, const float* wp, Py_ssize_t F, const float* bias,
+                           float* out, Py_ssize_t P, float* stage, Py_ssize_t cap)
+    void fnn_gemm_conv_f64(const double* xp, const Py_ssize_t* base, const Py_ssize_t* off,
+                           Py_ssize_t K, const double* wp, Py_ssize_t F, const double* bias,
+                           double* out, Py_ssize_t P, double* stage, Py_ssize_t cap)
 
 # Below _runtime's "conv" threshold (elements moved) a kernel runs on one thread.
 
@@ -276,7 +285,7 @@ def fused_forward(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
 def fused_backward(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
                    const floating[:, ::1] w2,          # IN  (F, C/groups*HH*WW)
                    const floating[:, :, ::1] dout,     # IN  (N, F, Ho*Wo)
-                   floating[:, :, :, ::1] dx,          # OUT (N, C, H, W)
+                   floating[:, :, :, ::1] dx,          # OUT (N, C, H, W), or None: no input gradient
                    floating[:, ::1] dw_parts,          # OUT (S, F*Kg) dw of each slice of images, summed by the caller
                    double[:, ::1] db_parts,            # OUT (S, F) db of each slice
                    floating[:, ::1] scratch,           # TMP (threads, 2 * C*HH*WW * rb*Wo): cols and dcols
@@ -287,6 +296,7 @@ def fused_backward(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
 
     The images are cut into S = dw_parts.shape[0] fixed slices, each summed in
     its own dw/db partial, so the result does not depend on the thread count.
+    dx None: dcols and col2im are skipped (scratch needs the cols block only).
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t F = w2.shape[0], Kg = w2.shape[1], K = C * HH * WW, P = Ho * Wo
@@ -311,7 +321,8 @@ def fused_backward(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
     cdef const floating* x0 = &x[0, 0, 0, 0]
     cdef const floating* w0 = &w2[0, 0]
     cdef const floating* g0 = &dout[0, 0, 0]
-    cdef floating* dx0 = &dx[0, 0, 0, 0]
+    cdef bint want_dx = dx is not None
+    cdef floating* dx0 = &dx[0, 0, 0, 0] if want_dx else NULL
     cdef floating* s0 = &scratch[0, 0]
     cdef floating* dw0 = &dw_parts[0, 0]
     cdef double* db0 = &db_parts[0, 0]
@@ -323,8 +334,9 @@ def fused_backward(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
         dbt = db0 + sl * F
         for n in range(sl * N // S, (sl + 1) * N // S):
             gn = g0 + n * F * P
-            dxn = dx0 + n * C * H * W
-            memset(dxn, 0, C * H * W * sizeof(floating))
+            if want_dx:
+                dxn = dx0 + n * C * H * W
+                memset(dxn, 0, C * H * W * sizeof(floating))
             for f in range(F):
                 dbt[f] += lane_sum(gn + f * P, P)
             oh0 = 0
@@ -339,11 +351,63 @@ def fused_backward(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
                     gemm_rm(gemm, False, True, <int>Fg, <int>Kg, <int>pb, 1,
                              gn + g * Fg * P + oh0 * Wo, <int>P, cols + g * Kg * pb, <int>pb,
                              1, dwt + g * Fg * Kg, <int>Kg)
-                    # dcols_g (Kg, pb) = w_g (Fg, Kg)^T @ dout_g (Fg, pb)
-                    gemm_rm(gemm, True, False, <int>Kg, <int>pb, <int>Fg, 1,
-                             w0 + g * Fg * Kg, <int>Kg, gn + g * Fg * P + oh0 * Wo, <int>P,
-                             0, dcols + g * Kg * pb, <int>pb)
-                for c in range(C):
-                    _col2im_rows(dcols + c * kk * pb, pb, dxn + c * H * W,
-                                 H, W, HH, WW, oh0, oh1, Wo, stride, pad, dil)
+                    if want_dx:
+                        # dcols_g (Kg, pb) = w_g (Fg, Kg)^T @ dout_g (Fg, pb)
+                        gemm_rm(gemm, True, False, <int>Kg, <int>pb, <int>Fg, 1,
+                                 w0 + g * Fg * Kg, <int>Kg, gn + g * Fg * P + oh0 * Wo, <int>P,
+                                 0, dcols + g * Kg * pb, <int>pb)
+                if want_dx:
+                    for c in range(C):
+                        _col2im_rows(dcols + c * kk * pb, pb, dxn + c * H * W,
+                                     H, W, HH, WW, oh0, oh1, Wo, stride, pad, dil)
                 oh0 = oh1
+
+
+# The direct path (fastnn.ops.conv picks it for short K): no im2col matrix.  Each
+# thread takes whole images, copies one into its zero-padded scratch plane and
+# runs fnn_gemm.h's implicit-GEMM tile over it (MR pixels x NR filters in
+# registers, window starts from `base`, taps from `off`).
+
+def direct_forward(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
+                   const floating[:, :, ::1] wp,      # IN  (ceil(F/NR), K, NR) W^T in B panels, zeros past F
+                   const floating[::1] b,             # IN  (F,)
+                   const Py_ssize_t[::1] base,        # IN  (Ho*Wo,) window start of each pixel in the padded plane
+                   const Py_ssize_t[::1] off,         # IN  (K,) offset of tap k = c*HH*WW + i*WW + j
+                   floating[:, :, ::1] out,           # OUT (N, F, Ho*Wo)
+                   floating[:, ::1] scratch,          # TMP (threads, C*Hp*Wp + S) a padded image and S >= MR*Fp staging elements per thread
+                   Py_ssize_t pad, int n_threads):
+    """out[n, f, q] = b[f] + sum_k w[f, k] xpad_n[base[q] + off[k]], image by image"""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t F = out.shape[1], P = out.shape[2], K = off.shape[0]
+    cdef Py_ssize_t Wp = W + 2 * pad, Hp = H + 2 * pad, n, c, h
+    cdef floating* xp
+    if N == 0 or P == 0:
+        return
+    cdef Py_ssize_t Fp = (F + wp.shape[2] - 1) // wp.shape[2] * wp.shape[2]
+    cdef Py_ssize_t cap = scratch.shape[1] - C * Hp * Wp
+    if cap < fnn_gemm_mr() * Fp:
+        raise ValueError("direct_forward: scratch rows must hold C*(H+2*pad)*(W+2*pad) + "
+                         "MR*Fp elements")
+    if wp.shape[1] != K or wp.shape[0] * wp.shape[2] != Fp:
+        raise ValueError("direct_forward: wp must be (ceil(F/NR), K, NR)")
+    cdef const floating* x0 = &x[0, 0, 0, 0]
+    cdef const floating* w0 = &wp[0, 0, 0]
+    cdef const floating* b0 = &b[0]
+    cdef const Py_ssize_t* base0 = &base[0]
+    cdef const Py_ssize_t* off0 = &off[0]
+    cdef floating* o0 = &out[0, 0, 0]
+    cdef floating* s0 = &scratch[0, 0]
+    cdef Py_ssize_t ls = scratch.shape[1]
+    cdef int nt = n_threads if n_threads < N else <int>N
+    for n in prange(N, schedule='static', nogil=True, num_threads=nt):
+        xp = s0 + omp_get_thread_num() * ls
+        if pad:
+            memset(xp, 0, C * Hp * Wp * sizeof(floating))
+        for c in range(C):
+            for h in range(H):
+                memcpy(xp + (c * Hp + h + pad) * Wp + pad, x0 + ((n * C + c) * H + h) * W,
+                       W * sizeof(floating))
+        if floating is float:
+            fnn_gemm_conv_f32(xp, base0, off0, K, w0, F, b0, o0 + n * F * P, P, xp + C * Hp * Wp, cap)
+        else:
+            fnn_gemm_conv_f64(xp, base0, off0, K, w0, F, b0, o0 + n * F * P, P, xp + C * Hp * Wp, cap)

@@ -219,6 +219,8 @@ def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1, algorithm=
     tile = _winograd_tile(algorithm, x.shape, w.shape, geom, groups)
     if tile:
         return _winograd_forward(x, w, b, geom, (Ho, Wo), tile)
+    if _use_direct(algorithm, x.shape, w.shape, geom, groups):
+        return _direct_forward(x, w, b, geom, (Ho, Wo))
     out = _buffers.empty((N, F, Ho, Wo), x.dtype)
     gemm = gemm_backend() if USE_FUSED else None
     if gemm is not None and gemm.addr is not None:
@@ -264,7 +266,7 @@ def _fused_plan(C, F, HH, WW, Ho, Wo, itemsize, nt, backward, groups, limit=None
 # ---------------------------------------------------------------- Winograd
 
 #: The values of ``algorithm=`` (:func:`conv_forward`, :class:`fastnn.layers.Conv2d`).
-ALGORITHMS = ("auto", "im2col", "winograd")
+ALGORITHMS = ("auto", "im2col", "winograd", "direct")
 
 #: Output tiles per Winograd block at most (a multiple of the kernels' 16 lanes); the
 #: workspace cap may make blocks smaller.  Measured in docs/convolution.md.
@@ -285,21 +287,64 @@ def winograd_applies(x_shape, w_shape, stride=1, dilation=1, groups=1):
 
 
 def conv_algorithm(x_shape, w_shape, stride=1, pad=0, dilation=1, groups=1, algorithm="auto"):
-    """The path :func:`conv_forward` takes: ``("im2col", 0)`` or ``("winograd", m)`` for
-    F(m x m, 3 x 3).
+    """The path :func:`conv_forward` takes: ``("im2col", 0)``, ``("direct", 0)`` or
+    ``("winograd", m)`` for F(m x m, 3 x 3).
 
     "winograd" on a shape the Winograd path cannot do (see docs/convolution.md) gives
-    im2col.  "auto" gives Winograd when it applies and the shape passes the measured
-    rule of docs/convolution.md: ``C_in >= AUTO_MIN_CHANNELS`` and
-    ``C_out >= AUTO_MIN_CHANNELS`` (below, the transforms cost more than the GEMM saves).
+    im2col; so does "direct" on a shape the direct path cannot do (groups > 1, or a
+    padded image larger than a quarter of :data:`WORKSPACE_BYTES`).  "auto" gives
+    Winograd when it applies and the shape passes the measured rule of
+    docs/convolution.md: ``C_in >= AUTO_MIN_CHANNELS`` and ``C_out >= AUTO_MIN_CHANNELS``
+    (below, the transforms cost more than the GEMM saves); otherwise the direct path
+    when it applies and ``C_in * HH * WW <= DIRECT_MAX_K``; otherwise im2col.
     The tile is ``WINOGRAD_TILE``: F(2x2, 3x3) by default, the one whose float32
     error stays within 4x the im2col path's; 4 selects F(4x4, 3x3) (fewer
     multiplications, a larger error: the factors are in docs/convolution.md), used on
     outputs of at least 4x4 pixels.
     """
     algorithm = _check_algorithm(algorithm, "conv_algorithm")
-    m = _winograd_tile(algorithm, x_shape, w_shape, (stride, pad, dilation), groups)
-    return ("winograd", m) if m else ("im2col", 0)
+    geom = (stride, pad, dilation)
+    m = _winograd_tile(algorithm, x_shape, w_shape, geom, groups)
+    if m:
+        return ("winograd", m)
+    return ("direct", 0) if _use_direct(algorithm, x_shape, w_shape, geom, groups) else ("im2col", 0)
+
+
+#: "auto" takes the direct path up to this many multiply-adds per output
+#: (C_in/groups * HH * WW); docs/convolution.md has the measurements.
+DIRECT_MAX_K = 256
+
+
+def direct_applies(x_shape, w_shape, pad=0, groups=1, itemsize=4, limit=None):
+    """True when the direct path can do this convolution: groups 1, and one padded image
+    plus the kernel's staging block within a quarter of ``limit`` (default
+    :data:`WORKSPACE_BYTES`), the im2col path's rule per thread."""
+    return groups == 1 and _direct_scratch(x_shape, w_shape, pad, itemsize) <= (
+        (WORKSPACE_BYTES if limit is None else limit) // 4)
+
+
+def _direct_scratch(x_shape, w_shape, pad, itemsize):
+    """elements of one thread's scratch: the padded image and the staging block"""
+    C, H, W = x_shape[1:]
+    F = w_shape[0]
+    info = _dispatch.kernels.affine.gemm_info()
+    nr = info["nr_f32" if itemsize == 4 else "nr_f64"]
+    fp = -(-F // nr) * nr
+    stage = max(info["mr"] * fp, _DIRECT_STAGE_BYTES // itemsize)
+    return C * (H + 2 * pad) * (W + 2 * pad) + stage
+
+
+# bytes of the direct kernel's staging block (output tiles, pixel-major, then copied out
+# filter by filter): stays in L1
+_DIRECT_STAGE_BYTES = 16 << 10
+
+
+def _use_direct(algorithm, x_shape, w_shape, geom, groups):
+    if algorithm not in ("auto", "direct"):
+        return False
+    if not direct_applies(x_shape, w_shape, geom[1], groups):
+        return False
+    return algorithm == "direct" or w_shape[1] * w_shape[2] * w_shape[3] <= DIRECT_MAX_K
 
 
 #: The filter gradient of the Winograd path: by Winograd (True) or by the im2col GEMM
@@ -315,7 +360,7 @@ WINOGRAD_TILE = 2
 
 def _winograd_tile(algorithm, x_shape, w_shape, geom, groups):
     """0 (im2col) or the Winograd tile m for this call"""
-    if algorithm == "im2col":
+    if algorithm in ("im2col", "direct"):
         return 0
     s, p, d = geom
     if not winograd_applies(x_shape, w_shape, s, d, groups):
@@ -385,7 +430,7 @@ def _winograd_forward(x, w, b, geom, out_hw, m):
                       tile=m, U=U, chunk=nblk, workspace_bytes=ws)
 
 
-def _winograd_backward(g, c, x, w, geom, groups, fn):
+def _winograd_backward(g, c, x, w, geom, groups, fn, need_dx=True):
     N, C, H, W = x.shape
     F = w.shape[0]
     Ho, Wo = g.shape[2:]
@@ -400,11 +445,13 @@ def _winograd_backward(g, c, x, w, geom, groups, fn):
     cache_array(c, "U", fn, shape=(T * T, F, C), dtype=x.dtype)
     # dx = the stride-1 3x3 convolution of dout, padded by 2 - pad, with the filters
     # rotated 180 degrees and the channels swapped (transformed once per cache)
-    Ud = getattr(c, "U_dx", None)
-    if not (type(Ud) is np.ndarray and Ud.shape == (T * T, C, F) and Ud.dtype == x.dtype):
-        Ud = c.U_dx = _winograd_filters(w, m, True)
-    dx = _buffers.empty_like(x)
-    _, ws_dx = _winograd_run(g, Ud, None, dx, 2 - p, m)
+    dx, ws_dx = None, 0
+    if need_dx:
+        Ud = getattr(c, "U_dx", None)
+        if not (type(Ud) is np.ndarray and Ud.shape == (T * T, C, F) and Ud.dtype == x.dtype):
+            Ud = c.U_dx = _winograd_filters(w, m, True)
+        dx = _buffers.empty_like(x)
+        _, ws_dx = _winograd_run(g, Ud, None, dx, 2 - p, m)
     if WINOGRAD_FILTER_GRAD:
         dw, ws_dw = _winograd_dw(x, g, m, p)
         db = g.sum(axis=(0, 2, 3), dtype=np.float64).astype(x.dtype)
@@ -463,6 +510,36 @@ def _dw_plan(C, F, Ho, Wo, itemsize, slices, limit=None):
     return rb, nt, nt * rb * per_row + slices * (F * C * 9 * itemsize + F * 8)
 
 
+def _direct_forward(x, w, b, geom, out_hw):
+    """the direct path: window starts and tap offsets in the padded image, the filters
+    packed as the GEMM's B panels, then one kernel call (threads take whole images)"""
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    Ho, Wo = out_hw
+    s, p, d = geom
+    Wp = W + 2 * p
+    K = C * HH * WW
+    nr = _dispatch.kernels.affine.gemm_info()["nr_f32" if x.itemsize == 4 else "nr_f64"]
+    panels = -(-F // nr)
+    wp = np.zeros((panels * nr, K), x.dtype)
+    wp[:F] = w.reshape(F, K)
+    wp = np.ascontiguousarray(wp.reshape(panels, nr, K).transpose(0, 2, 1))
+    oh, ow = np.divmod(np.arange(Ho * Wo, dtype=np.intp), Wo)
+    base = oh * (s * Wp) + ow * s
+    c, i, j = np.meshgrid(np.arange(C, dtype=np.intp), np.arange(HH, dtype=np.intp),
+                          np.arange(WW, dtype=np.intp), indexing="ij")
+    off = (c * ((H + 2 * p) * Wp) + i * (d * Wp) + j * d).reshape(-1)
+    out = _buffers.empty((N, F, Ho, Wo), x.dtype)
+    nt = max(1, min(num_threads(), N))
+    per = _direct_scratch(x.shape, w.shape, p, x.itemsize)
+    if N and Ho * Wo:
+        scratch = _buffers.empty((nt, per), x.dtype)
+        _dispatch.kernels.conv.direct_forward(x, wp, b, base, off, out.reshape(N, F, Ho * Wo),
+                                              scratch, p, nt)
+    return out, Cache("conv", x=x, w=w, geom=geom, groups=1, out_hw=out_hw, path="direct",
+                      chunk=nt, workspace_bytes=nt * per * x.itemsize + wp.nbytes)
+
+
 def _forward_chunks(x, w, b, out, geom, groups, nb):
     s, p, d = geom
     k = _dispatch.kernels.conv
@@ -489,17 +566,20 @@ def _forward_chunks(x, w, b, out, geom, groups, nb):
         k.unpack_out(tmp, b, out3, n0, m, nt)
 
 
-def conv_backward(dout, cache):
+def conv_backward(dout, cache, need_dx=True):
     """Gradients of :func:`conv_forward`.
 
     Parameters
     ----------
     dout : array_like, shape (N, F, Ho, Wo)
     cache : Cache from :func:`conv_forward`
+    need_dx : bool, default True
+        False skips the input gradient (a network's first layer, whose input is the
+        data): dx is returned as None and its GEMM and col2im are not done.
 
     Returns
     -------
-    dx : ndarray, shape (N, C, H, W)
+    dx : ndarray, shape (N, C, H, W), or None when ``need_dx`` is False
     dw : ndarray, shape (F, C/groups, HH, WW)
     db : ndarray, shape (F,)
 
@@ -528,27 +608,35 @@ def conv_backward(dout, cache):
     if cache_field(c, "out_hw", fn) != (Ho, Wo):
         raise ValueError(f"{fn}: cache.out_hw must be {(Ho, Wo)}, got {c.out_hw!r} (pass the "
                          "cache conv_forward returned, unmodified)")
-    if cache_field(c, "path", fn) not in ("fused", "chunked", "winograd"):
-        raise ValueError(f"{fn}: cache.path must be 'fused', 'chunked' or 'winograd', "
-                         f"got {c.path!r}")
+    path = cache_field(c, "path", fn)
+    if path not in ("fused", "chunked", "winograd", "direct"):
+        raise ValueError(f"{fn}: cache.path must be 'fused', 'chunked', 'winograd' or "
+                         f"'direct', got {path!r}")
+    if not isinstance(need_dx, (bool, np.bool_)):
+        raise TypeError(f"{fn}: need_dx must be True or False, got {need_dx!r}")
     N, C, H, W = x.shape
     F, Cg, HH, WW = w.shape
     g = check_dout(dout, (N, F, Ho, Wo), x.dtype, fn)
-    if c.path == "winograd":
-        return _winograd_backward(g, c, x, w, geom, groups, fn)
+    if path == "winograd":
+        return _winograd_backward(g, c, x, w, geom, groups, fn, need_dx)
+    if path == "direct":              # the gradients of a direct forward: the im2col path's
+        gemm = gemm_backend() if USE_FUSED else None
+        path = "fused" if gemm is not None and gemm.addr is not None else "chunked"
     s, p, d = _geometry(*geom, fn)
     K, P = C * HH * WW, Ho * Wo
     Kg, Fg = K // groups, F // groups
     k = _dispatch.kernels.conv
     nt = num_threads()
-    dx = _buffers.empty_like(x)
-    if c.path == "fused":
+    dx = _buffers.empty_like(x) if need_dx else None
+    if path == "fused":
         gemm = gemm_backend()
         slices = min(N, _SLICES)               # fixed image slices: the same dw for any thread count
         rb, nt, ws = _fused_plan(C, F, HH, WW, Ho, Wo, x.itemsize, num_threads(), True, groups,
                                  slices=slices)
+        if not need_dx:
+            ws -= nt * rb * K * Wo * x.itemsize                 # no dcols block
         c.backward_chunk, c.backward_workspace_bytes = nt, ws
-        scratch = _buffers.empty((nt, 2 * K * rb * Wo), x.dtype)
+        scratch = _buffers.empty((nt, (2 if need_dx else 1) * K * rb * Wo), x.dtype)
         dw_parts = np.empty((max(slices, 1), F * Kg), x.dtype)
         db_parts = np.empty((max(slices, 1), F), np.float64)
         with gemm.one_thread():
@@ -578,9 +666,11 @@ def conv_backward(dout, cache):
                 fs, ks = slice(gi * Fg, (gi + 1) * Fg), slice(gi * Kg, (gi + 1) * Kg)
                 # dw_g += dout_g cols_g^T,  dcols_g = w_g^T dout_g   (one GEMM each per chunk)
                 np.matmul(gT[fs], cols[ks].T, out=part[fs])
-                np.matmul(w2[fs].T, gT[fs], out=dcols[ks])
+                if need_dx:
+                    np.matmul(w2[fs].T, gT[fs], out=dcols[ks])
             dw2 += part
-            k.col2im(dcols, dx, n0, m, HH, WW, Ho, Wo, s, p, d, nt)
+            if need_dx:
+                k.col2im(dcols, dx, n0, m, HH, WW, Ho, Wo, s, p, d, nt)
     return dx, dw2.reshape(w.shape), db.astype(x.dtype)
 
 

@@ -35,11 +35,13 @@ def _inputs(rng, dtype, N, C, H, W, F, HH, WW, groups=1):
     return x, w, b
 
 
+@pytest.mark.parametrize("algorithm", ["im2col", "direct"])
 @pytest.mark.parametrize("geom", GEOMETRIES, ids=GEOM_IDS)
-def test_conv_matches_loop_reference(geom, dtype, rng):
+def test_conv_matches_loop_reference(geom, algorithm, dtype, rng):
     N, C, H, W, F, HH, WW, s, p = geom
     x, w, b = _inputs(rng, dtype, N, C, H, W, F, HH, WW)
-    out, cache = ops.conv_forward(x, w, b, stride=s, pad=p)
+    out, cache = ops.conv_forward(x, w, b, stride=s, pad=p, algorithm=algorithm)
+    assert cache.path == ("direct" if algorithm == "direct" else "fused")
     ref, rcache = reference.conv_forward(x, w, b, stride=s, pad=p)
     assert out.shape == (N, F, (H + 2 * p - HH) // s + 1, (W + 2 * p - WW) // s + 1)
     assert out.dtype == dtype
@@ -172,26 +174,115 @@ def test_sizes_around_threshold(rng):
         np.testing.assert_allclose(out, reference.conv_forward(x, w, b, 1, 1)[0], rtol=1e-12, atol=1e-12)
 
 
-def test_every_simd_target(rng):
+@pytest.mark.parametrize("algorithm", ["im2col", "direct"])
+def test_every_simd_target(algorithm, rng):
     x, w, b = _inputs(rng, np.float32, 2, 3, 9, 8, 4, 3, 5)
     ref = reference.conv_forward(x, w, b, 2, 2)[0]
     for target in _dispatch.supported_targets():
         with _dispatch.use_target(target):
-            out, cache = ops.conv_forward(x, w, b, stride=2, pad=2)
+            out, cache = ops.conv_forward(x, w, b, stride=2, pad=2, algorithm=algorithm)
             np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5)
+
+
+# (N, C, H, W, F, HH, WW, stride, pad, dilation): every remainder of the direct kernel's
+# tile (MR pixels: 6 on AVX2, 14 on AVX-512, 4 on the baseline; NR filters: 16, 32, 8), tiles
+# across output rows, filters past one panel, K past the float64 K slice
+DIRECT_SHAPES = [
+    (3, 3, 11, 13, 1, 3, 3, 1, 1, 1),
+    (2, 2, 5, 7, 17, 2, 3, 1, 0, 1),
+    (2, 5, 9, 9, 33, 3, 3, 2, 1, 2),
+    (1, 1, 1, 1, 7, 1, 1, 1, 0, 1),
+    (2, 3, 12, 12, 32, 7, 7, 1, 3, 1),
+    (1, 4, 6, 5, 47, 5, 3, 1, 2, 1),
+]
+
+
+@pytest.mark.parametrize("shape", DIRECT_SHAPES)
+def test_direct_path_every_target_and_thread_count(shape, dtype, rng, restore_threads):
+    N, C, H, W, F, HH, WW, s, p, d = shape
+    x, w, b = _inputs(rng, dtype, N, C, H, W, F, HH, WW)
+    ref = reference.conv_forward(x, w, b, s, p, d)[0]
+    for target in _dispatch.supported_targets():
+        with _dispatch.use_target(target):
+            outs = []
+            for nt in (1, 2, 3):
+                fastnn.set_num_threads(nt)
+                out, cache = ops.conv_forward(x, w, b, stride=s, pad=p, dilation=d,
+                                              algorithm="direct")
+                assert cache.path == "direct"
+                outs.append(out)
+            np.testing.assert_allclose(outs[0], ref, **_tol(dtype))
+            for o in outs[1:]:
+                np.testing.assert_array_equal(o, outs[0])
+
+
+def test_direct_path_choice(monkeypatch):
+    # auto: Winograd from 32 channels (3x3), else direct up to DIRECT_MAX_K, else im2col
+    assert ops.conv_algorithm((8, 3, 32, 32), (32, 3, 7, 7), pad=3) == ("direct", 0)
+    assert ops.conv_algorithm((8, 64, 32, 32), (64, 64, 3, 3), pad=1) == ("winograd", 2)
+    assert ops.conv_algorithm((8, 64, 32, 32), (64, 64, 5, 5), pad=2) == ("im2col", 0)
+    assert ops.conv_algorithm((8, 64, 32, 32), (64, 64, 5, 5), pad=2,
+                              algorithm="direct") == ("direct", 0)
+    # groups, or a padded image over a quarter of the workspace: im2col, never an error
+    assert ops.conv_algorithm((8, 4, 8, 8), (4, 2, 3, 3), groups=2, algorithm="direct") == ("im2col", 0)
+    monkeypatch.setattr(conv_mod, "WORKSPACE_BYTES", 4096)
+    assert ops.conv_algorithm((8, 3, 32, 32), (32, 3, 7, 7), pad=3) == ("im2col", 0)
+    x = np.ones((1, 3, 32, 32), np.float32)
+    assert ops.conv_forward(x, np.ones((4, 3, 3, 3), np.float32), algorithm="direct")[1].path == "fused"
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "direct", "winograd"])
+@pytest.mark.parametrize("fused", [True, False])
+def test_backward_without_dx(algorithm, fused, dtype, rng, monkeypatch):
+    monkeypatch.setattr(conv_mod, "USE_FUSED", fused)
+    x, w, b = _inputs(rng, dtype, 3, 4, 9, 8, 5, 3, 3)
+    out, cache = ops.conv_forward(x, w, b, pad=1, algorithm=algorithm)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx, dw, db = ops.conv_backward(dout, cache)
+    none, dw2, db2 = ops.conv_backward(dout, cache, need_dx=False)
+    assert none is None
+    np.testing.assert_array_equal(dw2, dw)
+    np.testing.assert_array_equal(db2, db)
+    with pytest.raises(TypeError, match="need_dx must be True or False"):
+        ops.conv_backward(dout, cache, need_dx="no")
+
+
+def test_first_conv_layer_computes_no_dx(rng, monkeypatch):
+    from fastnn import layers as L
+    net = L.Sequential(L.Conv2d(3, 4, 3, padding=1, seed=0), L.ReLU(), L.Flatten(),
+                       L.Linear(4 * 6 * 6, 2, seed=1))
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    dout = rng.standard_normal((2, 2)).astype(np.float32)
+    net.zero_grad()
+    net.forward(x)
+    dx = net.backward(dout)
+    full = {k: g.copy() for k, g in net.grads.items()}
+    calls = []
+    real = ops.conv_backward
+
+    def spy(dout, cache, need_dx=True):
+        calls.append(need_dx)
+        return real(dout, cache, need_dx=need_dx)
+    monkeypatch.setattr(ops, "conv_backward", spy)
+    net.zero_grad()
+    net.forward(x)
+    assert net.backward(dout, need_input_grad=False) is None and calls == [False]
+    assert dx.shape == x.shape
+    for k, g in net.grads.items():
+        np.testing.assert_array_equal(g, full[k])
 
 
 def test_chunked_path_matches_one_chunk(rng, monkeypatch):
     monkeypatch.setattr(conv_mod, "USE_FUSED", False)
     x, w, b = _inputs(rng, np.float64, 7, 3, 10, 9, 5, 3, 3)
-    out1, c1 = ops.conv_forward(x, w, b, 1, 1)
+    out1, c1 = ops.conv_forward(x, w, b, 1, 1, algorithm="im2col")
     dout = rng.standard_normal(out1.shape)
     g1 = ops.conv_backward(dout, c1)
     assert c1.path == "chunked" and c1.chunk == 7
     K, F, P = 3 * 9, 5, 10 * 9
     # room for 2 images in forward ((K + F) * P floats each), 1 in backward ((2K + F) * P + dw)
     monkeypatch.setattr(conv_mod, "WORKSPACE_BYTES", 2 * (K + F) * P * 8 + 1)
-    out2, c2 = ops.conv_forward(x, w, b, 1, 1)
+    out2, c2 = ops.conv_forward(x, w, b, 1, 1, algorithm="im2col")
     g2 = ops.conv_backward(dout, c2)
     assert (c2.chunk, c2.backward_chunk) == (2, 1)
     np.testing.assert_allclose(out2, out1, rtol=1e-13, atol=1e-13)
@@ -219,12 +310,12 @@ def test_fused_path_row_blocks(rng, monkeypatch):
     if conv_mod.gemm_backend().addr is None:
         pytest.skip("SciPy not installed: no fused path")
     x, w, b = _inputs(rng, np.float64, 3, 3, 11, 9, 4, 5, 3)
-    out1, c1 = ops.conv_forward(x, w, b, 2, 2)
+    out1, c1 = ops.conv_forward(x, w, b, 2, 2, algorithm="im2col")
     dout = rng.standard_normal(out1.shape)
     g1 = ops.conv_backward(dout, c1)
     assert c1.path == "fused"
     monkeypatch.setattr(conv_mod, "WORKSPACE_BYTES", 1)        # one output row per block
-    out2, c2 = ops.conv_forward(x, w, b, 2, 2)
+    out2, c2 = ops.conv_forward(x, w, b, 2, 2, algorithm="im2col")
     g2 = ops.conv_backward(dout, c2)
     assert c2.workspace_bytes < c1.workspace_bytes
     np.testing.assert_allclose(out2, out1, rtol=1e-13, atol=1e-13)

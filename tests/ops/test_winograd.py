@@ -258,7 +258,7 @@ def test_algorithm_choice(monkeypatch):
 def test_invalid_algorithm(bad, rng):
     x = rng.standard_normal((1, 2, 5, 5))
     w = rng.standard_normal((2, 2, 3, 3))
-    with pytest.raises(ValueError, match=r"algorithm must be one of \['auto', 'im2col', 'winograd'\]"):
+    with pytest.raises(ValueError, match=r"algorithm must be one of \['auto', 'im2col', 'winograd', 'direct'\]"):
         ops.conv_forward(x, w, algorithm=bad)
     with pytest.raises(ValueError, match="Conv2d: algorithm must be one of"):
         layers.Conv2d(2, 2, 3, algorithm=bad)

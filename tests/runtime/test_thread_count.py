@@ -83,7 +83,8 @@ def test_affine_maxout_dropconnect_identical_for_any_thread_count(dtype, restore
     (19, 16, 31, 29, 12, 3, 1, 1),      # more images than 16 backward slices
     (3, 64, 40, 40, 32, 5, 2, 2),       # row blocks capped by the workspace
 ])
-def test_conv_identical_for_any_thread_count(shape, restore_threads, monkeypatch):
+@pytest.mark.parametrize("algorithm, path", [("im2col", "fused"), ("direct", "direct")])
+def test_conv_identical_for_any_thread_count(shape, algorithm, path, restore_threads, monkeypatch):
     N, C, H, W, F, k, s, p = shape
     rng = np.random.default_rng(3)
     x = rng.standard_normal((N, C, H, W)).astype(np.float32)
@@ -95,8 +96,8 @@ def test_conv_identical_for_any_thread_count(shape, restore_threads, monkeypatch
         monkeypatch.setattr(ops.conv, "WORKSPACE_BYTES", 1 << 20)
 
     def conv():
-        out, cache = ops.conv_forward(x, w, b, stride=s, pad=p)
-        assert cache.path == "fused"
+        out, cache = ops.conv_forward(x, w, b, stride=s, pad=p, algorithm=algorithm)
+        assert cache.path == path
         return (out,) + ops.conv_backward(g, cache)
 
     _assert_all_identical(_each_thread_count(conv))

@@ -142,11 +142,32 @@ def _col2im_errors():
     return e
 
 
+def _conv_forward_by(algorithm):
+    """conv_forward with ``algorithm`` forced (the "small" sample, groups 2, falls back to
+    im2col on the direct entry)"""
+    def forward(x, w, b=None, **kwargs):
+        return ops.conv_forward(x, w, b, algorithm=algorithm, **kwargs)
+    forward.__name__ = f"conv_forward_{algorithm}"
+    return forward
+
+
+def _conv_by(algorithm):
+    """One entry per path of conv_forward ("auto" picks by shape; these force a path, so
+    the generic checks cover each).  The errors are declared once, on "conv"."""
+    return OpInfo(name=f"conv_{algorithm}", forward=_conv_forward_by(algorithm),
+                  backward=ops.conv_backward, ref_forward=ref.conv_forward_im2col,
+                  ref_backward=ref.conv_backward_im2col, sample_inputs=_conv_samples,
+                  error_inputs=list, grad_args=(0, 1, 2), float_args=(0, 1, 2), tol=TOL_REDUCE,
+                  op_kwargs={"algorithm": algorithm})
+
+
 OPS = [
     OpInfo(name="conv", forward=ops.conv_forward, backward=ops.conv_backward,
            ref_forward=ref.conv_forward_im2col, ref_backward=ref.conv_backward_im2col,
            sample_inputs=_conv_samples, error_inputs=_conv_errors, grad_args=(0, 1, 2),
            float_args=(0, 1, 2), tol=TOL_REDUCE),
+    _conv_by("im2col"),
+    _conv_by("direct"),
     OpInfo(name="im2col", forward=_im2col_fwd, backward=_im2col_bwd,
            ref_forward=_ref_im2col_fwd, ref_backward=_ref_im2col_bwd,
            sample_inputs=_im2col_samples, error_inputs=_im2col_errors, tol=TOL_REDUCE),
