@@ -191,10 +191,10 @@ class Conv2d(Layer):
         :func:`fastnn.ops.conv_forward` (``padding`` zeros on every side).
         ``pad=`` is the deprecated spelling of ``padding``.
     bias, init, weight_scale, nonlinearity, seed, dtype : as in :class:`Linear`
-    algorithm : {"auto", "im2col", "winograd"}
+    algorithm : {"auto", "im2col", "winograd", "direct"}
         As in :func:`fastnn.ops.conv_forward`: "auto" picks by the measured rule of
-        :func:`fastnn.ops.conv.conv_algorithm`; "winograd" uses im2col where Winograd
-        cannot do the shape.
+        :func:`fastnn.ops.conv.conv_algorithm`; "winograd" and "direct" use im2col where
+        they cannot do the shape.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,

@@ -278,13 +278,15 @@ static void FNN_N(fnn_gemm)(int ta, int tb, ptrdiff_t M, ptrdiff_t N, ptrdiff_t 
  * wp: the filters as B panels (fnn_gemm_pack_b of W^T: panel p holds K rows
  * of NR filters p*NR ..; zeros past F).  A tile is MR pixels x NR filters,
  * the accumulators in registers; the MR window starts are pointers of their
- * own, so a tile may cross an output row.  Each output is one running sum
- * over k in order, then plus the bias.
- * The tiles of a block of pixels go to `stage` (pixels x Fp, Fp = F rounded
- * up to NR; `cap` elements, at least MR * Fp) as whole vectors; the block is
- * then written to out filter by filter, in runs of whole cache lines (rows of
- * out are P apart, often a multiple of 4 KiB: a tile's scattered stores would
- * all land in one cache set). */
+ * own, so a tile may cross an output row.
+ * Blocking as in fnn_gemm: per block of pixels and K slice (KCT taps), each
+ * filter panel's slice (KCT x NR, in L1) serves every tile of the block.  The
+ * tiles go to `stage` (block pixels x Fp, Fp = F rounded up to NR; `cap`
+ * elements, at least MR * Fp), the first slice stored, the next ones added; the
+ * block is then written to out filter by filter, in runs of whole cache lines
+ * (rows of out are P apart, often a multiple of 4 KiB: scattered stores would all
+ * land in one cache set), plus the bias.  The sums run over k in order within a
+ * slice, slices in order: the same bits for any thread count. */
 static void FNN_N(fnn_gemm_conv)(const FNN_T *FNN_GEMM_RESTRICT xp, const ptrdiff_t *base,
                                  const ptrdiff_t *off, ptrdiff_t K,
                                  const FNN_T *FNN_GEMM_RESTRICT wp, ptrdiff_t F,
@@ -292,48 +294,60 @@ static void FNN_N(fnn_gemm_conv)(const FNN_T *FNN_GEMM_RESTRICT xp, const ptrdif
                                  FNN_T *FNN_GEMM_RESTRICT stage, ptrdiff_t cap) {
     const ptrdiff_t Fp = (F + FNN_NR - 1) / FNN_NR * FNN_NR;
     ptrdiff_t nb = cap / Fp / FNN_MR * FNN_MR;
-    ptrdiff_t qb, q, jp, k, f;
+    ptrdiff_t qb, q, jp, k, f, p0;
     int r, v;
     if (nb < FNN_MR)
         nb = FNN_MR;
     for (qb = 0; qb < P; qb += nb) {
         const ptrdiff_t qe = P - qb < nb ? P : qb + nb;
-        for (q = qb; q < qe; q += FNN_MR) {
-            const FNN_T *pr[FNN_MR];
-            FNN_T *st = stage + (q - qb) * Fp;
-#pragma GCC unroll 16
-            for (r = 0; r < FNN_MR; r++)
-                pr[r] = xp + base[q + r < qe ? q + r : q];
+        for (p0 = 0; p0 < K; p0 += FNN_KCT) {
+            const ptrdiff_t kc = K - p0 < FNN_KCT ? K - p0 : FNN_KCT;
+            const ptrdiff_t *offs = off + p0;
             for (jp = 0; jp < F; jp += FNN_NR) {
-                const FNN_T *b = wp + jp * K;
-                FNN_VT acc[FNN_MR][FNN_NV];
+                const FNN_T *bs = wp + jp * K + p0 * FNN_NR;
+                for (q = qb; q < qe; q += FNN_MR) {
+                    const FNN_T *pr[FNN_MR];
+                    const FNN_T *b = bs;
+                    FNN_T *st = stage + (q - qb) * Fp + jp;
+                    FNN_VT acc[FNN_MR][FNN_NV];
 #pragma GCC unroll 16
-                for (r = 0; r < FNN_MR; r++)
-#pragma GCC unroll 4
-                    for (v = 0; v < FNN_NV; v++)
-                        acc[r][v] = (FNN_VT){0};
-                for (k = 0; k < K; k++) {
-                    const ptrdiff_t o = off[k];
-                    FNN_VT bv[FNN_NV];
-#pragma GCC unroll 4
-                    for (v = 0; v < FNN_NV; v++)
-                        memcpy(&bv[v], b + v * FNN_VL, sizeof bv[v]);
+                    for (r = 0; r < FNN_MR; r++)
+                        pr[r] = xp + base[q + r < qe ? q + r : q];
 #pragma GCC unroll 16
-                    for (r = 0; r < FNN_MR; r++) {
-                        const FNN_T av = pr[r][o];
+                    for (r = 0; r < FNN_MR; r++)
 #pragma GCC unroll 4
                         for (v = 0; v < FNN_NV; v++)
-                            acc[r][v] += av * bv[v];
-                    }
-                    b += FNN_NR;
-                }
-                /* rows past the block's end hold a repeat of its first pixel: stage
-                 * has room for them (nb is a multiple of MR), they are not copied out */
-#pragma GCC unroll 16
-                for (r = 0; r < FNN_MR; r++)
+                            acc[r][v] = (FNN_VT){0};
+                    for (k = 0; k < kc; k++) {
+                        const ptrdiff_t o = offs[k];
+                        FNN_VT bv[FNN_NV];
 #pragma GCC unroll 4
-                    for (v = 0; v < FNN_NV; v++)
-                        memcpy(st + r * Fp + jp + v * FNN_VL, &acc[r][v], sizeof acc[r][v]);
+                        for (v = 0; v < FNN_NV; v++)
+                            memcpy(&bv[v], b + v * FNN_VL, sizeof bv[v]);
+#pragma GCC unroll 16
+                        for (r = 0; r < FNN_MR; r++) {
+                            const FNN_T av = pr[r][o];
+#pragma GCC unroll 4
+                            for (v = 0; v < FNN_NV; v++)
+                                acc[r][v] += av * bv[v];
+                        }
+                        b += FNN_NR;
+                    }
+                    /* rows past the block's end repeat its first pixel: stage has room
+                     * for them (nb is a multiple of MR), they are not copied out */
+#pragma GCC unroll 16
+                    for (r = 0; r < FNN_MR; r++)
+#pragma GCC unroll 4
+                        for (v = 0; v < FNN_NV; v++) {
+                            FNN_VT t = acc[r][v];
+                            if (p0) {
+                                FNN_VT u;
+                                memcpy(&u, st + r * Fp + v * FNN_VL, sizeof u);
+                                t = u + t;
+                            }
+                            memcpy(st + r * Fp + v * FNN_VL, &t, sizeof t);
+                        }
+                }
             }
         }
         for (f = 0; f < F; f++) {

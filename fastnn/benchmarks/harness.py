@@ -91,12 +91,13 @@ def interleaved_medians(fns, reps, warmup=0):
 
 def training_step(net, opt, x, y):
     """The canonical step as a zero-argument function: forward, softmax loss, zero_grad,
-    backward, optimiser step; it returns the loss."""
+    backward (parameter gradients only, as :meth:`fastnn.models.Model.loss` and PyTorch's
+    autograd on an input that needs no gradient), optimiser step; it returns the loss."""
     def step():
         scores = net.forward(x)
         loss, dscores = ops.softmax_loss(scores, y)
         opt.zero_grad()
-        net.backward(dscores)
+        net.backward(dscores, need_input_grad=False)
         opt.step()
         return loss
     return step

@@ -1,6 +1,6 @@
-"""2-D convolution (cross-correlation, as in PyTorch's ``conv2d``) by im2col + GEMM.
+"""2-D convolution (cross-correlation, as in PyTorch's ``conv2d``): im2col + GEMM, direct, Winograd.
 
-Layout NCHW; im2col row index ``c*HH*WW + i*WW + j``.  Two paths, same results:
+Layout NCHW; im2col row index ``c*HH*WW + i*WW + j``.  The im2col paths (same results):
 
 * **fused** (the default): one OpenMP loop over the images.
   Each thread takes whole images and, per block of output rows, writes their
@@ -19,6 +19,12 @@ Layout NCHW; im2col row index ``c*HH*WW + i*WW + j``.  Two paths, same results:
   per chunk for the forward, dw and dcols; bias add and db fused into the
   Cython passes that repack out/dout.
 
+* **direct** (groups 1): no im2col matrix.  fnn_gemm.h's register tile (MR
+  output pixels x NR filters) reads the zero-padded image itself, through a
+  table of window starts and one of tap offsets, and the filters are packed
+  once as the GEMM's B panels; threads take whole images.  Backward: dw and db
+  by the fused im2col path, dx (stride 1) by the same direct kernel on dout
+  with the filters rotated 180 degrees and the channels swapped.
 * **winograd** (3x3 filters, stride 1, dilation 1, groups 1):
   F(2x2, 3x3) or F(4x4, 3x3) Winograd (``fastnn/_kernels/winograd.pyx``,
   docs/convolution.md).  The forward transforms the filters once (``cache.U``),
@@ -28,8 +34,9 @@ Layout NCHW; im2col row index ``c*HH*WW + i*WW + j``.  Two paths, same results:
   filters rotated 180 degrees and the channels swapped (pad ``2 - pad``); the
   filter gradient is the im2col GEMM per fixed slice of images (or, with
   ``WINOGRAD_FILTER_GRAD``, by Winograd: measured slower here).
-  ``algorithm=`` picks the path ("auto", "im2col", "winograd"): "winograd" on
-  a shape it cannot do uses the im2col path; "auto" applies :func:`conv_algorithm`.
+  ``algorithm=`` picks the path ("auto", "im2col", "winograd", "direct"):
+  "winograd" or "direct" on a shape it cannot do uses the im2col path; "auto"
+  applies :func:`conv_algorithm`.
 
 Bounded memory: the scratch of one call stays within ``WORKSPACE_BYTES``
 (module constant, default 8 MiB) per chunk of work: the fused path keeps each
@@ -180,13 +187,15 @@ def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1, algorithm=
         ``groups = C`` with F a multiple of C is a depthwise convolution (done
         by the same im2col + per-group GEMM path, correct but not specially
         optimised).
-    algorithm : {"auto", "im2col", "winograd"}
+    algorithm : {"auto", "im2col", "winograd", "direct"}
         "im2col": im2col + GEMM.  "winograd": Winograd F(2x2, 3x3) or F(4x4, 3x3)
         when the shape allows it (3x3 filters, stride 1, dilation 1, groups 1,
         at least one channel), else the im2col path -- never
-        an error.  "auto": the faster of the two by the measured rule of
-        :func:`conv_algorithm`.  :func:`conv_backward` uses the path the forward
-        took (``cache.path``, ``cache.tile``).
+        an error.  "direct": the GEMM's register tile run straight over the
+        zero-padded image (no im2col matrix) when groups is 1 and the padded
+        image fits the workspace, else im2col.  "auto": the fastest by the
+        measured rule of :func:`conv_algorithm`.  :func:`conv_backward` uses the
+        path the forward took (``cache.path``, ``cache.tile``).
 
     Returns
     -------
@@ -219,7 +228,7 @@ def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1, algorithm=
     tile = _winograd_tile(algorithm, x.shape, w.shape, geom, groups)
     if tile:
         return _winograd_forward(x, w, b, geom, (Ho, Wo), tile)
-    if _use_direct(algorithm, x.shape, w.shape, geom, groups):
+    if _use_direct(algorithm, x.shape, w.shape, geom, groups, x.itemsize):
         return _direct_forward(x, w, b, geom, (Ho, Wo))
     out = _buffers.empty((N, F, Ho, Wo), x.dtype)
     gemm = gemm_backend() if USE_FUSED else None
@@ -286,7 +295,8 @@ def winograd_applies(x_shape, w_shape, stride=1, dilation=1, groups=1):
             and x_shape[1] >= 1 and w_shape[0] >= 1)
 
 
-def conv_algorithm(x_shape, w_shape, stride=1, pad=0, dilation=1, groups=1, algorithm="auto"):
+def conv_algorithm(x_shape, w_shape, stride=1, pad=0, dilation=1, groups=1, algorithm="auto",
+                   dtype=np.float32):
     """The path :func:`conv_forward` takes: ``("im2col", 0)``, ``("direct", 0)`` or
     ``("winograd", m)`` for F(m x m, 3 x 3).
 
@@ -296,23 +306,29 @@ def conv_algorithm(x_shape, w_shape, stride=1, pad=0, dilation=1, groups=1, algo
     Winograd when it applies and the shape passes the measured rule of
     docs/convolution.md: ``C_in >= AUTO_MIN_CHANNELS`` and ``C_out >= AUTO_MIN_CHANNELS``
     (below, the transforms cost more than the GEMM saves); otherwise the direct path
-    when it applies and ``C_in * HH * WW <= DIRECT_MAX_K``; otherwise im2col.
+    when it applies, the filter is larger than 1x1, ``C_in * HH * WW >= DIRECT_MIN_K``
+    and C_out fills the kernel's filter panels to 4/5 (shorter sums, 1x1 filters and
+    few filters measured faster by im2col); otherwise im2col.  Its backward computes dx by
+    the direct kernel too (stride 1, dilation 1, square filters, C_in filling the panels).
     The tile is ``WINOGRAD_TILE``: F(2x2, 3x3) by default, the one whose float32
     error stays within 4x the im2col path's; 4 selects F(4x4, 3x3) (fewer
     multiplications, a larger error: the factors are in docs/convolution.md), used on
-    outputs of at least 4x4 pixels.
+    outputs of at least 4x4 pixels.  ``dtype`` (the input's) sizes the direct kernel's
+    filter panels and scratch.
     """
     algorithm = _check_algorithm(algorithm, "conv_algorithm")
     geom = (stride, pad, dilation)
     m = _winograd_tile(algorithm, x_shape, w_shape, geom, groups)
     if m:
         return ("winograd", m)
-    return ("direct", 0) if _use_direct(algorithm, x_shape, w_shape, geom, groups) else ("im2col", 0)
+    if _use_direct(algorithm, x_shape, w_shape, geom, groups, np.dtype(dtype).itemsize):
+        return ("direct", 0)
+    return ("im2col", 0)
 
 
-#: "auto" takes the direct path up to this many multiply-adds per output
-#: (C_in/groups * HH * WW); docs/convolution.md has the measurements.
-DIRECT_MAX_K = 256
+#: "auto" takes the direct path from this many multiply-adds per output
+#: (C_in * HH * WW) for filters larger than 1x1; docs/convolution.md has the measurements.
+DIRECT_MIN_K = 64
 
 
 def direct_applies(x_shape, w_shape, pad=0, groups=1, itemsize=4, limit=None):
@@ -321,6 +337,14 @@ def direct_applies(x_shape, w_shape, pad=0, groups=1, itemsize=4, limit=None):
     :data:`WORKSPACE_BYTES`), the im2col path's rule per thread."""
     return groups == 1 and _direct_scratch(x_shape, w_shape, pad, itemsize) <= (
         (WORKSPACE_BYTES if limit is None else limit) // 4)
+
+
+def _direct_fills_panels(F, itemsize):
+    """True when F filters fill the kernel's panels of NR (16 float32 on AVX2) to at least
+    4/5: the tile computes whole panels, so 3 filters would cost as much as 16"""
+    info = _dispatch.kernels.affine.gemm_info()
+    nr = info["nr_f32" if itemsize == 4 else "nr_f64"]
+    return 5 * F >= 4 * (-(-F // nr) * nr)
 
 
 def _direct_scratch(x_shape, w_shape, pad, itemsize):
@@ -335,16 +359,18 @@ def _direct_scratch(x_shape, w_shape, pad, itemsize):
 
 
 # bytes of the direct kernel's staging block (output tiles, pixel-major, then copied out
-# filter by filter): stays in L1
-_DIRECT_STAGE_BYTES = 16 << 10
+# filter by filter): the pixels of a block share each filter panel's K slice in L1
+_DIRECT_STAGE_BYTES = 64 << 10
 
 
-def _use_direct(algorithm, x_shape, w_shape, geom, groups):
+def _use_direct(algorithm, x_shape, w_shape, geom, groups, itemsize=4):
     if algorithm not in ("auto", "direct"):
         return False
-    if not direct_applies(x_shape, w_shape, geom[1], groups):
+    if not direct_applies(x_shape, w_shape, geom[1], groups, itemsize):
         return False
-    return algorithm == "direct" or w_shape[1] * w_shape[2] * w_shape[3] <= DIRECT_MAX_K
+    K = w_shape[1] * w_shape[2] * w_shape[3]
+    return algorithm == "direct" or (w_shape[2] * w_shape[3] > 1 and K >= DIRECT_MIN_K
+                                      and _direct_fills_panels(w_shape[0], itemsize))
 
 
 #: The filter gradient of the Winograd path: by Winograd (True) or by the im2col GEMM
@@ -352,7 +378,7 @@ def _use_direct(algorithm, x_shape, w_shape, geom, groups):
 WINOGRAD_FILTER_GRAD = False
 
 #: "auto" takes Winograd from this many input and output channels (docs/convolution.md).
-AUTO_MIN_CHANNELS = 32
+AUTO_MIN_CHANNELS = 64
 #: The Winograd tile m of F(m x m, 3 x 3): 2 (float32 error within 4x the im2col path's)
 #: or 4 (2.25x fewer multiplications than F(2x2, 3x3), a larger error); docs/convolution.md.
 WINOGRAD_TILE = 2
@@ -540,6 +566,26 @@ def _direct_forward(x, w, b, geom, out_hw):
                       chunk=nt, workspace_bytes=nt * per * x.itemsize + wp.nbytes)
 
 
+def _direct_backward(g, c, x, w, geom, need_dx):
+    """dw, db by the im2col path (without its dx); dx, at stride 1 and dilation 1 with
+    square filters, by the direct kernel: the convolution of dout, padded by HH-1-pad, with
+    the filters rotated 180 degrees and the channels swapped (else by the im2col path)"""
+    s, p, d = geom
+    F, C, HH, WW = w.shape
+    q = HH - 1 - p
+    by_direct = (need_dx and s == 1 and d == 1 and HH == WW and q >= 0
+                 and _direct_fills_panels(C, x.itemsize)
+                 and direct_applies(g.shape, (C, F, HH, WW), q, 1, x.itemsize))
+    gemm = gemm_backend() if USE_FUSED else None
+    path = "fused" if gemm is not None and gemm.addr is not None else "chunked"
+    dx, dw, db = _im2col_backward(g, c, x, w, geom, 1, path, need_dx and not by_direct)
+    if by_direct:
+        wr = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        dx, cd = _direct_forward(g, wr, np.zeros(C, x.dtype), (1, q, 1), x.shape[2:])
+        c.backward_workspace_bytes = max(c.backward_workspace_bytes, cd.workspace_bytes)
+    return dx, dw, db
+
+
 def _forward_chunks(x, w, b, out, geom, groups, nb):
     s, p, d = geom
     k = _dispatch.kernels.conv
@@ -619,10 +665,17 @@ def conv_backward(dout, cache, need_dx=True):
     g = check_dout(dout, (N, F, Ho, Wo), x.dtype, fn)
     if path == "winograd":
         return _winograd_backward(g, c, x, w, geom, groups, fn, need_dx)
-    if path == "direct":              # the gradients of a direct forward: the im2col path's
-        gemm = gemm_backend() if USE_FUSED else None
-        path = "fused" if gemm is not None and gemm.addr is not None else "chunked"
-    s, p, d = _geometry(*geom, fn)
+    if path == "direct":
+        return _direct_backward(g, c, x, w, geom, need_dx)
+    return _im2col_backward(g, c, x, w, geom, groups, path, need_dx)
+
+
+def _im2col_backward(g, c, x, w, geom, groups, path, need_dx):
+    """dx (None without need_dx), dw, db by the fused or the chunked im2col path"""
+    N, C, H, W = x.shape
+    F, Cg, HH, WW = w.shape
+    Ho, Wo = g.shape[2:]
+    s, p, d = geom
     K, P = C * HH * WW, Ho * Wo
     Kg, Fg = K // groups, F // groups
     k = _dispatch.kernels.conv

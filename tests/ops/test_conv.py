@@ -217,11 +217,13 @@ def test_direct_path_every_target_and_thread_count(shape, dtype, rng, restore_th
 
 
 def test_direct_path_choice(monkeypatch):
-    # auto: Winograd from 32 channels (3x3), else direct up to DIRECT_MAX_K, else im2col
+    # auto: Winograd from 32 channels (3x3), else direct from DIRECT_MIN_K (not 1x1), else im2col
     assert ops.conv_algorithm((8, 3, 32, 32), (32, 3, 7, 7), pad=3) == ("direct", 0)
     assert ops.conv_algorithm((8, 64, 32, 32), (64, 64, 3, 3), pad=1) == ("winograd", 2)
-    assert ops.conv_algorithm((8, 64, 32, 32), (64, 64, 5, 5), pad=2) == ("im2col", 0)
-    assert ops.conv_algorithm((8, 64, 32, 32), (64, 64, 5, 5), pad=2,
+    assert ops.conv_algorithm((8, 64, 32, 32), (64, 64, 5, 5), pad=2) == ("direct", 0)
+    assert ops.conv_algorithm((8, 3, 32, 32), (64, 3, 3, 3), pad=1) == ("im2col", 0)
+    assert ops.conv_algorithm((8, 128, 8, 8), (128, 128, 1, 1)) == ("im2col", 0)
+    assert ops.conv_algorithm((8, 3, 32, 32), (64, 3, 3, 3), pad=1,
                               algorithm="direct") == ("direct", 0)
     # groups, or a padded image over a quarter of the workspace: im2col, never an error
     assert ops.conv_algorithm((8, 4, 8, 8), (4, 2, 3, 3), groups=2, algorithm="direct") == ("im2col", 0)
@@ -435,3 +437,33 @@ def test_conv2d_layer_validates_geometry_at_construction(kwargs, arg):
     from fastnn.layers import Conv2d
     with pytest.raises(ValueError, match=rf"Conv2d: {arg} must be at most 2147483647"):
         Conv2d(1, 1, 3, **kwargs)
+
+
+@pytest.mark.parametrize("shape", [(2, 16, 7, 9, 5, 3, 1), (3, 17, 8, 8, 33, 5, 2),
+                                   (2, 32, 6, 6, 8, 3, 0), (1, 20, 5, 7, 3, 5, 4)])
+def test_direct_backward_dx_by_the_direct_kernel(shape, dtype, rng, restore_threads):
+    # enough input channels to fill the kernel's filter panels: dx is the direct kernel's
+    # convolution of dout with the rotated filters (pad HH-1-pad)
+    N, C, H, W, F, k, p = shape
+    x, w, b = _inputs(rng, dtype, N, C, H, W, F, k, k)
+    ref_out, rcache = reference.conv_forward(x, w, b, 1, p)
+    dout = rng.standard_normal(ref_out.shape).astype(dtype)
+    expected = reference.conv_backward(dout, rcache)
+    results = []
+    for nt in (1, 2, 3):
+        fastnn.set_num_threads(nt)
+        out, cache = ops.conv_forward(x, w, b, pad=p, algorithm="direct")
+        assert cache.path == "direct"
+        results.append(ops.conv_backward(dout, cache))
+    for got, exp in zip(results[0], expected):
+        np.testing.assert_allclose(got, exp, **_tol(dtype))
+    for other in results[1:]:
+        for a, b_ in zip(other, results[0]):
+            np.testing.assert_array_equal(a, b_)
+    if dtype == np.float64 and N * H * W < 200:
+        x0, w0 = x.copy(), w.copy()
+
+        def f(xx):
+            return ops.conv_forward(xx, w0, b, pad=p, algorithm="direct")[0]
+        num = eval_numerical_gradient_array(f, x0, dout, h=1e-3)     # linear in x: see above
+        assert rel_error(num, results[0][0]) < 1e-7

@@ -247,11 +247,12 @@ def test_algorithm_choice(monkeypatch):
         ca((2, 64, 32, 32), (64, 64, 3, 3), pad=1)
     monkeypatch.setattr(conv_mod, "WINOGRAD_TILE", 2)
     assert ca((2, 64, 32, 32), (64, 64, 3, 3), pad=1, algorithm="im2col") == ("im2col", 0)
-    # below AUTO_MIN_CHANNELS "auto" keeps im2col, "winograd" does not
+    # below AUTO_MIN_CHANNELS "auto" takes the direct path (or im2col), "winograd" does not
     small = conv_mod.AUTO_MIN_CHANNELS - 1
-    assert ca((2, small, 32, 32), (64, small, 3, 3), pad=1) == ("im2col", 0)
+    assert ca((2, small, 32, 32), (64, small, 3, 3), pad=1) == ("direct", 0)
     assert ca((2, small, 32, 32), (64, small, 3, 3), pad=1, algorithm="winograd")[0] == "winograd"
-    assert ca((2, 64, 5, 5), (64, 64, 5, 5), pad=2) == ("im2col", 0)
+    assert ca((2, 64, 5, 5), (64, 64, 5, 5), pad=2) == ("direct", 0)
+    assert ca((2, 64, 5, 5), (64, 64, 5, 5), pad=2, algorithm="im2col") == ("im2col", 0)
 
 
 @pytest.mark.parametrize("bad", ["fast", "Winograd", None, 3])
