@@ -37,10 +37,12 @@ from fastnn._kernels._runtime cimport parallel_min, PAR_CONV
 cdef extern from "fnn_gemm.h" nogil:
     void fnn_gemm_conv_f32(const float* xp, const Py_ssize_t* base, const Py_ssize_t* off,
                            Py_ssize_t K, const float* wp, Py_ssize_t F, const float* bias,
-                           float* out, Py_ssize_t P, float* stage, Py_ssize_t cap)
+                           float* out, Py_ssize_t P, float* stage, Py_ssize_t cap,
+                           int accumulate)
     void fnn_gemm_conv_f64(const double* xp, const Py_ssize_t* base, const Py_ssize_t* off,
                            Py_ssize_t K, const double* wp, Py_ssize_t F, const double* bias,
-                           double* out, Py_ssize_t P, double* stage, Py_ssize_t cap)
+                           double* out, Py_ssize_t P, double* stage, Py_ssize_t cap,
+                           int accumulate)
 
 # Below _runtime's "conv" threshold (elements moved) a kernel runs on one thread.
 
@@ -408,6 +410,84 @@ def direct_forward(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
                 memcpy(xp + (c * Hp + h + pad) * Wp + pad, x0 + ((n * C + c) * H + h) * W,
                        W * sizeof(floating))
         if floating is float:
-            fnn_gemm_conv_f32(xp, base0, off0, K, w0, F, b0, o0 + n * F * P, P, xp + C * Hp * Wp, cap)
+            fnn_gemm_conv_f32(xp, base0, off0, K, w0, F, b0, o0 + n * F * P, P, xp + C * Hp * Wp, cap, 0)
         else:
-            fnn_gemm_conv_f64(xp, base0, off0, K, w0, F, b0, o0 + n * F * P, P, xp + C * Hp * Wp, cap)
+            fnn_gemm_conv_f64(xp, base0, off0, K, w0, F, b0, o0 + n * F * P, P, xp + C * Hp * Wp, cap, 0)
+
+
+def direct_dw(const floating[:, :, :, ::1] x,      # IN  (N, C, H, W)
+              const floating[:, :, ::1] dout,      # IN  (N, F, Ho*Wo)
+              const Py_ssize_t[::1] taps,          # IN  (K,) offset of tap k = c*HH*WW + i*WW + j in the padded image
+              const Py_ssize_t[::1] starts,        # IN  (Ho*Wo,) window start of each output pixel
+              const floating[::1] zeros,           # IN  (F,) zeros (the kernel's bias)
+              floating[:, ::1] dw_parts,           # OUT (S, F*K) dw of each fixed slice of images
+              double[:, ::1] db_parts,             # OUT (S, F) db of each slice
+              floating[:, ::1] scratch,            # TMP (threads, C*Hp*Wp + ceil(F/NR)*P*NR + stage)
+              Py_ssize_t pad, Py_ssize_t nr, int n_threads):
+    """dw[f, k] = sum_{n, q} dout[n, f, q] xpad_n[starts[q] + taps[k]], db[f] = sum dout[:, f]:
+    the direct kernel with taps as its pixels and output pixels as its sum, image by
+    image (dout_n transposed into B panels of nr filters), one partial per slice."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t F = dout.shape[1], P = dout.shape[2], K = taps.shape[0], S = dw_parts.shape[0]
+    cdef Py_ssize_t Wp = W + 2 * pad, Hp = H + 2 * pad
+    cdef Py_ssize_t Fp = (F + nr - 1) // nr * nr
+    cdef Py_ssize_t sl, n, c, h, f, q, j, jp, pi
+    cdef floating* xp
+    cdef floating* gp
+    cdef floating* panel
+    cdef const floating* gn
+    cdef floating* dwt
+    cdef double* dbt
+    cdef Py_ssize_t ls = scratch.shape[1]
+    cdef Py_ssize_t cap = ls - C * Hp * Wp - Fp * P
+    cdef int nt = n_threads if n_threads < S else <int>S
+    if nt < 1:
+        nt = 1
+    if cap < fnn_gemm_mr() * Fp:
+        raise ValueError("direct_dw: scratch rows must hold C*Hp*Wp + Fp*P + MR*Fp elements")
+    for sl in range(S):
+        memset(&dw_parts[sl, 0], 0, F * K * sizeof(floating))
+        for f in range(F):
+            db_parts[sl, f] = 0
+    if N == 0 or P == 0:
+        return
+    cdef const floating* x0 = &x[0, 0, 0, 0]
+    cdef const floating* g0 = &dout[0, 0, 0]
+    cdef const Py_ssize_t* taps0 = &taps[0]
+    cdef const Py_ssize_t* starts0 = &starts[0]
+    cdef const floating* z0 = &zeros[0]
+    cdef floating* s0 = &scratch[0, 0]
+    cdef floating* dw0 = &dw_parts[0, 0]
+    cdef double* db0 = &db_parts[0, 0]
+    for sl in prange(S, schedule='static', nogil=True, num_threads=nt):
+        xp = s0 + omp_get_thread_num() * ls
+        gp = xp + C * Hp * Wp
+        dwt = dw0 + sl * F * K
+        dbt = db0 + sl * F
+        for n in range(sl * N // S, (sl + 1) * N // S):
+            gn = g0 + n * F * P
+            for f in range(F):
+                dbt[f] += lane_sum(gn + f * P, P)
+            if pad:
+                memset(xp, 0, C * Hp * Wp * sizeof(floating))
+            for c in range(C):
+                for h in range(H):
+                    memcpy(xp + (c * Hp + h + pad) * Wp + pad, x0 + ((n * C + c) * H + h) * W,
+                           W * sizeof(floating))
+            # dout_n (F, P) into panels of nr filters: panel jp / nr holds P rows of nr
+            for pi in range(Fp // nr):
+                jp = pi * nr
+                panel = gp + jp * P
+                for j in range(nr):
+                    if jp + j < F:
+                        for q in range(P):
+                            panel[q * nr + j] = gn[(jp + j) * P + q]
+                    else:
+                        for q in range(P):
+                            panel[q * nr + j] = 0
+            if floating is float:
+                fnn_gemm_conv_f32(xp, taps0, starts0, P, gp, F, z0, dwt, K,
+                                  gp + Fp * P, cap, 1)
+            else:
+                fnn_gemm_conv_f64(xp, taps0, starts0, P, gp, F, z0, dwt, K,
+                                  gp + Fp * P, cap, 1)

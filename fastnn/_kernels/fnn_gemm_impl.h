@@ -285,13 +285,17 @@ static void FNN_N(fnn_gemm)(int ta, int tb, ptrdiff_t M, ptrdiff_t N, ptrdiff_t 
  * elements, at least MR * Fp), the first slice stored, the next ones added; the
  * block is then written to out filter by filter, in runs of whole cache lines
  * (rows of out are P apart, often a multiple of 4 KiB: scattered stores would all
- * land in one cache set), plus the bias.  The sums run over k in order within a
- * slice, slices in order: the same bits for any thread count. */
+ * land in one cache set), plus the bias (added to out's values when `accumulate`).
+ * The sums run over k in order within a slice, slices in order: the same bits
+ * for any thread count.
+ * The filter gradient is the same product with the roles of the tables swapped:
+ * "pixels" are taps (base = tap offsets), the sum runs over output pixels (off =
+ * window starts), wp holds dout transposed (pixels x filters, in panels). */
 static void FNN_N(fnn_gemm_conv)(const FNN_T *FNN_GEMM_RESTRICT xp, const ptrdiff_t *base,
                                  const ptrdiff_t *off, ptrdiff_t K,
                                  const FNN_T *FNN_GEMM_RESTRICT wp, ptrdiff_t F,
                                  const FNN_T *bias, FNN_T *FNN_GEMM_RESTRICT out, ptrdiff_t P,
-                                 FNN_T *FNN_GEMM_RESTRICT stage, ptrdiff_t cap) {
+                                 FNN_T *FNN_GEMM_RESTRICT stage, ptrdiff_t cap, int accumulate) {
     const ptrdiff_t Fp = (F + FNN_NR - 1) / FNN_NR * FNN_NR;
     ptrdiff_t nb = cap / Fp / FNN_MR * FNN_MR;
     ptrdiff_t qb, q, jp, k, f, p0;
@@ -353,8 +357,12 @@ static void FNN_N(fnn_gemm_conv)(const FNN_T *FNN_GEMM_RESTRICT xp, const ptrdif
         for (f = 0; f < F; f++) {
             const FNN_T bf = bias[f];
             FNN_T *o = out + f * P;
-            for (q = qb; q < qe; q++)
-                o[q] = stage[(q - qb) * Fp + f] + bf;
+            if (accumulate)
+                for (q = qb; q < qe; q++)
+                    o[q] += stage[(q - qb) * Fp + f] + bf;
+            else
+                for (q = qb; q < qe; q++)
+                    o[q] = stage[(q - qb) * Fp + f] + bf;
         }
     }
 }
