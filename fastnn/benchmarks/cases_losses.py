@@ -23,18 +23,13 @@ def _row_setup(name):
                  "reference": lambda: tuple(np.asarray(a) for a in r(s, y))}
         if torch is not None:
             F = torch.nn.functional
-            ts = torch.from_numpy(s.copy()).requires_grad_()
             ty = torch.from_numpy(y)
 
-            def torch_step():
-                ts.grad = None
+            def loss(ts):
                 if name == "softmax_loss":
-                    loss = F.cross_entropy(ts, ty)
-                else:
-                    loss = F.multi_margin_loss(ts, ty) * C
-                loss.backward()
-                return loss.detach(), ts.grad
-            steps["torch"] = torch_step
+                    return F.cross_entropy(ts, ty)
+                return F.multi_margin_loss(ts, ty) * C
+            steps["torch"] = harness.torch_input_grad_step(torch, s, loss)
         return steps
     return setup
 
@@ -50,16 +45,9 @@ def _elem_setup(name):
                  "reference": lambda: tuple(np.asarray(a) for a in r(x, t))}
         if torch is not None:
             F = torch.nn.functional
-            tx = torch.from_numpy(x.copy()).requires_grad_()
             tt = torch.from_numpy(t)
             fn = F.binary_cross_entropy_with_logits if name == "bce_with_logits_loss" else F.mse_loss
-
-            def torch_step():
-                tx.grad = None
-                loss = fn(tx, tt)
-                loss.backward()
-                return loss.detach(), tx.grad
-            steps["torch"] = torch_step
+            steps["torch"] = harness.torch_input_grad_step(torch, x, lambda tx: fn(tx, tt))
         return steps
     return setup
 
