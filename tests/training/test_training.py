@@ -472,6 +472,20 @@ def test_onecycle_cycles_momentum_like_torch():
             sched.step()
 
 
+@pytest.mark.parametrize("make, length", [
+    (lambda: schedules.CosineAnnealingLR(), "T_max"),
+    (lambda: schedules.OneCycleLR(max_lr=0.5), "total_steps"),
+])
+def test_schedule_length_left_as_none_is_filled_from_the_run(make, length):
+    opt = optim.SGD([(np.zeros(1), np.zeros(1))], lr=0.1)
+    sched = make()
+    with pytest.raises(ValueError, match=rf"^{type(sched).__name__}: {length} is None; give "
+                                         rf"{length} or let the Solver fill it$"):
+        sched.bind(opt)
+    assert make().bind(opt, total_steps=12).__dict__[length] == 12
+    assert make().bind(opt, total_steps=0).__dict__[length] == 1
+
+
 def test_schedules_cross_check_torch():
     """The same comparison computed live, for more settings, when torch is importable."""
     torch = pytest.importorskip("torch")
