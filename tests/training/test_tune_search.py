@@ -127,6 +127,20 @@ def test_train_fn_builds_every_option(restore_threads):
         fn({"width_0": 3}, 0)
 
 
+def _mnist_folder(tmp_path, rng):
+    """``tmp_path/mnist``: random IDX files of 5080 training and 20 test 28x28 images."""
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    imgs = rng.integers(0, 256, size=(5100, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=5100, dtype=np.uint8)
+    for stem, n in (("train", 5080), ("t10k", 20)):
+        with open(folder / f"{stem}-images-idx3-ubyte", "wb") as f:
+            f.write(np.array([2051, n, 28, 28], dtype=">i4").tobytes() + imgs[:n].tobytes())
+        with open(folder / f"{stem}-labels-idx1-ubyte", "wb") as f:
+            f.write(np.array([2049, n], dtype=">i4").tobytes() + labels[:n].tobytes())
+    return folder
+
+
 def test_train_fn_user_arrays_and_a_folder(tmp_path, restore_threads):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 5)).astype(np.float32)
@@ -141,15 +155,7 @@ def test_train_fn_user_arrays_and_a_folder(tmp_path, restore_threads):
     with pytest.raises(ValueError, match=r"data lacks \['y_val'\]"):
         tune.make_train_fn("mlp", data={k: v for k, v in data.items() if k != "y_val"})
     # an MNIST folder (IDX files)
-    folder = tmp_path / "mnist"
-    folder.mkdir()
-    imgs = rng.integers(0, 256, size=(5100, 28, 28), dtype=np.uint8)
-    labels = rng.integers(0, 10, size=5100, dtype=np.uint8)
-    for stem, n in (("train", 5080), ("t10k", 20)):
-        with open(folder / f"{stem}-images-idx3-ubyte", "wb") as f:
-            f.write(np.array([2051, n, 28, 28], dtype=">i4").tobytes() + imgs[:n].tobytes())
-        with open(folder / f"{stem}-labels-idx1-ubyte", "wb") as f:
-            f.write(np.array([2049, n], dtype=">i4").tobytes() + labels[:n].tobytes())
+    folder = _mnist_folder(tmp_path, rng)
     fn = tune.make_train_fn("convnet", dataset=str(folder), batch_size=500)
     assert fn.shared_data()["X_train"].shape == (80, 1, 28, 28)     # 5000 held out for val
     m = fn({"filters": 4, "hidden": [16]}, 0)
@@ -404,15 +410,7 @@ def test_cli_deprecated_scheduler_address(tmp_path, capsys, monkeypatch):
 
 def test_cli_search_on_a_dataset_folder(tmp_path, capsys):
     rng = np.random.default_rng(3)
-    folder = tmp_path / "mnist"
-    folder.mkdir()
-    imgs = rng.integers(0, 256, size=(5100, 28, 28), dtype=np.uint8)
-    labels = rng.integers(0, 10, size=5100, dtype=np.uint8)
-    for stem, n in (("train", 5080), ("t10k", 20)):
-        with open(folder / f"{stem}-images-idx3-ubyte", "wb") as f:
-            f.write(np.array([2051, n, 28, 28], dtype=">i4").tobytes() + imgs[:n].tobytes())
-        with open(folder / f"{stem}-labels-idx1-ubyte", "wb") as f:
-            f.write(np.array([2049, n], dtype=">i4").tobytes() + labels[:n].tobytes())
+    folder = _mnist_folder(tmp_path, rng)
     out = tmp_path / "s"
     assert main(["search", "--dataset", str(folder), "--model", "mlp", "--trials", "2",
                  "--batch-size", "40", "--space", "lr=loguniform:1e-3:1e-2",
