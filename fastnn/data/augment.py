@@ -89,6 +89,22 @@ def _auto_padding(H, W):
     return max(1, min(H, W) // 8)
 
 
+def _probability(p, fn):
+    """The flip probability ``p`` as a float in [0, 1]."""
+    p = real_number(p, "p", fn)
+    if not 0 <= p <= 1:
+        raise ValueError(f"{fn}: p must be in [0, 1], got {p}")
+    return p
+
+
+def _mixup_alpha(alpha, fn):
+    """Mixup's Beta(alpha, alpha) parameter as a float > 0."""
+    alpha = real_number(alpha, "alpha", fn)
+    if alpha <= 0:
+        raise ValueError(f"{fn}: alpha must be > 0, got {alpha}")
+    return alpha
+
+
 def _auto_cutout(H, W):
     """Default cutout side: half the smaller side, at least 1 (32x32 -> 16, 8x8 -> 4)."""
     return max(1, min(H, W) // 2)
@@ -276,9 +292,7 @@ def hflip(X, p=0.5, seed=None):
     """
     fn = "hflip"
     x = _batch(X, fn)
-    p = real_number(p, "p", fn)
-    if not 0 <= p <= 1:
-        raise ValueError(f"hflip: p must be in [0, 1], got {p}")
+    p = _probability(p, fn)
     return _ops.hflip_where(x, draw_flip(_rng(seed, fn), x.shape[0], p))
 
 
@@ -406,9 +420,7 @@ def mixup(X, y, alpha=0.2, seed=None):
     """
     fn = "mixup"
     x = _batch(X, fn)
-    alpha = real_number(alpha, "alpha", fn)
-    if alpha <= 0:
-        raise ValueError(f"{fn}: alpha must be > 0, got {alpha}")
+    alpha = _mixup_alpha(alpha, fn)
     N = x.shape[0]
     y = _labels(y, N, fn)
     lam, perm = draw_mixup(_rng(seed, fn), N, alpha)
@@ -467,10 +479,7 @@ class HorizontalFlip(_Augmentation):
     _fields = ("p",)
 
     def __init__(self, p=0.5):
-        p = real_number(p, "p", "HorizontalFlip")
-        if not 0 <= p <= 1:
-            raise ValueError(f"HorizontalFlip: p must be in [0, 1], got {p}")
-        self.p = p
+        self.p = _probability(p, "HorizontalFlip")
 
     def __call__(self, X, y=None, seed=None):
         return hflip(X, p=self.p, seed=seed), y
@@ -510,10 +519,7 @@ class Mixup(_Augmentation):
     _fields = ("alpha",)
 
     def __init__(self, alpha=0.2):
-        alpha = real_number(alpha, "alpha", "Mixup")
-        if alpha <= 0:
-            raise ValueError(f"Mixup: alpha must be > 0, got {alpha}")
-        self.alpha = alpha
+        self.alpha = _mixup_alpha(alpha, "Mixup")
 
     def __call__(self, X, y=None, seed=None):
         return mixup(X, y, alpha=self.alpha, seed=seed)
