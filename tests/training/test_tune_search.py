@@ -32,28 +32,28 @@ def _table(r):
 # ------------------------------------------------------------------ spaces
 
 def test_conditional_sampled_only_when_its_parent_matches():
-    space = {"update_rule": tune.choice(["adam", "sgd_momentum", "nesterov"]),
+    space = {"optimizer": tune.choice(["adam", "sgd_momentum", "nesterov"]),
              "momentum": tune.conditional(tune.uniform(0.5, 0.99),
-                                          update_rule=["sgd_momentum", "nesterov"])}
+                                          optimizer=["sgd_momentum", "nesterov"])}
     r = tune.random_search(lambda c, s: {"val_acc": 0.0}, space, 60, seed=3)
-    rules = [t["config"]["update_rule"] for t in r.trials]
+    rules = [t["config"]["optimizer"] for t in r.trials]
     assert {"adam", "sgd_momentum", "nesterov"} == set(rules)
     for t in r.trials:
         has = "momentum" in t["config"]
-        assert has == (t["config"]["update_rule"] != "adam")
+        assert has == (t["config"]["optimizer"] != "adam")
         if has:
             assert 0.5 <= t["config"]["momentum"] <= 0.99
-    row = [x for x in r.to_rows() if x["update_rule"] == "adam"][0]
+    row = [x for x in r.to_rows() if x["optimizer"] == "adam"][0]
     assert row["momentum"] is None                    # absent: blank in the table
     d = r.to_dict()
     assert d["space"]["momentum"] == {"type": "conditional",
                                       "dim": {"type": "uniform", "low": 0.5, "high": 0.99},
-                                      "when": {"update_rule": ["sgd_momentum", "nesterov"]}}
+                                      "when": {"optimizer": ["sgd_momentum", "nesterov"]}}
     assert tune.SearchResult.from_dict(json.loads(json.dumps(d))).space == r.space
-    with pytest.raises(ValueError, match=r"'momentum' is conditional on \['update_rule'\], "
+    with pytest.raises(ValueError, match=r"'momentum' is conditional on \['optimizer'\], "
                                          "which must come before it"):
         tune.random_search(lambda c, s: {}, {"momentum": space["momentum"],
-                                             "update_rule": space["update_rule"]}, 1)
+                                             "optimizer": space["optimizer"]}, 1)
 
 
 def test_grid_search_with_a_conditional():
@@ -67,16 +67,16 @@ def test_grid_search_with_a_conditional():
 def test_space_files_toml_and_json(tmp_path):
     toml = tmp_path / "s.toml"
     toml.write_text('lr = {type = "loguniform", low = 1e-4, high = 1e-1}\n'
-                    'update_rule = {type = "choice", values = ["adam", "sgd_momentum"]}\n'
+                    'optimizer = {type = "choice", values = ["adam", "sgd_momentum"]}\n'
                     'momentum = {type = "uniform", low = 0.5, high = 0.9, '
-                    'when = {update_rule = ["sgd_momentum"]}}\n'
+                    'when = {optimizer = ["sgd_momentum"]}}\n'
                     'depth = {type = "randint", low = 1, high = 4}\n'
                     'batch_size = 64\n')
     space = tune.load_space(toml)
     assert space == {"lr": tune.loguniform(1e-4, 1e-1),
-                     "update_rule": tune.choice(["adam", "sgd_momentum"]),
+                     "optimizer": tune.choice(["adam", "sgd_momentum"]),
                      "momentum": tune.conditional(tune.uniform(0.5, 0.9),
-                                                  update_rule="sgd_momentum"),
+                                                  optimizer="sgd_momentum"),
                      "depth": tune.randint(1, 4), "batch_size": 64}
     js = tmp_path / "s.json"
     js.write_text(json.dumps({"space": {"lr": {"type": "uniform", "low": 0, "high": 1}}}))
