@@ -35,7 +35,7 @@ import math
 import numpy as np
 
 from fastnn.ops import augment as _ops
-from fastnn.ops._common import float_array, real_number
+from fastnn.ops._common import float_array, probability, real_number
 from fastnn.ops.augment import _nonneg_int, _out_size
 
 __all__ = ["MixedLabels", "random_crop", "random_resized_crop", "hflip", "color_jitter", "cutout",
@@ -87,14 +87,6 @@ def _range_pair(v, name, fn, positive=False):
 def _auto_padding(H, W):
     """Default crop padding: an eighth of the smaller side, at least 1 (32x32 -> 4, 8x8 -> 1)."""
     return max(1, min(H, W) // 8)
-
-
-def _probability(p, fn):
-    """The flip probability ``p`` as a float in [0, 1]."""
-    p = real_number(p, "p", fn)
-    if not 0 <= p <= 1:
-        raise ValueError(f"{fn}: p must be in [0, 1], got {p}")
-    return p
 
 
 def _mixup_alpha(alpha, fn):
@@ -292,7 +284,7 @@ def hflip(X, p=0.5, seed=None):
     """
     fn = "hflip"
     x = _batch(X, fn)
-    p = _probability(p, fn)
+    p = probability(p, fn)
     return _ops.hflip_where(x, draw_flip(_rng(seed, fn), x.shape[0], p))
 
 
@@ -479,7 +471,7 @@ class HorizontalFlip(_Augmentation):
     _fields = ("p",)
 
     def __init__(self, p=0.5):
-        self.p = _probability(p, "HorizontalFlip")
+        self.p = probability(p, "HorizontalFlip")
 
     def __call__(self, X, y=None, seed=None):
         return hflip(X, p=self.p, seed=seed), y
