@@ -12,15 +12,20 @@ ROWS = (1024, 1000)          # N, C of the softmax workload
 ELEMS = 4 << 20              # elementwise losses
 
 
+def _library_steps(name, *args):
+    """The fastnn and reference steps of the loss ``name`` on ``args``: (loss, gradient)."""
+    f, r = getattr(ops, name), getattr(reference, name)
+    return {"fastnn": lambda: tuple(np.asarray(a) for a in f(*args)),
+            "reference": lambda: tuple(np.asarray(a) for a in r(*args))}
+
+
 def _row_setup(name):
     def setup(torch):
         N, C = ROWS
         rng = np.random.default_rng(0)
         s = (rng.standard_normal((N, C)) * 2).astype(np.float32)
         y = rng.integers(0, C, N)
-        f, r = getattr(ops, name), getattr(reference, name)
-        steps = {"fastnn": lambda: tuple(np.asarray(a) for a in f(s, y)),
-                 "reference": lambda: tuple(np.asarray(a) for a in r(s, y))}
+        steps = _library_steps(name, s, y)
         if torch is not None:
             F = torch.nn.functional
             ty = torch.from_numpy(y)
@@ -40,9 +45,7 @@ def _elem_setup(name):
         x = (rng.standard_normal(ELEMS) * 3).astype(np.float32)
         t = (rng.random(ELEMS) if name == "bce_with_logits_loss"
              else rng.standard_normal(ELEMS)).astype(np.float32)
-        f, r = getattr(ops, name), getattr(reference, name)
-        steps = {"fastnn": lambda: tuple(np.asarray(a) for a in f(x, t)),
-                 "reference": lambda: tuple(np.asarray(a) for a in r(x, t))}
+        steps = _library_steps(name, x, t)
         if torch is not None:
             F = torch.nn.functional
             tt = torch.from_numpy(t)
