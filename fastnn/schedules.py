@@ -115,8 +115,17 @@ class LRSchedule:
             optimizer.lr = self.lr_at(0)
         return self
 
+    _length = None      # the attribute a None length is filled into (subclasses name it)
+
     def _fill(self, total_steps):
-        """Fill lengths left as None from the run length (subclasses)."""
+        """Fill the length named by ``_length``, when left as None, from the run length."""
+        name = self._length
+        if name is None or getattr(self, name) is not None:
+            return
+        if total_steps is None:
+            raise ValueError(f"{type(self).__name__}: {name} is None; give {name} or let the "
+                             "Solver fill it")
+        setattr(self, name, max(int(total_steps), 1))
 
     def _need_bound(self):
         if self.optimizer is None:
@@ -199,12 +208,7 @@ class CosineAnnealingLR(LRSchedule):
         self.eta_min = _real(eta_min, "eta_min", "CosineAnnealingLR", lo=0)
         super().__init__(optimizer, interval)
 
-    def _fill(self, total_steps):
-        if self.T_max is None:
-            if total_steps is None:
-                raise ValueError("CosineAnnealingLR: T_max is None; give T_max or let the "
-                                 "Solver fill it")
-            self.T_max = max(int(total_steps), 1)
+    _length = "T_max"
 
     def lr_at(self, epoch):
         return self.eta_min + (self.base_lr - self.eta_min) * (
@@ -384,12 +388,7 @@ class OneCycleLR(LRSchedule):
             self._set_momentum()
         return self
 
-    def _fill(self, total_steps):
-        if self.total_steps is None:
-            if total_steps is None:
-                raise ValueError("OneCycleLR: total_steps is None; give total_steps or let "
-                                 "the Solver fill it")
-            self.total_steps = max(int(total_steps), 1)
+    _length = "total_steps"
 
     def _phases(self):
         initial = self.max_lr / self.div_factor

@@ -4,6 +4,7 @@ gradients are ``fastnn.gradcheck``.)"""
 import contextlib
 import os
 import pathlib
+import re
 import struct
 import sys
 import tempfile
@@ -39,6 +40,19 @@ def child_env(**extra):
     env = dict(os.environ, PYTHONPATH=home + (os.pathsep + old if old else ""))
     env.update(extra)
     return env
+
+
+def refusal_code(imports, call, error):
+    """Code for a child interpreter: ``imports``, then ``call``, printing ``REFUSED`` and the
+    message when it raises ``error`` (the test asserts on that line)."""
+    return f"{imports}\ntry:\n    {call}\nexcept {error} as exc:\n    print(\"REFUSED\", exc)\n"
+
+
+# ----------------------------------------------------------------- documentation pages
+
+def code_blocks(path, lang="python"):
+    """The bodies of the fenced ``lang`` code blocks of the Markdown file ``path``, in order."""
+    return re.findall(rf"```{lang}\n(.*?)```", pathlib.Path(path).read_text(), flags=re.S)
 
 
 # ----------------------------------------------------------------- crafted files

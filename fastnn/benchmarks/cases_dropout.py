@@ -56,15 +56,8 @@ def _dropout_setup(torch):
     steps = {"fastnn": fastnn_step, "reference": reference_step}
     if torch is not None:
         F = torch.nn.functional
-        tx = torch.from_numpy(x.copy()).requires_grad_()
-        tg = torch.from_numpy(g)
-
-        def torch_step():
-            tx.grad = None
-            out = F.dropout(tx, P, training=True)
-            out.backward(tg)
-            return out, tx.grad
-        steps["torch"] = torch_step
+        steps["torch"] = harness.torch_input_grad_step(
+            torch, x, lambda tx: F.dropout(tx, P, training=True), g)
     return steps
 
 

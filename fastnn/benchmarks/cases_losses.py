@@ -12,29 +12,29 @@ ROWS = (1024, 1000)          # N, C of the softmax workload
 ELEMS = 4 << 20              # elementwise losses
 
 
+def _library_steps(name, *args):
+    """The fastnn and reference steps of the loss ``name`` on ``args``: (loss, gradient)."""
+    f, r = getattr(ops, name), getattr(reference, name)
+    return {"fastnn": lambda: tuple(np.asarray(a) for a in f(*args)),
+            "reference": lambda: tuple(np.asarray(a) for a in r(*args))}
+
+
 def _row_setup(name):
     def setup(torch):
         N, C = ROWS
         rng = np.random.default_rng(0)
         s = (rng.standard_normal((N, C)) * 2).astype(np.float32)
         y = rng.integers(0, C, N)
-        f, r = getattr(ops, name), getattr(reference, name)
-        steps = {"fastnn": lambda: tuple(np.asarray(a) for a in f(s, y)),
-                 "reference": lambda: tuple(np.asarray(a) for a in r(s, y))}
+        steps = _library_steps(name, s, y)
         if torch is not None:
             F = torch.nn.functional
-            ts = torch.from_numpy(s.copy()).requires_grad_()
             ty = torch.from_numpy(y)
 
-            def torch_step():
-                ts.grad = None
+            def loss(ts):
                 if name == "softmax_loss":
-                    loss = F.cross_entropy(ts, ty)
-                else:
-                    loss = F.multi_margin_loss(ts, ty) * C
-                loss.backward()
-                return loss.detach(), ts.grad
-            steps["torch"] = torch_step
+                    return F.cross_entropy(ts, ty)
+                return F.multi_margin_loss(ts, ty) * C
+            steps["torch"] = harness.torch_input_grad_step(torch, s, loss)
         return steps
     return setup
 
@@ -45,21 +45,12 @@ def _elem_setup(name):
         x = (rng.standard_normal(ELEMS) * 3).astype(np.float32)
         t = (rng.random(ELEMS) if name == "bce_with_logits_loss"
              else rng.standard_normal(ELEMS)).astype(np.float32)
-        f, r = getattr(ops, name), getattr(reference, name)
-        steps = {"fastnn": lambda: tuple(np.asarray(a) for a in f(x, t)),
-                 "reference": lambda: tuple(np.asarray(a) for a in r(x, t))}
+        steps = _library_steps(name, x, t)
         if torch is not None:
             F = torch.nn.functional
-            tx = torch.from_numpy(x.copy()).requires_grad_()
             tt = torch.from_numpy(t)
             fn = F.binary_cross_entropy_with_logits if name == "bce_with_logits_loss" else F.mse_loss
-
-            def torch_step():
-                tx.grad = None
-                loss = fn(tx, tt)
-                loss.backward()
-                return loss.detach(), tx.grad
-            steps["torch"] = torch_step
+            steps["torch"] = harness.torch_input_grad_step(torch, x, lambda tx: fn(tx, tt))
         return steps
     return setup
 

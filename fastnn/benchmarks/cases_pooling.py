@@ -34,20 +34,14 @@ def _pool(kind, ph, pw, s):
         steps = {"fastnn": lib(ops), "reference": lib(reference)}
         if torch is not None:
             F = torch.nn.functional
-            tx = torch.from_numpy(x.copy()).requires_grad_()
-            tg = torch.from_numpy(dout)
 
-            def tstep():
-                tx.grad = None
+            def forward(tx):
                 if kind == "max":
-                    out = F.max_pool2d(tx, (ph, pw), s)
-                elif kind == "avg":
-                    out = F.avg_pool2d(tx, (ph, pw), s)
-                else:
-                    out = tx.mean(dim=(2, 3))
-                out.backward(tg)
-                return out.detach(), tx.grad
-            steps["torch"] = tstep
+                    return F.max_pool2d(tx, (ph, pw), s)
+                if kind == "avg":
+                    return F.avg_pool2d(tx, (ph, pw), s)
+                return tx.mean(dim=(2, 3))
+            steps["torch"] = harness.torch_input_grad_step(torch, x, forward, dout)
         return steps
     return setup
 

@@ -103,6 +103,21 @@ def training_step(net, opt, x, y):
     return step
 
 
+def torch_input_grad_step(torch, x, forward, dout=None):
+    """PyTorch's step of a one-input row as a zero-argument function: ``forward`` on a
+    grad-requiring copy of ``x``, then ``backward(dout)`` (``dout=None`` for a scalar loss);
+    it returns the detached output and the gradient of ``x``."""
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    tg = None if dout is None else torch.from_numpy(dout)
+
+    def step():
+        tx.grad = None
+        out = forward(tx)
+        out.backward(tg)
+        return out.detach(), tx.grad
+    return step
+
+
 def write_report(text, path=None):
     """Print a finished table (and write it to ``path`` when given); returns 0, the exit status
     of a script that got this far."""

@@ -47,16 +47,8 @@ def activation_workloads(names, shape=(64, 64, 32, 32)):
                 return y, bwd(g, cache)
             steps = {"fastnn": step}
             if torch is not None:
-                tx = torch.from_numpy(x.copy()).requires_grad_()
-                tg = torch.from_numpy(g)
-                fn = factory(torch.nn.functional, torch)
-
-                def tstep():
-                    tx.grad = None
-                    y = fn(tx)
-                    y.backward(tg)
-                    return y.detach(), tx.grad
-                steps["torch"] = tstep
+                steps["torch"] = harness.torch_input_grad_step(
+                    torch, x, factory(torch.nn.functional, torch), g)
             return steps
         out.append(harness.Workload(
             f"{label} fwd+bwd {'x'.join(map(str, shape))}", setup,

@@ -35,7 +35,7 @@ import math
 import numpy as np
 
 from fastnn.ops import augment as _ops
-from fastnn.ops._common import float_array, real_number
+from fastnn.ops._common import float_array, probability, real_number
 from fastnn.ops.augment import _nonneg_int, _out_size
 
 __all__ = ["MixedLabels", "random_crop", "random_resized_crop", "hflip", "color_jitter", "cutout",
@@ -87,6 +87,14 @@ def _range_pair(v, name, fn, positive=False):
 def _auto_padding(H, W):
     """Default crop padding: an eighth of the smaller side, at least 1 (32x32 -> 4, 8x8 -> 1)."""
     return max(1, min(H, W) // 8)
+
+
+def _mixup_alpha(alpha, fn):
+    """Mixup's Beta(alpha, alpha) parameter as a float > 0."""
+    alpha = real_number(alpha, "alpha", fn)
+    if alpha <= 0:
+        raise ValueError(f"{fn}: alpha must be > 0, got {alpha}")
+    return alpha
 
 
 def _auto_cutout(H, W):
@@ -276,9 +284,7 @@ def hflip(X, p=0.5, seed=None):
     """
     fn = "hflip"
     x = _batch(X, fn)
-    p = real_number(p, "p", fn)
-    if not 0 <= p <= 1:
-        raise ValueError(f"hflip: p must be in [0, 1], got {p}")
+    p = probability(p, fn)
     return _ops.hflip_where(x, draw_flip(_rng(seed, fn), x.shape[0], p))
 
 
@@ -406,9 +412,7 @@ def mixup(X, y, alpha=0.2, seed=None):
     """
     fn = "mixup"
     x = _batch(X, fn)
-    alpha = real_number(alpha, "alpha", fn)
-    if alpha <= 0:
-        raise ValueError(f"{fn}: alpha must be > 0, got {alpha}")
+    alpha = _mixup_alpha(alpha, fn)
     N = x.shape[0]
     y = _labels(y, N, fn)
     lam, perm = draw_mixup(_rng(seed, fn), N, alpha)
@@ -467,10 +471,7 @@ class HorizontalFlip(_Augmentation):
     _fields = ("p",)
 
     def __init__(self, p=0.5):
-        p = real_number(p, "p", "HorizontalFlip")
-        if not 0 <= p <= 1:
-            raise ValueError(f"HorizontalFlip: p must be in [0, 1], got {p}")
-        self.p = p
+        self.p = probability(p, "HorizontalFlip")
 
     def __call__(self, X, y=None, seed=None):
         return hflip(X, p=self.p, seed=seed), y
@@ -510,10 +511,7 @@ class Mixup(_Augmentation):
     _fields = ("alpha",)
 
     def __init__(self, alpha=0.2):
-        alpha = real_number(alpha, "alpha", "Mixup")
-        if alpha <= 0:
-            raise ValueError(f"Mixup: alpha must be > 0, got {alpha}")
-        self.alpha = alpha
+        self.alpha = _mixup_alpha(alpha, "Mixup")
 
     def __call__(self, X, y=None, seed=None):
         return mixup(X, y, alpha=self.alpha, seed=seed)

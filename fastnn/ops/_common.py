@@ -83,6 +83,14 @@ def real_number(v, name, fn, finite=True, nonzero=False):
     return v
 
 
+def probability(p, fn, meaning=""):
+    """``p`` as a float in [0, 1]; ``meaning`` follows its name in the error message."""
+    p = real_number(p, "p", fn)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{fn}: p{meaning} must be in [0, 1], got {p}")
+    return p
+
+
 def output_for(x, out, fn, inplace_ok):
     """Allocate the output, or check a user's `out` against the input x."""
     if out is None:

@@ -29,7 +29,7 @@ from fastnn._kernels import _buffers
 from fastnn.ops.affine import affine_backward, affine_forward
 from fastnn.ops._common import (Cache, cache_array, cache_bool, cache_dtype, cache_for,
                                 cache_real, cache_shape, check_dout, float_array, param_array,
-                                real_number, num_threads)
+                                probability, num_threads)
 
 __all__ = [
     "dropout_forward", "dropout_backward",
@@ -40,10 +40,7 @@ _U64 = (1 << 64) - 1
 
 
 def _probability(p, fn):
-    p = real_number(p, "p", fn)
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{fn}: p (the probability of dropping a unit) must be in [0, 1], got {p}")
-    return p
+    return probability(p, fn, " (the probability of dropping a unit)")
 
 
 def _training(training, fn):

@@ -24,15 +24,13 @@ from fastnn.ops._common import c_aligned, float_array, num_threads, real_number
 __all__ = ["softmax_loss", "svm_loss", "bce_with_logits_loss", "mse_loss"]
 
 
-def _scores_2d(scores, fn):
+def _scores_and_labels(scores, y, fn):
+    """``(s, labels)``: scores as a float (N, C) array and y as a contiguous int64 array of
+    shape (N,) with values in [0, C)."""
     s = float_array(scores, "scores", fn)
     if s.ndim != 2:
         raise ValueError(f"{fn}: scores must have shape (N, C), got shape {s.shape}")
-    return s
-
-
-def _labels(y, N, C, fn):
-    """y as a contiguous int64 array of shape (N,) with values in [0, C)."""
+    N, C = s.shape
     a = np.asarray(y)
     if a.dtype.kind not in "iu":
         raise TypeError(f"{fn}: y must be an integer array of class labels, got dtype {a.dtype}")
@@ -45,7 +43,7 @@ def _labels(y, N, C, fn):
             i = int(bad[0])
             raise ValueError(f"{fn}: label y[{i}] = {a[i]} is out of range for C = {C} classes "
                              f"(labels must be in [0, {C}))")
-    return c_aligned(np.asarray(a, dtype=np.int64))
+    return s, c_aligned(np.asarray(a, dtype=np.int64))
 
 
 def _targets(target, shape, dtype, name, fn):
@@ -88,9 +86,8 @@ def softmax_loss(scores, y, label_smoothing=0.0):
     eps = real_number(label_smoothing, "label_smoothing", fn)
     if not 0.0 <= eps <= 1.0:
         raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {eps}")
-    s = _scores_2d(scores, fn)
-    N, C = s.shape
-    labels = _labels(y, N, C, fn)
+    s, labels = _scores_and_labels(scores, y, fn)
+    N = s.shape[0]
     ds = _buffers.empty_like(s)
     if N == 0:
         return float("nan"), ds
@@ -129,9 +126,8 @@ def svm_loss(scores, y, margin=1.0):
     scores: (N, C); y: (N,); dscores: (N, C).
     """
     fn = "svm_loss"
-    s = _scores_2d(scores, fn)
-    N, C = s.shape
-    labels = _labels(y, N, C, fn)
+    s, labels = _scores_and_labels(scores, y, fn)
+    N = s.shape[0]
     m = real_number(margin, "margin", fn)
     ds = _buffers.empty_like(s)
     if N == 0:

@@ -23,6 +23,23 @@ def _out_hw(H, W, HH, WW, stride, pad, dilation):
     return (H + 2 * pad - eh) // stride + 1, (W + 2 * pad - ew) // stride + 1
 
 
+def _windows(N, w_shape, Ho, Wo, stride, dilation, groups):
+    """Every output pixel in loop order (n, f, oh, ow), with the window of the padded input
+    that filter f meets there: ``xpad[n, cs, hs, ws]`` (its group's channels ``cs``)."""
+    F, Cg, HH, WW = w_shape
+    Fg = F // groups
+    d = dilation
+    for n in range(N):
+        for f in range(F):
+            c0 = (f // Fg) * Cg
+            cs = slice(c0, c0 + Cg)
+            for oh in range(Ho):
+                for ow in range(Wo):
+                    h0, w0 = oh * stride, ow * stride
+                    yield (n, f, oh, ow, cs, slice(h0, h0 + d * (HH - 1) + 1, d),
+                           slice(w0, w0 + d * (WW - 1) + 1, d))
+
+
 def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1):
     """out[n, f, oh, ow] = b[f] + sum_{c,i,j} w[f, c, i, j] * xpad[n, g*Cg + c, oh*s + i*d, ow*s + j*d]"""
     N, C, H, W = x.shape
@@ -30,17 +47,9 @@ def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1):
     b = np.zeros(F, x.dtype) if b is None else np.asarray(b, x.dtype)
     Ho, Wo = _out_hw(H, W, HH, WW, stride, pad, dilation)
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    Fg = F // groups
     out = np.zeros((N, F, Ho, Wo), x.dtype)
-    d = dilation
-    for n in range(N):
-        for f in range(F):
-            c0 = (f // Fg) * Cg
-            for oh in range(Ho):
-                for ow in range(Wo):
-                    h0, w0 = oh * stride, ow * stride
-                    window = xp[n, c0:c0 + Cg, h0:h0 + d * (HH - 1) + 1:d, w0:w0 + d * (WW - 1) + 1:d]
-                    out[n, f, oh, ow] = np.sum(window * w[f]) + b[f]
+    for n, f, oh, ow, cs, hs, ws in _windows(N, w.shape, Ho, Wo, stride, dilation, groups):
+        out[n, f, oh, ow] = np.sum(xp[n, cs, hs, ws] * w[f]) + b[f]
     return out, (x, w, b, stride, pad, dilation, groups)
 
 
@@ -48,25 +57,15 @@ def conv_backward(dout, cache):
     """dx, dw, db of conv_forward, by the same loops"""
     x, w, b, stride, pad, dilation, groups = cache
     N, C, H, W = x.shape
-    F, Cg, HH, WW = w.shape
     _, _, Ho, Wo = dout.shape
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     dxp = np.zeros_like(xp)
     dw = np.zeros_like(w)
     db = dout.sum(axis=(0, 2, 3)).astype(x.dtype)
-    Fg = F // groups
-    d = dilation
-    for n in range(N):
-        for f in range(F):
-            c0 = (f // Fg) * Cg
-            for oh in range(Ho):
-                for ow in range(Wo):
-                    h0, w0 = oh * stride, ow * stride
-                    hs = slice(h0, h0 + d * (HH - 1) + 1, d)
-                    ws = slice(w0, w0 + d * (WW - 1) + 1, d)
-                    g = dout[n, f, oh, ow]
-                    dw[f] += g * xp[n, c0:c0 + Cg, hs, ws]
-                    dxp[n, c0:c0 + Cg, hs, ws] += g * w[f]
+    for n, f, oh, ow, cs, hs, ws in _windows(N, w.shape, Ho, Wo, stride, dilation, groups):
+        g = dout[n, f, oh, ow]
+        dw[f] += g * xp[n, cs, hs, ws]
+        dxp[n, cs, hs, ws] += g * w[f]
     dx = dxp[:, :, pad:pad + H, pad:pad + W]
     return np.ascontiguousarray(dx), dw, db
 

@@ -1,25 +1,20 @@
 """docs/cs231n.md runs as written: its Python blocks, in order, in one namespace."""
-import re
 import sys
 
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, code_blocks
 
 DOC = REPO_ROOT / "docs" / "cs231n.md"
 
 
-def _blocks():
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
-
-
 def test_the_page_has_examples():
-    assert len(_blocks()) >= 6
+    assert len(code_blocks(DOC)) >= 6
 
 
 def test_cs231n_md_code_blocks_run(capsys):
     saved = {k: v for k, v in sys.modules.items() if k == "cs231n" or k.startswith("cs231n.")}
     ns = {"__name__": "cs231n_md"}
     try:
-        for i, code in enumerate(_blocks()):
+        for i, code in enumerate(code_blocks(DOC)):
             try:
                 exec(compile(code, f"{DOC.name}[block {i}]", "exec"), ns)
             except Exception as exc:                      # name the block that failed

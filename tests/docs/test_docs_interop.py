@@ -1,20 +1,14 @@
 """Every Python block of docs/interop.md runs, in order, in one namespace (in a temp dir)."""
-import re
-
 import pytest
 
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, code_blocks
 
 DOC = REPO_ROOT / "docs" / "interop.md"
 pytestmark = pytest.mark.skipif(not DOC.is_file(), reason="the docs are not beside the tests")
 
 
-def _blocks():
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
-
-
 def test_doc_has_examples():
-    assert len(_blocks()) >= 7
+    assert len(code_blocks(DOC)) >= 7
 
 
 def test_doc_examples_run(tmp_path, monkeypatch, capsys):
@@ -23,7 +17,7 @@ def test_doc_examples_run(tmp_path, monkeypatch, capsys):
     pytest.importorskip("onnxruntime")
     monkeypatch.chdir(tmp_path)
     ns = {"__name__": "docs_interop"}
-    for i, code in enumerate(_blocks()):
+    for i, code in enumerate(code_blocks(DOC)):
         if "import torch" in code:
             try:
                 import torch  # noqa: F401

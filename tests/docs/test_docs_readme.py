@@ -3,7 +3,7 @@ namespace), the output it quotes, its size and its links."""
 import re
 
 
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, code_blocks
 
 ROOT = REPO_ROOT
 README = ROOT / "README.md"
@@ -13,12 +13,8 @@ def _text():
     return README.read_text()
 
 
-def _blocks(lang):
-    return re.findall(rf"```{lang}\n(.*?)```", _text(), flags=re.S)
-
-
 def test_readme_opens_with_the_two_setup_commands():
-    first = _blocks("bash")[0].strip().splitlines()
+    first = code_blocks(README, "bash")[0].strip().splitlines()
     assert first == ["pip install . && fastnn train",
                      "pip install -r tests/requirements.txt && pytest"]
     assert _text().index("```bash") < 20                     # the first thing after the title
@@ -41,7 +37,7 @@ def test_readme_links_resolve():
 def test_readme_python_blocks_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     ns = {"__name__": "readme"}
-    blocks = _blocks("python")
+    blocks = code_blocks(README, "python")
     assert len(blocks) >= 5
     for i, code in enumerate(blocks):
         try:
@@ -60,7 +56,8 @@ def test_readme_dead_relu_table_is_what_the_command_prints(tmp_path):
     """The quoted `fastnn diagnose --experiment dead-relu` output, row by row.  The stable rows
     (the sane and the far too high rate) must match exactly; the middle one, trained at the
     edge of stability, must show the same picture (a large dead fraction, lower accuracy)."""
-    quoted = [b for b in _blocks("text") if "fastnn diagnose --experiment dead-relu" in b][0]
+    quoted = [b for b in code_blocks(README, "text")
+              if "fastnn diagnose --experiment dead-relu" in b][0]
     quoted_rows = {ln.split()[0]: ln.split() for ln in quoted.splitlines()
                    if re.match(r"\s*0\.\d+\s", ln)}
     from fastnn import diagnose

@@ -1,21 +1,16 @@
 """docs/search.md runs as written: its Python blocks, in order, in one namespace; its TOML
 block is a space that tune.load_space reads."""
-import re
 import sys
 
 import pytest
 
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, code_blocks
 
 DOC = REPO_ROOT / "docs" / "search.md"
 
 
-def _blocks(lang):
-    return re.findall(rf"```{lang}\n(.*?)```", DOC.read_text(), flags=re.S)
-
-
 def test_the_page_has_examples():
-    assert len(_blocks("python")) >= 8 and len(_blocks("toml")) == 1
+    assert len(code_blocks(DOC, "python")) >= 8 and len(code_blocks(DOC, "toml")) == 1
 
 
 def test_search_md_code_blocks_run(tmp_path, monkeypatch, capsys, restore_threads):
@@ -25,7 +20,7 @@ def test_search_md_code_blocks_run(tmp_path, monkeypatch, capsys, restore_thread
     mod = type(sys)("search_md")
     mod.__dict__.update(ns)
     monkeypatch.setitem(sys.modules, "search_md", mod)
-    for i, code in enumerate(_blocks("python")):
+    for i, code in enumerate(code_blocks(DOC, "python")):
         try:
             exec(compile(code, f"{DOC.name}[block {i}]", "exec"), mod.__dict__)
         except Exception as exc:                      # name the block that failed
@@ -37,7 +32,7 @@ def test_search_md_code_blocks_run(tmp_path, monkeypatch, capsys, restore_thread
 def test_search_md_toml_space(tmp_path):
     from fastnn import tune
     f = tmp_path / "space.toml"
-    f.write_text(_blocks("toml")[0])
+    f.write_text(code_blocks(DOC, "toml")[0])
     space = tune.load_space(f)
     assert list(space) == ["lr", "optimizer", "momentum", "depth"]
     assert space["momentum"] == tune.conditional(tune.uniform(0.5, 0.99),

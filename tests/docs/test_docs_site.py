@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, code_blocks
 
 ROOT = REPO_ROOT
 DOCS = ROOT / "docs"
@@ -22,27 +22,23 @@ def _load(name):
     return mod
 
 
-def _blocks(page):
-    return re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
-
-
 PAGES = sorted(p.stem for p in DOCS.glob("*.md"))
 # search.md is shown through tuning.md (a page named "search" would replace Sphinx's search page)
 
 
 def test_every_page_with_examples_is_run_by_a_test():
     for stem in PAGES:
-        if _blocks(DOCS / f"{stem}.md") and stem in OWN_TEST:
+        if code_blocks(DOCS / f"{stem}.md") and stem in OWN_TEST:
             name = f"test_docs_{stem.replace('-', '_')}.py"
             assert list((ROOT / "tests").rglob(name)), stem
 
 
 @pytest.mark.parametrize("stem", [s for s in PAGES if s not in OWN_TEST
-                                  and _blocks(DOCS / f"{s}.md")])
+                                  and code_blocks(DOCS / f"{s}.md")])
 def test_page_examples_run(stem, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     ns = {"__name__": f"docs_{stem}"}
-    for i, code in enumerate(_blocks(DOCS / f"{stem}.md")):
+    for i, code in enumerate(code_blocks(DOCS / f"{stem}.md")):
         try:
             exec(compile(code, f"docs/{stem}.md[block {i}]", "exec"), ns)
         except Exception as exc:                      # name the block that failed

@@ -1,20 +1,15 @@
 """docs/training.md runs as written: its Python blocks, in order, in one namespace."""
 import os
-import re
 
 import pytest
 
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, code_blocks
 
 DOC = REPO_ROOT / "docs" / "training.md"
 
 
-def _blocks():
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
-
-
 def test_the_page_has_examples():
-    assert len(_blocks()) >= 8
+    assert len(code_blocks(DOC)) >= 8
 
 
 def test_training_md_code_blocks_run(tmp_path, monkeypatch, capsys):
@@ -24,7 +19,7 @@ def test_training_md_code_blocks_run(tmp_path, monkeypatch, capsys):
     import tempfile
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     ns = {"__name__": "training_md"}
-    for i, code in enumerate(_blocks()):
+    for i, code in enumerate(code_blocks(DOC)):
         try:
             exec(compile(code, f"{DOC.name}[block {i}]", "exec"), ns)
         except Exception as exc:                      # name the block that failed

@@ -16,7 +16,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from helpers import CHILD_CWD, child_env
+from helpers import CHILD_CWD, child_env, refusal_code
 
 MB = 1 << 20
 
@@ -86,13 +86,9 @@ def test_tiny_checkpoint_declaring_3gib_is_refused_without_allocating(tmp_path, 
     path = tmp_path / "model.npz"
     size = _crafted_checkpoint(path, compress=compress)
     assert size < 400
-    lines, rss = _child(f"""
-        from fastnn.checkpoint import CheckpointError, load_params
-        try:
-            load_params({str(path)!r})
-        except CheckpointError as exc:
-            print("REFUSED", exc)
-        """)
+    lines, rss = _child(refusal_code(
+        "from fastnn.checkpoint import CheckpointError, load_params",
+        f"load_params({str(path)!r})", "CheckpointError"))
     assert rss < 200 * MB, f"peak RSS {rss / MB:.0f} MB for a {size}-byte file"
     assert lines and lines[0].startswith("REFUSED"), lines
     assert "w.npy" in lines[0] or "'w'" in lines[0]
@@ -199,13 +195,9 @@ def _cifar_folder(tmp_path, bad_batch):
 ])
 def test_tiny_cifar_batch_with_absurd_counts_is_refused_cheaply(tmp_path, blob, what):
     folder = _cifar_folder(tmp_path, blob)
-    lines, rss = _child(f"""
-        from fastnn.data.datasets import DatasetError, load_cifar10
-        try:
-            load_cifar10({str(folder)!r})
-        except DatasetError as exc:
-            print("REFUSED", exc)
-        """)
+    lines, rss = _child(refusal_code(
+        "from fastnn.data.datasets import DatasetError, load_cifar10",
+        f"load_cifar10({str(folder)!r})", "DatasetError"))
     assert rss < 200 * MB, f"peak RSS {rss / MB:.0f} MB for a {len(blob)}-byte batch"
     assert lines and lines[0].startswith("REFUSED"), lines
     assert "data_batch_1" in lines[0] and what in lines[0], lines[0]
@@ -238,12 +230,8 @@ def test_mnist_header_declaring_gigabytes_is_cheap(tmp_path):
             struct.pack(">IIII", 0x803, 60000 * 1000, 28, 28) + bytes(28 * 28 * n))
         (folder / f"{stem}-labels-idx1-ubyte").write_bytes(
             struct.pack(">II", 0x801, n) + bytes(n))
-    lines, rss = _child(f"""
-        from fastnn.data.datasets import DatasetError, load_mnist
-        try:
-            load_mnist({str(folder)!r})
-        except DatasetError as exc:
-            print("REFUSED", exc)
-        """)
+    lines, rss = _child(refusal_code(
+        "from fastnn.data.datasets import DatasetError, load_mnist",
+        f"load_mnist({str(folder)!r})", "DatasetError"))
     assert lines[0].startswith("REFUSED") and "truncated" in lines[0]
     assert rss < 200 * MB

@@ -16,7 +16,7 @@ import pytest
 
 from fastnn.cli import main
 
-from helpers import CHILD_CWD, child_env
+from helpers import CHILD_CWD, child_env, refusal_code
 
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
@@ -52,13 +52,9 @@ WHAT = {"fifo": "FIFO", "devzero": "character device"}
 @pytest.mark.parametrize("kind", KINDS)
 def test_checkpoint_load_refuses_fifo_and_devices(tmp_path, kind):
     path = _special(tmp_path, "model.npz", kind)
-    rc, out = _child(f"""
-        from fastnn.checkpoint import CheckpointError, load_params
-        try:
-            load_params({str(path)!r})
-        except CheckpointError as exc:
-            print("REFUSED", exc)
-        """)
+    rc, out = _child(refusal_code(
+        "from fastnn.checkpoint import CheckpointError, load_params",
+        f"load_params({str(path)!r})", "CheckpointError"))
     assert rc == 0 and "REFUSED" in out, out
     assert "model.npz" in out and WHAT[kind] in out and "not a regular file" in out
 
@@ -66,14 +62,10 @@ def test_checkpoint_load_refuses_fifo_and_devices(tmp_path, kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_preprocess_load_refuses_fifo_and_devices(tmp_path, kind):
     path = _special(tmp_path, "preprocess.npz", kind)
-    rc, out = _child(f"""
-        from fastnn.checkpoint import CheckpointError
-        from fastnn.data.preprocess import load_preprocessor
-        try:
-            load_preprocessor({str(path)!r})
-        except CheckpointError as exc:
-            print("REFUSED", exc)
-        """)
+    rc, out = _child(refusal_code(
+        "from fastnn.checkpoint import CheckpointError\n"
+        "from fastnn.data.preprocess import load_preprocessor",
+        f"load_preprocessor({str(path)!r})", "CheckpointError"))
     assert rc == 0 and "REFUSED" in out and WHAT[kind] in out, out
 
 
@@ -90,13 +82,9 @@ def _cifar(tmp_path):
 def test_cifar_loader_refuses_fifo_and_devices(tmp_path, kind):
     folder = _cifar(tmp_path)
     _special(folder, "data_batch_1", kind)
-    rc, out = _child(f"""
-        from fastnn.data.datasets import DatasetError, load_cifar10
-        try:
-            load_cifar10({str(folder)!r})
-        except DatasetError as exc:
-            print("REFUSED", exc)
-        """)
+    rc, out = _child(refusal_code(
+        "from fastnn.data.datasets import DatasetError, load_cifar10",
+        f"load_cifar10({str(folder)!r})", "DatasetError"))
     assert rc == 0 and "REFUSED" in out and "data_batch_1" in out and WHAT[kind] in out, out
 
 
@@ -107,13 +95,9 @@ def test_mnist_loader_refuses_fifo_and_devices(tmp_path, kind, gz):
     folder.mkdir()
     _special(folder, "train-images-idx3-ubyte" + gz, kind)
     (folder / "train-labels-idx1-ubyte").write_bytes(b"\0\0\x08\x01\0\0\0\0")
-    rc, out = _child(f"""
-        from fastnn.data.datasets import DatasetError, load_mnist
-        try:
-            load_mnist({str(folder)!r})
-        except DatasetError as exc:
-            print("REFUSED", exc)
-        """)
+    rc, out = _child(refusal_code(
+        "from fastnn.data.datasets import DatasetError, load_mnist",
+        f"load_mnist({str(folder)!r})", "DatasetError"))
     assert rc == 0 and "REFUSED" in out and "train-images" in out and WHAT[kind] in out, out
 
 
@@ -150,13 +134,9 @@ def test_train_resume_refuses_fifo(tmp_path, name):
 
 def test_search_results_fifo_refused(tmp_path):
     os.mkfifo(tmp_path / "results.json")
-    rc, out = _child(f"""
-        from fastnn import tune
-        try:
-            tune.SearchResult.from_json({str(tmp_path / "results.json")!r})
-        except OSError as exc:
-            print("REFUSED", exc)
-        """)
+    rc, out = _child(refusal_code(
+        "from fastnn import tune",
+        f"tune.SearchResult.from_json({str(tmp_path / 'results.json')!r})", "OSError"))
     assert rc == 0 and "REFUSED" in out and "FIFO" in out, out
 
 

@@ -135,21 +135,30 @@ def test_random_bytes(kind, tmp_path):
     prop()
 
 
+def _byte_flips(blob, min_size=0, max_size=8):
+    """Lists of byte flips of ``blob``: (position, non-zero XOR mask) pairs."""
+    return st.lists(st.tuples(st.integers(0, len(blob) - 1), st.integers(1, 255)),
+                    min_size=min_size, max_size=max_size)
+
+
+def _write_flipped(blob, flips, path):
+    """``blob`` with ``flips`` applied, written to ``path``; returns ``path``."""
+    b = bytearray(blob)
+    for pos, x in flips:
+        b[pos] ^= x
+    path.write_bytes(bytes(b))
+    return path
+
+
 @pytest.mark.parametrize("source,kind", [("params", "load_params"), ("model", "load_model"),
                                          ("solver", "solver_load"), ("solver", "load_params")])
 def test_byte_flips(valid_files, source, kind, tmp_path):
     blob = valid_files[source]
 
     @SETTINGS
-    @given(flips=st.lists(st.tuples(st.integers(0, len(blob) - 1), st.integers(1, 255)),
-                          min_size=1, max_size=8))
+    @given(flips=_byte_flips(blob, min_size=1, max_size=8))
     def prop(flips):
-        b = bytearray(blob)
-        for pos, x in flips:
-            b[pos] ^= x
-        p = tmp_path / "flipped.npz"
-        p.write_bytes(bytes(b))
-        _assert_refused_or_loaded(kind, p)
+        _assert_refused_or_loaded(kind, _write_flipped(blob, flips, tmp_path / "flipped.npz"))
     prop()
 
 
@@ -234,15 +243,9 @@ def test_planted_pickle_mutated(kind, tmp_path):
     blob = _npz_with({"W.npy": _object_npy_with_pickle(sentinel), "b.npy": _npy_bytes(np.ones(3))})
 
     @settings(SETTINGS, max_examples=60)
-    @given(flips=st.lists(st.tuples(st.integers(0, len(blob) - 1), st.integers(1, 255)),
-                          max_size=4))
+    @given(flips=_byte_flips(blob, max_size=4))
     def prop(flips):
-        b = bytearray(blob)
-        for pos, x in flips:
-            b[pos] ^= x
-        p = tmp_path / "m.npz"
-        p.write_bytes(bytes(b))
-        _assert_refused_or_loaded(kind, p, sentinel)
+        _assert_refused_or_loaded(kind, _write_flipped(blob, flips, tmp_path / "m.npz"), sentinel)
     prop()
 
 

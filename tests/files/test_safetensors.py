@@ -124,7 +124,7 @@ def test_crafted_files_refused_before_the_library(name, spec, message, tmp_path,
     with pytest.raises(CheckpointError, match=message if ".*" in message else re.escape(message)):
         checkpoint.load_params(path)
     with pytest.raises(CheckpointError):
-        checkpoint.load_model(path, L.Sequential(L.Linear(2, 2, rng=0)))
+        checkpoint.load_model(path, L.Sequential(L.Linear(2, 2, seed=0)))
 
 
 def test_valid_handmade_file_reads(tmp_path):

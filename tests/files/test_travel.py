@@ -12,15 +12,15 @@ from fastnn.checkpoint import CheckpointError
 
 def _every_layer_net(rng):
     return L.Sequential(
-        L.Conv2d(3, 8, 3, pad=1, rng=rng), L.BatchNorm2d(8), L.ReLU(),
-        L.Conv2d(8, 8, (3, 1), stride=1, pad=1, dilation=1, groups=2, bias=False, rng=rng),
+        L.Conv2d(3, 8, 3, padding=1, seed=rng), L.BatchNorm2d(8), L.ReLU(),
+        L.Conv2d(8, 8, (3, 1), stride=1, padding=1, dilation=1, groups=2, bias=False, seed=rng),
         L.GroupNorm(2, 8), L.PReLU(8), L.MaxPool2d(2),
-        L.Residual(L.Sequential(L.Conv2d(8, 8, 3, pad=1, rng=rng), L.BatchNorm2d(8)),
+        L.Residual(L.Sequential(L.Conv2d(8, 8, 3, padding=1, seed=rng), L.BatchNorm2d(8)),
                    drop_prob=0.25),
         L.ELU(0.5), L.AvgPool2d((2, 1), stride=1), L.LeakyReLU(0.2),
-        L.Flatten(), L.Dropout(0.3), L.Linear(8 * 3 * 6, 24, rng=rng), L.LayerNorm(24),
-        L.GELU("tanh"), L.DropConnect(24, 16, p=0.2, rng=rng), L.SELU(), L.Maxout(16, 12, k=3, rng=rng),
-        L.SiLU(), L.Linear(12, 10, rng=rng), L.Softplus(beta=2.0), L.Tanh(), L.Sigmoid())
+        L.Flatten(), L.Dropout(0.3), L.Linear(8 * 3 * 6, 24, seed=rng), L.LayerNorm(24),
+        L.GELU("tanh"), L.DropConnect(24, 16, p=0.2, seed=rng), L.SELU(), L.Maxout(16, 12, k=3, seed=rng),
+        L.SiLU(), L.Linear(12, 10, seed=rng), L.Softplus(beta=2.0), L.Tanh(), L.Sigmoid())
 
 
 def _randomise(model, rng):
@@ -69,11 +69,11 @@ def test_describe_refuses_user_layers_and_save_model_keeps_weights_only(tmp_path
         def forward(self, x):
             return x
 
-    net = L.Sequential(L.Linear(3, 2, rng=0), Mine())
+    net = L.Sequential(L.Linear(3, 2, seed=0), Mine())
     with pytest.raises(architecture.ArchitectureError, match="cannot describe a Mine"):
         architecture.describe(net)
     path = checkpoint.save_model(tmp_path / "m.npz", net)
-    assert checkpoint.load_model(path, L.Sequential(L.Linear(3, 2, rng=1), Mine())) is None
+    assert checkpoint.load_model(path, L.Sequential(L.Linear(3, 2, seed=1), Mine())) is None
     with pytest.raises(CheckpointError, match="holds weights but no architecture"):
         fastnn.load(path)
 
@@ -81,7 +81,7 @@ def test_describe_refuses_user_layers_and_save_model_keeps_weights_only(tmp_path
 @pytest.mark.parametrize("ext", ["npz", "safetensors"])
 @pytest.mark.parametrize("make, shape", [
     (lambda: models.TwoLayerNet(input_dim=12, hidden_dim=7, num_classes=4, seed=0), (12,)),
-    (lambda: models.FullyConnectedNet([9, 8], input_dim=12, num_classes=4, dropout_keep_ratio=0.5,
+    (lambda: models.FullyConnectedNet([9, 8], input_dim=12, num_classes=4, dropout=0.5,
                                       normalization="batchnorm", seed=0), (12,)),
     (lambda: models.ThreeLayerConvNet((3, 8, 8), num_filters=4, filter_size=3, hidden_dim=6,
                                       num_classes=4, seed=0), (3, 8, 8)),
@@ -138,7 +138,7 @@ def test_one_naming_model_and_sequential(tmp_path, rng):
 
 
 def test_load_refuses_architecture_larger_than_its_weights(tmp_path):
-    net = L.Sequential(L.Linear(3, 2, rng=0))
+    net = L.Sequential(L.Linear(3, 2, seed=0))
     path = checkpoint.save_model(tmp_path / "m.npz", net)
     arrays, meta = checkpoint.load_params(path)
     meta["fastnn.model"]["architecture"]["layers"][0].update(in_features=10**6, out_features=10**6)
@@ -154,7 +154,7 @@ def test_load_refuses_architecture_larger_than_its_weights(tmp_path):
 
 def test_sequential_file_loads_as_model(tmp_path, rng):
     pytest.importorskip("safetensors")
-    net = L.Sequential(L.Linear(4, 3, rng=0), L.ReLU(), L.Linear(3, 2, rng=1))
+    net = L.Sequential(L.Linear(4, 3, seed=0), L.ReLU(), L.Linear(3, 2, seed=1))
     path = checkpoint.save_model(tmp_path / "s.safetensors", net)
     m = fastnn.load(path)
     x = rng.standard_normal((5, 4)).astype(np.float32)
@@ -198,7 +198,7 @@ def test_summary_shapes_and_counts():
     t2 = vgg.summary()
     assert "Residual(drop_prob=0.0)" in t2 and "3.1    BatchNorm2d(4)" in t2 and "buffers (running statistics): 48" in t2
     with pytest.raises(ValueError, match="pass input_shape"):
-        models.Model(L.Sequential(L.Conv2d(1, 2, 3, rng=0))).summary()
+        models.Model(L.Sequential(L.Conv2d(1, 2, 3, seed=0))).summary()
 
 
 def test_cli_train_predict_evaluate(tmp_path, capsys):

@@ -3,7 +3,7 @@
 Written from the assignment's published descriptions: forward values on
 ``np.linspace`` inputs (the expected numbers are hard-coded, computed with
 plain NumPy loops / formulas), numerical gradient checks with the course's
-``eval_numerical_gradient`` semantics (implemented here, not imported),
+``eval_numerical_gradient`` semantics (fastnn.gradcheck's helpers, which follow them),
 running statistics in test mode, dropout keep-ratio means, the loss at
 initialisation and overfitting 50 samples.
 """
@@ -23,47 +23,10 @@ from fastnn.compat.cs231n import optim as OPT
 from fastnn.compat.cs231n.classifiers.cnn import ThreeLayerConvNet
 from fastnn.compat.cs231n.classifiers.fc_net import FullyConnectedNet, TwoLayerNet
 from fastnn.compat.cs231n.solver import Solver
+from fastnn.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
 
 
 # ---------------------------------------------------------------- the course's gradient check
-
-def eval_numerical_gradient(f, x, h=1e-5):
-    """Centred differences of the scalar f(x), perturbing x in place (the course's helper)."""
-    grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        fxph = f(x)
-        x[ix] = old - h
-        fxmh = f(x)
-        x[ix] = old
-        grad[ix] = (fxph - fxmh) / (2 * h)
-        it.iternext()
-    return grad
-
-
-def eval_numerical_gradient_array(f, x, df, h=1e-5):
-    """Numerical gradient of sum(f(x) * df) (the course's helper for array-valued f)."""
-    grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        pos = f(x).copy()
-        x[ix] = old - h
-        neg = f(x).copy()
-        x[ix] = old
-        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
-        it.iternext()
-    return grad
-
-
-def rel_error(x, y):
-    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
-
 
 def assert_gradient(num, grad, name, tol=1e-5):
     """The course's check, rel_error(num, grad) < tol; entries at the size of the loss's rounding

@@ -18,12 +18,12 @@ DATA = pathlib.Path(__file__).resolve().parent / "fixtures"
 def fastnn_twin(dtype=np.float32):
     """The fastnn twin of tests/interop/fixtures/make_torch_fixture.py's torch_twin()."""
     return L.Sequential(
-        L.Conv2d(2, 4, 3, pad=1, rng=0, dtype=dtype), L.BatchNorm2d(4, dtype=dtype),
+        L.Conv2d(2, 4, 3, padding=1, seed=0, dtype=dtype), L.BatchNorm2d(4, dtype=dtype),
         L.PReLU(4, dtype=dtype), L.MaxPool2d(2),
-        L.Conv2d(4, 4, 3, pad=1, groups=2, rng=0, dtype=dtype), L.GroupNorm(2, 4, dtype=dtype),
-        L.GELU(), L.AvgPool2d(2), L.Flatten(), L.Linear(4, 6, rng=0, dtype=dtype),
+        L.Conv2d(4, 4, 3, padding=1, groups=2, seed=0, dtype=dtype), L.GroupNorm(2, 4, dtype=dtype),
+        L.GELU(), L.AvgPool2d(2), L.Flatten(), L.Linear(4, 6, seed=0, dtype=dtype),
         L.LayerNorm(6, dtype=dtype), L.BatchNorm1d(6, dtype=dtype), L.PReLU(dtype=dtype),
-        L.Linear(6, 3, rng=0, dtype=dtype))
+        L.Linear(6, 3, seed=0, dtype=dtype))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -48,9 +48,9 @@ def test_fixture_round_trips_through_save_torch(tmp_path):
 def test_mismatches_name_layer_tensor_and_shapes(tmp_path):
     src = DATA / "torch_twin.safetensors"
     wrong = fastnn_twin()
-    wrong.layers[9] = L.Linear(4, 7, rng=0)
+    wrong.layers[9] = L.Linear(4, 7, seed=0)
     wrong = L.Sequential(wrong.layers[:10] + [L.LayerNorm(7), L.BatchNorm1d(7), L.PReLU(),
-                                              L.Linear(7, 3, rng=0)])
+                                              L.Linear(7, 3, seed=0)])
     before = wrong.params["0.w"].copy()
     with pytest.raises(CheckpointError, match=r"layer 9 \(Linear\): tensor 9.weight has shape "
                                               r"\(6, 4\) .*expected \(7, 4\) \(PyTorch's \(out, "
@@ -78,7 +78,7 @@ def test_mismatches_name_layer_tensor_and_shapes(tmp_path):
 def _twins(torch, nn):
     """(fastnn model, PyTorch twin) pairs, with random weights on the torch side."""
     fc = models.FullyConnectedNet([20, 16], input_dim=12, num_classes=5,
-                                  normalization="batchnorm", dropout_keep_ratio=0.8, seed=0)
+                                  normalization="batchnorm", dropout=0.2, seed=0)
     fc_t = nn.Sequential(nn.Linear(12, 20), nn.BatchNorm1d(20), nn.ReLU(), nn.Dropout(0.2),
                          nn.Linear(20, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.2),
                          nn.Linear(16, 5))
@@ -93,12 +93,12 @@ def _twins(torch, nn):
         nn.Conv2d(4, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
         nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(32, 4))
-    acts = L.Sequential(L.Conv2d(3, 4, 3, stride=2, pad=1, dilation=1, rng=0), L.LeakyReLU(0.1),
-                        L.Conv2d(4, 4, 3, pad=2, dilation=2, groups=4, rng=0), L.ELU(0.7),
-                        L.GlobalAvgPool2d(), L.Linear(4, 8, rng=0), L.SELU(),
-                        L.Linear(8, 8, rng=0), L.GELU(), L.Linear(8, 8, rng=0), L.SiLU(),
-                        L.Linear(8, 8, rng=0), L.Tanh(), L.Linear(8, 8, rng=0), L.Sigmoid(),
-                        L.Linear(8, 8, rng=0), L.Softplus(), L.Linear(8, 3, bias=False, rng=0))
+    acts = L.Sequential(L.Conv2d(3, 4, 3, stride=2, padding=1, dilation=1, seed=0), L.LeakyReLU(0.1),
+                        L.Conv2d(4, 4, 3, padding=2, dilation=2, groups=4, seed=0), L.ELU(0.7),
+                        L.GlobalAvgPool2d(), L.Linear(4, 8, seed=0), L.SELU(),
+                        L.Linear(8, 8, seed=0), L.GELU(), L.Linear(8, 8, seed=0), L.SiLU(),
+                        L.Linear(8, 8, seed=0), L.Tanh(), L.Linear(8, 8, seed=0), L.Sigmoid(),
+                        L.Linear(8, 8, seed=0), L.Softplus(), L.Linear(8, 3, bias=False, seed=0))
     acts_t = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.LeakyReLU(0.1),
                            nn.Conv2d(4, 4, 3, padding=2, dilation=2, groups=4), nn.ELU(0.7),
                            nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()),

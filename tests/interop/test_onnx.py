@@ -22,16 +22,16 @@ def _bn(layer, rng):
 
 
 def _cases(rng):
-    c = lambda *a, **k: L.Conv2d(*a, rng=rng, **k)  # noqa: E731
+    c = lambda *a, **k: L.Conv2d(*a, seed=rng, **k)  # noqa: E731
     img = (4, 7, 9)
     return {
         "conv": (L.Sequential(c(4, 6, 3)), img),
-        "conv stride pad dilation": (L.Sequential(c(4, 6, (3, 2), stride=2, pad=2, dilation=2)), img),
-        "conv groups no bias": (L.Sequential(c(4, 8, 3, pad=1, groups=2, bias=False)), img),
-        "depthwise": (L.Sequential(c(4, 4, 3, pad=1, groups=4)), img),
-        "linear on images (flatten)": (L.Sequential(L.Linear(4 * 7 * 9, 5, rng=rng)), img),
-        "linear no bias": (L.Sequential(L.Linear(6, 5, bias=False, rng=rng)), (6,)),
-        "dropconnect": (L.Sequential(L.DropConnect(6, 5, p=0.3, rng=rng)), (6,)),
+        "conv stride pad dilation": (L.Sequential(c(4, 6, (3, 2), stride=2, padding=2, dilation=2)), img),
+        "conv groups no bias": (L.Sequential(c(4, 8, 3, padding=1, groups=2, bias=False)), img),
+        "depthwise": (L.Sequential(c(4, 4, 3, padding=1, groups=4)), img),
+        "linear on images (flatten)": (L.Sequential(L.Linear(4 * 7 * 9, 5, seed=rng)), img),
+        "linear no bias": (L.Sequential(L.Linear(6, 5, bias=False, seed=rng)), (6,)),
+        "dropconnect": (L.Sequential(L.DropConnect(6, 5, p=0.3, seed=rng)), (6,)),
         "batchnorm1d": (L.Sequential(_bn(L.BatchNorm1d(6), rng)), (6,)),
         "batchnorm2d": (L.Sequential(_bn(L.BatchNorm2d(4), rng)), img),
         "layernorm": (L.Sequential(_bn(L.LayerNorm(6), rng)), (6,)),
@@ -57,10 +57,10 @@ def _cases(rng):
         "prelu shared": (L.Sequential(L.PReLU(init=0.3)), img),
         "prelu per channel": (L.Sequential(_bn(L.PReLU(4), rng)), img),
         "prelu per feature": (L.Sequential(_bn(L.PReLU(6), rng)), (6,)),
-        "maxout": (L.Sequential(L.Maxout(6, 5, k=3, rng=rng)), (6,)),
-        "maxout on images": (L.Sequential(L.Maxout(4 * 7 * 9, 3, k=2, rng=rng)), img),
-        "residual": (L.Sequential(L.Residual(L.Sequential(c(4, 4, 3, pad=1), _bn(L.BatchNorm2d(4), rng)))), img),
-        "residual stochastic depth": (L.Sequential(L.Residual(c(4, 4, 3, pad=1), drop_prob=0.3)), img),
+        "maxout": (L.Sequential(L.Maxout(6, 5, k=3, seed=rng)), (6,)),
+        "maxout on images": (L.Sequential(L.Maxout(4 * 7 * 9, 3, k=2, seed=rng)), img),
+        "residual": (L.Sequential(L.Residual(L.Sequential(c(4, 4, 3, padding=1), _bn(L.BatchNorm2d(4), rng)))), img),
+        "residual stochastic depth": (L.Sequential(L.Residual(c(4, 4, 3, padding=1), drop_prob=0.3)), img),
     }
 
 
@@ -92,7 +92,7 @@ def test_layer_matches_onnxruntime(case, tmp_path):
 @pytest.mark.parametrize("make", [
     lambda: models.TwoLayerNet(input_dim=20, hidden_dim=8, num_classes=4, weight_scale=0.3, seed=0),
     lambda: models.FullyConnectedNet([16, 12], input_dim=20, num_classes=4, weight_scale=0.3,
-                                     normalization="batchnorm", dropout_keep_ratio=0.5, seed=0),
+                                     normalization="batchnorm", dropout=0.5, seed=0),
     lambda: models.ThreeLayerConvNet((3, 8, 8), num_filters=5, filter_size=3, hidden_dim=7,
                                      num_classes=4, weight_scale=0.3, seed=0),
     lambda: models.SmallVGG((3, 8, 8), channels=(4, 4, 8, 8), num_classes=4, residual=True,

@@ -21,17 +21,17 @@ CASES = {
     "vgg residual": (lambda: models.SmallVGG((3, 8, 8), channels=(4, 4, 8, 8), residual=True,
                                              drop_prob=0.3, seed=0), (3, 8, 8)),
     "fc + BN + dropout": (lambda: models.FullyConnectedNet(
-        [30, 20, 10], input_dim=48, normalization="batchnorm", dropout_keep_ratio=0.5,
+        [30, 20, 10], input_dim=48, normalization="batchnorm", dropout=0.5,
         weight_scale=0.1, seed=0), (48,)),
     "fc + LN": (lambda: models.FullyConnectedNet([30, 20], input_dim=48, normalization="layernorm",
                                                  weight_scale=0.1, seed=0), (48,)),
     "mixed": (lambda: models.Model(L.Sequential(
-        L.Conv2d(3, 6, 3, stride=2, pad=1, groups=3, bias=False, rng=0), L.BatchNorm2d(6),
-        L.LeakyReLU(0.1), L.Conv2d(6, 6, 3, pad=2, dilation=2, rng=1), L.ELU(0.5),
+        L.Conv2d(3, 6, 3, stride=2, padding=1, groups=3, bias=False, seed=0), L.BatchNorm2d(6),
+        L.LeakyReLU(0.1), L.Conv2d(6, 6, 3, padding=2, dilation=2, seed=1), L.ELU(0.5),
         L.MaxPool2d(2), L.ReLU(), L.GroupNorm(2, 6), L.PReLU(6), L.AvgPool2d(2),
-        L.GlobalAvgPool2d(), L.DropConnect(6, 8, p=0.5, rng=2), L.Tanh(),
-        L.Linear(8, 8, bias=False, rng=3), L.BatchNorm1d(8), L.Sigmoid(),
-        L.Maxout(8, 5, k=2, rng=4), L.GELU(), L.Linear(5, 4, rng=5)),
+        L.GlobalAvgPool2d(), L.DropConnect(6, 8, p=0.5, seed=2), L.Tanh(),
+        L.Linear(8, 8, bias=False, seed=3), L.BatchNorm1d(8), L.Sigmoid(),
+        L.Maxout(8, 5, k=2, seed=4), L.GELU(), L.Linear(5, 4, seed=5)),
         input_shape=(3, 16, 16)), (3, 16, 16)),
     "float64": (lambda: models.make_model("convnet", (2, 8, 8), 3, normalization="batchnorm",
                                           dtype=np.float64, seed=0), (2, 8, 8)),
@@ -103,9 +103,9 @@ def test_batch_one_conv_slabs(rng):
     import fastnn
     before = fastnn.get_num_threads()
     try:
-        for cfg in (dict(stride=1, pad=1), dict(stride=2, pad=3), dict(stride=3, dilation=2),
-                    dict(pad=2, groups=2)):
-            net = L.Sequential(L.Conv2d(4, 6, 3, rng=0, **cfg))
+        for cfg in (dict(stride=1, padding=1), dict(stride=2, padding=3), dict(stride=3, dilation=2),
+                    dict(padding=2, groups=2)):
+            net = L.Sequential(L.Conv2d(4, 6, 3, seed=0, **cfg))
             x = rng.standard_normal((1, 4, 100, 96)).astype(np.float32)
             results = []
             for threads in (1, 2, 3):

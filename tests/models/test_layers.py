@@ -29,20 +29,20 @@ F64 = dict(dtype=np.float64)
 
 
 @pytest.mark.parametrize("make,shape", [
-    (lambda: L.Sequential(L.Linear(12, 5, rng=0, **F64), L.ReLU(), L.Linear(5, 3, rng=1, **F64)), (4, 3, 4)),
-    (lambda: L.Sequential(L.Conv2d(2, 3, 3, pad=1, rng=0, **F64), L.ReLU(), L.MaxPool2d(2),
-                          L.Flatten(), L.Linear(12, 4, rng=1, **F64)), (2, 2, 4, 4)),
-    (lambda: L.Sequential(L.Conv2d(2, 4, (3, 2), stride=2, pad=1, rng=0, **F64), L.AvgPool2d(2),
+    (lambda: L.Sequential(L.Linear(12, 5, seed=0, **F64), L.ReLU(), L.Linear(5, 3, seed=1, **F64)), (4, 3, 4)),
+    (lambda: L.Sequential(L.Conv2d(2, 3, 3, padding=1, seed=0, **F64), L.ReLU(), L.MaxPool2d(2),
+                          L.Flatten(), L.Linear(12, 4, seed=1, **F64)), (2, 2, 4, 4)),
+    (lambda: L.Sequential(L.Conv2d(2, 4, (3, 2), stride=2, padding=1, seed=0, **F64), L.AvgPool2d(2),
                           L.GlobalAvgPool2d()), (2, 2, 7, 6)),
-    (lambda: L.Sequential(L.Linear(6, 5, rng=0, **F64), L.BatchNorm1d(5, **F64), L.Tanh()), (7, 6)),
-    (lambda: L.Sequential(L.Conv2d(3, 4, 3, rng=0, **F64), L.BatchNorm2d(4, **F64), L.Sigmoid()), (3, 3, 5, 5)),
-    (lambda: L.Sequential(L.Linear(6, 5, rng=0, **F64), L.LayerNorm(5, **F64), L.GELU()), (4, 6)),
-    (lambda: L.Sequential(L.Conv2d(2, 4, 1, rng=0, **F64), L.GroupNorm(2, 4, **F64), L.SiLU()), (2, 2, 3, 3)),
-    (lambda: L.Sequential(L.Linear(5, 4, rng=0, **F64), L.PReLU(1, **F64), L.Linear(4, 3, rng=1, **F64),
+    (lambda: L.Sequential(L.Linear(6, 5, seed=0, **F64), L.BatchNorm1d(5, **F64), L.Tanh()), (7, 6)),
+    (lambda: L.Sequential(L.Conv2d(3, 4, 3, seed=0, **F64), L.BatchNorm2d(4, **F64), L.Sigmoid()), (3, 3, 5, 5)),
+    (lambda: L.Sequential(L.Linear(6, 5, seed=0, **F64), L.LayerNorm(5, **F64), L.GELU()), (4, 6)),
+    (lambda: L.Sequential(L.Conv2d(2, 4, 1, seed=0, **F64), L.GroupNorm(2, 4, **F64), L.SiLU()), (2, 2, 3, 3)),
+    (lambda: L.Sequential(L.Linear(5, 4, seed=0, **F64), L.PReLU(1, **F64), L.Linear(4, 3, seed=1, **F64),
                           L.ELU(), L.Softplus(), L.SELU(), L.LeakyReLU(0.1)), (6, 5)),
-    (lambda: L.Sequential(L.Maxout(5, 4, k=3, rng=0, **F64), L.Linear(4, 2, rng=1, **F64)), (6, 5)),
-    (lambda: L.Sequential(L.Conv2d(2, 2, 3, pad=1, rng=0, **F64),
-                          L.Residual(L.Sequential(L.Conv2d(2, 2, 3, pad=1, rng=1, **F64), L.Tanh()))), (2, 2, 4, 4)),
+    (lambda: L.Sequential(L.Maxout(5, 4, k=3, seed=0, **F64), L.Linear(4, 2, seed=1, **F64)), (6, 5)),
+    (lambda: L.Sequential(L.Conv2d(2, 2, 3, padding=1, seed=0, **F64),
+                          L.Residual(L.Sequential(L.Conv2d(2, 2, 3, padding=1, seed=1, **F64), L.Tanh()))), (2, 2, 4, 4)),
 ], ids=["mlp", "conv-pool", "conv-avgpool-gap", "bn1d", "bn2d", "layernorm", "groupnorm",
         "activations", "maxout", "residual"])
 def test_layer_gradients_through_sequential(make, shape, rng):
@@ -72,7 +72,7 @@ def test_dropout_layers_gradients_with_a_fixed_mask(rng):
 
 
 def test_grads_accumulate_dx_fresh_and_zero_grad(rng):
-    lin = L.Linear(4, 3, rng=0, dtype=np.float64)
+    lin = L.Linear(4, 3, seed=0, dtype=np.float64)
     x, dout = rng.standard_normal((5, 4)), rng.standard_normal((5, 3))
     assert set(lin.params) == set(lin.grads) == {"w", "b"}
     lin.forward(x)
@@ -87,7 +87,7 @@ def test_grads_accumulate_dx_fresh_and_zero_grad(rng):
 
 
 def test_train_eval_switch_changes_dropout_and_batchnorm(rng):
-    net = L.Sequential(L.Linear(8, 8, rng=0), L.BatchNorm1d(8), L.Dropout(0.5, seed=0))
+    net = L.Sequential(L.Linear(8, 8, seed=0), L.BatchNorm1d(8), L.Dropout(0.5, seed=0))
     x = rng.standard_normal((16, 8)).astype(np.float32)
     out_train = net.forward(x)
     assert (out_train == 0).mean() > 0.2
@@ -102,7 +102,7 @@ def test_train_eval_switch_changes_dropout_and_batchnorm(rng):
 
 
 def test_param_dict_writes_through():
-    lin = L.Linear(3, 2, rng=0)
+    lin = L.Linear(3, 2, seed=0)
     seq = L.Sequential(lin)
     w = lin.params["w"]
     seq.params["0.w"] = np.ones((3, 2), np.float32)
@@ -114,7 +114,7 @@ def test_param_dict_writes_through():
 
 
 def test_residual_stochastic_depth(rng):
-    block = L.Sequential(L.Linear(4, 4, rng=0, dtype=np.float64))
+    block = L.Sequential(L.Linear(4, 4, seed=0, dtype=np.float64))
     res = L.Residual(block, drop_prob=0.5, seed=3)
     x = rng.standard_normal((3, 4))
     dropped = kept = 0
@@ -132,7 +132,7 @@ def test_residual_stochastic_depth(rng):
 
 
 def test_residual_zero_init_starts_as_identity(rng):
-    res = L.Residual(L.Sequential(L.Conv2d(2, 2, 3, pad=1, rng=0), L.BatchNorm2d(2)), zero_init=True)
+    res = L.Residual(L.Sequential(L.Conv2d(2, 2, 3, padding=1, seed=0), L.BatchNorm2d(2)), zero_init=True)
     x = rng.standard_normal((2, 2, 4, 4)).astype(np.float32)
     np.testing.assert_array_equal(res.forward(x), x)
 

@@ -75,7 +75,7 @@ def test_regularisation_in_loss_and_grads(rng):
 
 
 def test_scores_in_eval_mode(rng):
-    model = FullyConnectedNet([20], 10, 3, dropout_keep_ratio=0.5, normalization="batchnorm", seed=0)
+    model = FullyConnectedNet([20], 10, 3, dropout=0.5, normalization="batchnorm", seed=0)
     X = rng.standard_normal((8, 10))
     s1, s2 = model.loss(X), model.loss(X)
     np.testing.assert_array_equal(s1, s2)          # no dropout noise, running statistics
@@ -91,7 +91,7 @@ def test_overfit_50_samples(make, shape, rng):
     X, y = _data(rng, 50, shape, 5)
     data = {"X_train": X, "y_train": y, "X_val": X, "y_val": y}
     model = make()
-    solver = fastnn.Solver(model, data, update_rule="adam", optim_config={"learning_rate": 5e-3},
+    solver = fastnn.Solver(model, data, update_rule="adam", lr=5e-3,
                            batch_size=25, num_epochs=100, verbose=False, seed=0)
     solver.train()
     assert solver.check_accuracy(X, y) == 1.0
@@ -100,20 +100,20 @@ def test_overfit_50_samples(make, shape, rng):
 def test_sequential_model_with_solver_and_checkpoint(rng, tmp_path):
     from fastnn import checkpoint
     X, y = _data(rng, 40, (2, 6, 6), 3)
-    net = L.Sequential(L.Conv2d(2, 4, 3, pad=1, rng=0), L.BatchNorm2d(4), L.ReLU(), L.MaxPool2d(2),
-                       L.Flatten(), L.Linear(36, 3, rng=1))
+    net = L.Sequential(L.Conv2d(2, 4, 3, padding=1, seed=0), L.BatchNorm2d(4), L.ReLU(), L.MaxPool2d(2),
+                       L.Flatten(), L.Linear(36, 3, seed=1))
     model = Model(net, reg=1e-4)
     solver = fastnn.Solver(model, {"X_train": X, "y_train": y, "X_val": X, "y_val": y},
-                           update_rule="sgd_momentum", optim_config={"learning_rate": 0.05},
+                           update_rule="sgd_momentum", lr=0.05,
                            batch_size=20, num_epochs=30, verbose=False, seed=0)
     solver.train()
     assert solver.check_accuracy(X, y) >= 0.9
     path = tmp_path / "model.npz"
     model.save(path, meta={"epochs": 30})
-    other = Model(L.Sequential(L.Conv2d(2, 4, 3, pad=1, rng=5), L.BatchNorm2d(4), L.ReLU(),
-                               L.MaxPool2d(2), L.Flatten(), L.Linear(36, 3, rng=6)))
+    other = Model(L.Sequential(L.Conv2d(2, 4, 3, padding=1, seed=5), L.BatchNorm2d(4), L.ReLU(),
+                               L.MaxPool2d(2), L.Flatten(), L.Linear(36, 3, seed=6)))
     assert other.load(path) == {"epochs": 30}
-    wrong = Model(L.Sequential(L.Flatten(), L.Linear(72, 3, rng=0)))
+    wrong = Model(L.Sequential(L.Flatten(), L.Linear(72, 3, seed=0)))
     with pytest.raises(checkpoint.CheckpointError):
         wrong.load(path)
     for k in model.params:

@@ -270,7 +270,7 @@ def test_invalid_algorithm(bad, rng):
 @pytest.mark.parametrize("algorithm", ["auto", "im2col", "winograd"])
 def test_conv2d_layer_algorithm(algorithm, rng):
     C = conv_mod.AUTO_MIN_CHANNELS
-    layer = layers.Conv2d(C, C, 3, pad=1, algorithm=algorithm, dtype=np.float64, rng=rng)
+    layer = layers.Conv2d(C, C, 3, padding=1, algorithm=algorithm, dtype=np.float64, seed=rng)
     x = rng.standard_normal((2, C, 9, 9))
     out = layer.forward(x)
     assert (layer._cache.path == "winograd") == (algorithm != "im2col")

@@ -12,8 +12,8 @@ from fastnn.monitor import Monitor, activation_stats, iter_layers
 
 def _mlp(act, d_in=5, hidden=6, d_out=3, seed=0, dtype=np.float64, **lin):
     rng = np.random.default_rng(seed)
-    return Model(L.Sequential(L.Linear(d_in, hidden, rng=rng, dtype=dtype, **lin), act,
-                              L.Linear(hidden, d_out, rng=rng, dtype=dtype)))
+    return Model(L.Sequential(L.Linear(d_in, hidden, seed=rng, dtype=dtype, **lin), act,
+                              L.Linear(hidden, d_out, seed=rng, dtype=dtype)))
 
 
 def test_dead_relu_on_purpose_reports_one(rng):
@@ -49,8 +49,8 @@ def test_partially_dead_relu_matches_numpy(rng):
 
 
 def test_dead_channels_of_conv_relu(rng):
-    net = L.Sequential(L.Conv2d(2, 4, 3, pad=1, rng=0, dtype=np.float64), L.ReLU(),
-                       L.Flatten(), L.Linear(4 * 5 * 5, 3, rng=1, dtype=np.float64))
+    net = L.Sequential(L.Conv2d(2, 4, 3, padding=1, seed=0, dtype=np.float64), L.ReLU(),
+                       L.Flatten(), L.Linear(4 * 5 * 5, 3, seed=1, dtype=np.float64))
     b = np.full(4, 0.5)
     b[2] = -1e4
     net[0].params["b"] = b
@@ -147,7 +147,7 @@ def test_missing_grad_and_before_give_none():
 
 def test_mode_cache_and_batchnorm_stats_untouched(rng):
     model = FullyConnectedNet([8, 8], input_dim=5, num_classes=3, normalization="batchnorm",
-                              dropout_keep_ratio=0.5, dtype=np.float64, seed=0)
+                              dropout=0.5, dtype=np.float64, seed=0)
     X, y = rng.standard_normal((12, 5)), rng.integers(0, 3, 12)
     model.loss(X, y)  # moves the running stats away from their init
     model.net.train()
@@ -176,7 +176,7 @@ def test_mode_cache_and_batchnorm_stats_untouched(rng):
 
 def test_probe_uses_eval_mode(rng):
     # dropout p=0.9 in training would zero most units; eval mode is the identity
-    net = L.Sequential(L.Linear(4, 50, rng=0, dtype=np.float64), L.Dropout(0.9, seed=0), L.ReLU())
+    net = L.Sequential(L.Linear(4, 50, seed=0, dtype=np.float64), L.Dropout(0.9, seed=0), L.ReLU())
     model = Model(net)
     X = rng.standard_normal((32, 4))
     rec = Monitor().observe_epoch(model, X, epoch=0)
@@ -186,11 +186,11 @@ def test_probe_uses_eval_mode(rng):
 
 
 def test_nested_and_residual_names(rng):
-    inner = L.Sequential(L.Linear(6, 6, rng=2, dtype=np.float64), L.Tanh())
-    net = L.Sequential(L.Linear(4, 6, rng=0, dtype=np.float64), L.ReLU(),
-                       L.Residual(L.Sequential(L.Linear(6, 6, rng=1, dtype=np.float64), L.GELU())),
+    inner = L.Sequential(L.Linear(6, 6, seed=2, dtype=np.float64), L.Tanh())
+    net = L.Sequential(L.Linear(4, 6, seed=0, dtype=np.float64), L.ReLU(),
+                       L.Residual(L.Sequential(L.Linear(6, 6, seed=1, dtype=np.float64), L.GELU())),
                        L.Sequential(inner, L.PReLU(dtype=np.float64)),
-                       L.Linear(6, 2, rng=3, dtype=np.float64))
+                       L.Linear(6, 2, seed=3, dtype=np.float64))
     rec = Monitor().observe_epoch(Model(net), rng.standard_normal((10, 4)), epoch=0)
     assert list(rec["activations"]) == ["1:ReLU", "2.1:GELU", "3.0.1:Tanh", "3.1:PReLU"]
     assert rec["activations"]["3.1:PReLU"]["dead_fraction"] is not None
@@ -318,7 +318,7 @@ def test_solver_epoch_lines_carry_the_advice(capsys):
     y = (X[:, 0] > 0).astype(int)
     model = _mlp(L.ReLU(), d_out=2)
     data = {"X_train": X, "y_train": y, "X_val": X[:50], "y_val": y[:50]}
-    Solver(model, data, update_rule="sgd", optim_config={"learning_rate": 1e-7},
+    Solver(model, data, update_rule="sgd", lr=1e-7,
            batch_size=20, num_epochs=2, monitor=True, seed=0).train()
     out = capsys.readouterr().out
     assert "! update/weight ratio" in out and "too low; multiply it by about" in out
@@ -347,7 +347,7 @@ def test_state_restored_when_the_probe_fails(rng):
 
 
 def test_bare_sequential_float32(rng):
-    net = L.Sequential(L.Linear(5, 4, rng=0), L.ELU())  # float32 layers, float64 probe
+    net = L.Sequential(L.Linear(5, 4, seed=0), L.ELU())  # float32 layers, float64 probe
     mon = Monitor()
     rec = mon.observe_epoch(net, rng.standard_normal((6, 5)), epoch=None)
     assert rec["epoch"] is None and list(rec["activations"]) == ["1:ELU"]

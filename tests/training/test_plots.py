@@ -23,8 +23,8 @@ def assert_png(path, min_size=5000):
 
 def _history(with_monitor=True, epochs=3):
     rng = np.random.default_rng(0)
-    model = Model(L.Sequential(L.Linear(8, 16, rng=0), L.ReLU(), L.Linear(16, 8, rng=1),
-                               L.Tanh(), L.Linear(8, 3, rng=2)))
+    model = Model(L.Sequential(L.Linear(8, 16, seed=0), L.ReLU(), L.Linear(16, 8, seed=1),
+                               L.Tanh(), L.Linear(8, 3, seed=2)))
     mon = Monitor(probe_size=32)
     X, y = rng.standard_normal((64, 8)).astype(np.float32), rng.integers(0, 3, 64)
     losses = []

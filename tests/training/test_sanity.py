@@ -67,7 +67,7 @@ def test_loss_below_chance_is_flagged(digits):
     X, y = digits
     Xl = np.hstack([X, np.eye(10, dtype=np.float32)[y] * 50])   # the label leaks into X
     rng = np.random.default_rng(0)
-    net = L.Sequential(L.Linear(74, 10, rng=rng, init="normal", weight_scale=1e-3))
+    net = L.Sequential(L.Linear(74, 10, seed=rng, init="normal", weight_scale=1e-3))
     model = Model(net)
     model.params["W1"][64:, :] = np.eye(10, dtype=np.float32) * 0.1
     c = sanity.initial_loss(model, Xl[:200], y[:200])
@@ -150,7 +150,7 @@ def test_overfit_counts_iterations(digits):
     from fastnn.solver import Solver
     m = TwoLayerNet(64, 50, 10, weight_scale=1e-2, seed=0)
     sub = {"X_train": X[:10], "y_train": y[:10], "X_val": X[:10], "y_val": y[:10]}
-    s = Solver(m, sub, update_rule="adam", optim_config={"learning_rate": 1e-2}, batch_size=10,
+    s = Solver(m, sub, update_rule="adam", lr=1e-2, batch_size=10,
                num_epochs=it, num_train_samples=None, verbose=False, seed=0)
     s.train()
     assert s.train_acc_history[-1] == 1.0

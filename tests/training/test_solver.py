@@ -42,7 +42,7 @@ def make_data(seed=0, N=50, D=64, C=5, Nval=40):
 
 
 def make_solver(model=None, data=None, **kw):
-    args = dict(update_rule="adam", optim_config={"learning_rate": 5e-2}, batch_size=25,
+    args = dict(update_rule="adam", lr=5e-2, batch_size=25,
                 num_epochs=15, verbose=False, seed=0)
     args.update(kw)
     return Solver(model or LinearSoftmax(64, 5), data or make_data(), **args)
@@ -102,7 +102,9 @@ def test_global_random_state_not_used():
 
 def test_lr_decay_and_per_parameter_configs():
     cfg = {"learning_rate": 0.1, "momentum": 0.5}
-    s = make_solver(update_rule="sgd_momentum", optim_config=cfg, lr_decay=0.5, num_epochs=3)
+    # the rate in the course's optim_config spelling, not make_solver's lr=
+    s = make_solver(update_rule="sgd_momentum", optim_config=cfg, lr=None, lr_decay=0.5,
+                    num_epochs=3)
     s.train()
     assert cfg == {"learning_rate": 0.1, "momentum": 0.5}          # the user's dict untouched
     for p in ("W", "b"):
@@ -118,7 +120,7 @@ def test_callable_update_rule():
         calls.append(config["learning_rate"])
         return w - config["learning_rate"] * dw, config
 
-    s = make_solver(update_rule=rule, optim_config={"learning_rate": 0.5}, num_epochs=2)
+    s = make_solver(update_rule=rule, lr=0.5, num_epochs=2)
     s.train()
     assert len(calls) == 2 * 2 * 2                     # iterations x parameters
     assert s.loss_history[-1] < s.loss_history[0]
@@ -127,7 +129,7 @@ def test_callable_update_rule():
 def test_every_rule_trains():
     for rule, lr in [("sgd", 1.0), ("sgd_momentum", 0.3), ("nesterov", 0.3), ("rmsprop", 1e-2),
                      ("adam", 5e-2)]:
-        s = make_solver(update_rule=rule, optim_config={"learning_rate": lr}, num_epochs=10)
+        s = make_solver(update_rule=rule, lr=lr, num_epochs=10)
         s.train()
         assert s.train_acc_history[-1] >= 0.9, rule
 
@@ -198,7 +200,7 @@ def test_train_eval_mode_switch():
 
 def test_early_stopping():
     # val labels unrelated to the inputs: val accuracy stops improving quickly
-    s = make_solver(num_epochs=50, patience=2, optim_config={"learning_rate": 0.2})
+    s = make_solver(num_epochs=50, patience=2, lr=0.2)
     s.train()
     assert s.stopped_early
     n = len(s.val_acc_history)

@@ -97,7 +97,7 @@ def test_user_rule_function_still_works():
         calls.append(config["learning_rate"])
         return w - config["learning_rate"] * dw, config
 
-    s = Solver(mlp(), small_data(), update_rule=rule, optim_config={"learning_rate": 0.1},
+    s = Solver(mlp(), small_data(), update_rule=rule, lr=0.1,
                batch_size=16, num_epochs=2, verbose=False, seed=0)
     s.train()
     assert len(calls) == 2 * 4 * 6
@@ -117,8 +117,8 @@ def test_rules_importable_from_fastnn_optim_unchanged():
 def test_backward_without_input_grad_gives_the_same_parameter_gradients():
     rng = np.random.default_rng(5)
     X = rng.standard_normal((6, 1, 8, 8))
-    nets = [L.Sequential([L.Flatten(), L.Linear(64, 5, dtype=np.float64, rng=np.random.default_rng(0)),
-                          L.ReLU(), L.Linear(5, 3, dtype=np.float64, rng=np.random.default_rng(1))])
+    nets = [L.Sequential([L.Flatten(), L.Linear(64, 5, dtype=np.float64, seed=np.random.default_rng(0)),
+                          L.ReLU(), L.Linear(5, 3, dtype=np.float64, seed=np.random.default_rng(1))])
             for _ in range(2)]
     dout = rng.standard_normal((6, 3))
     for net in nets:
@@ -158,7 +158,7 @@ def test_solver_accepts_a_sequential():
     net = L.Sequential([L.Flatten(), L.Linear(64, 16, dtype=np.float64), L.ReLU(),
                         L.Linear(16, 4, dtype=np.float64)])
     w_before = net.layers[1].params["w"].copy()
-    s = Solver(net, small_data(), update_rule="adam", optim_config={"lr": 1e-2},
+    s = Solver(net, small_data(), update_rule="adam", lr=1e-2,
                num_epochs=2, batch_size=16, verbose=False, seed=0)
     assert isinstance(s.model, Model) and s.model.net is net
     s.train()
@@ -207,7 +207,7 @@ def test_default_model_starts_at_log_c_and_passes_the_monitor():
 
 
 def test_validation_loss_recorded():
-    s = Solver(mlp(), small_data(), update_rule="adam", optim_config={"lr": 1e-2},
+    s = Solver(mlp(), small_data(), update_rule="adam", lr=1e-2,
                num_epochs=3, batch_size=16, verbose=False, seed=0, num_val_samples=None)
     s.train()
     assert len(s.val_loss_history) == len(s.val_acc_history) == 4
@@ -343,7 +343,7 @@ def test_clip_grad_value_and_errors():
 
 
 def test_solver_clips_gradients():
-    s = Solver(mlp(), small_data(), update_rule="sgd", optim_config={"lr": 0.1},
+    s = Solver(mlp(), small_data(), update_rule="sgd", lr=0.1,
                clip_grad_norm=1e-3, num_epochs=1, batch_size=16, verbose=False, seed=0)
     w0 = {k: v.copy() for k, v in s.model.params.items()}
     s.train()
@@ -472,6 +472,20 @@ def test_onecycle_cycles_momentum_like_torch():
             sched.step()
 
 
+@pytest.mark.parametrize("make, length", [
+    (lambda: schedules.CosineAnnealingLR(), "T_max"),
+    (lambda: schedules.OneCycleLR(max_lr=0.5), "total_steps"),
+])
+def test_schedule_length_left_as_none_is_filled_from_the_run(make, length):
+    opt = optim.SGD([(np.zeros(1), np.zeros(1))], lr=0.1)
+    sched = make()
+    with pytest.raises(ValueError, match=rf"^{type(sched).__name__}: {length} is None; give "
+                                         rf"{length} or let the Solver fill it$"):
+        sched.bind(opt)
+    assert make().bind(opt, total_steps=12).__dict__[length] == 12
+    assert make().bind(opt, total_steps=0).__dict__[length] == 1
+
+
 def test_schedules_cross_check_torch():
     """The same comparison computed live, for more settings, when torch is importable."""
     torch = pytest.importorskip("torch")
@@ -514,7 +528,7 @@ def test_schedule_errors():
 
 
 def test_solver_cosine_per_iteration_and_lr_decay_unchanged():
-    kw = dict(update_rule="sgd", optim_config={"lr": 0.1}, batch_size=16, num_epochs=3,
+    kw = dict(update_rule="sgd", lr=0.1, batch_size=16, num_epochs=3,
               verbose=False, seed=0)
     seen = []
 
@@ -537,7 +551,7 @@ def test_solver_cosine_per_iteration_and_lr_decay_unchanged():
 
 
 def test_solver_plateau_on_val_acc():
-    s = Solver(mlp(), small_data(), update_rule="sgd", optim_config={"lr": 1e-4},
+    s = Solver(mlp(), small_data(), update_rule="sgd", lr=1e-4,
                lr_schedule=schedules.ReduceLROnPlateau(metric="val_acc", patience=0,
                                                        factor=0.5),
                batch_size=16, num_epochs=6, verbose=False, seed=0)
@@ -631,7 +645,7 @@ def test_interrupt_resume_bit_exact_with_schedule_callbacks_and_shuffle(tmp_path
             model = mlp(dtype=np.float32, normalization="batchnorm", dropout=0.3)
             data = {k: (v.astype(np.float32) if v.dtype.kind == "f" else v)
                     for k, v in small_data().items()}
-            return Solver(model, data, update_rule="adam", optim_config={"lr": 1e-2},
+            return Solver(model, data, update_rule="adam", lr=1e-2,
                           lr_schedule=sched, batch_size=16, num_epochs=4, patience=3,
                           sampling="shuffle", seed=3, verbose=False,
                           augment=[aug or _interrupt_at(None)], callbacks=[rec or Recorder()],
@@ -658,7 +672,7 @@ def test_interrupt_resume_bit_exact_with_schedule_callbacks_and_shuffle(tmp_path
 
 def test_load_refuses_an_optimiser_state_the_fused_optimiser_cannot_hold(tmp_path):
     from fastnn.checkpoint import CheckpointError, load_params, save_params
-    s = Solver(mlp(), small_data(), update_rule="adam", optim_config={"lr": 1e-2},
+    s = Solver(mlp(), small_data(), update_rule="adam", lr=1e-2,
                batch_size=16, num_epochs=1, verbose=False, seed=0)
     s.train()
     path = s.save(tmp_path / "s.npz")
@@ -679,7 +693,7 @@ def test_load_refuses_an_optimiser_state_the_fused_optimiser_cannot_hold(tmp_pat
 
 def test_early_stopping_callback_on_val_loss():
     stop = callbacks.EarlyStopping(patience=1, monitor="val_loss")
-    s = Solver(mlp(), small_data(), update_rule="sgd", optim_config={"lr": 5.0},
+    s = Solver(mlp(), small_data(), update_rule="sgd", lr=5.0,
                batch_size=16, num_epochs=20, callbacks=[stop], verbose=False, seed=0)
     try:
         s.train()
@@ -727,7 +741,7 @@ def _read_events(logdir):
 def test_tensorboard_event_file(tmp_path):
     pytest.importorskip("tensorboardX")
     logdir = tmp_path / "tb"
-    s = Solver(mlp(), small_data(), update_rule="adam", optim_config={"lr": 1e-2},
+    s = Solver(mlp(), small_data(), update_rule="adam", lr=1e-2,
                batch_size=16, num_epochs=2, monitor=True, tensorboard=str(logdir),
                verbose=False, seed=0)
     s.train()

@@ -30,7 +30,7 @@ def build(seed=0, **kw):
     # dropout and batch norm: layer generators and running statistics must resume too
     model = make_model("convnet", (1, 8, 8), 4, hidden_dims=(16,), num_filters=4,
                        normalization="batchnorm", dropout=0.3, seed=seed)
-    args = dict(update_rule="adam", optim_config={"learning_rate": 1e-2}, batch_size=16,
+    args = dict(update_rule="adam", lr=1e-2, batch_size=16,
                 num_epochs=3, verbose=False, seed=seed, lr_decay=0.9)
     args.update(kw)
     return model, Solver(model, digits_like(), **args)

@@ -32,28 +32,28 @@ def _table(r):
 # ------------------------------------------------------------------ spaces
 
 def test_conditional_sampled_only_when_its_parent_matches():
-    space = {"update_rule": tune.choice(["adam", "sgd_momentum", "nesterov"]),
+    space = {"optimizer": tune.choice(["adam", "sgd_momentum", "nesterov"]),
              "momentum": tune.conditional(tune.uniform(0.5, 0.99),
-                                          update_rule=["sgd_momentum", "nesterov"])}
+                                          optimizer=["sgd_momentum", "nesterov"])}
     r = tune.random_search(lambda c, s: {"val_acc": 0.0}, space, 60, seed=3)
-    rules = [t["config"]["update_rule"] for t in r.trials]
+    rules = [t["config"]["optimizer"] for t in r.trials]
     assert {"adam", "sgd_momentum", "nesterov"} == set(rules)
     for t in r.trials:
         has = "momentum" in t["config"]
-        assert has == (t["config"]["update_rule"] != "adam")
+        assert has == (t["config"]["optimizer"] != "adam")
         if has:
             assert 0.5 <= t["config"]["momentum"] <= 0.99
-    row = [x for x in r.to_rows() if x["update_rule"] == "adam"][0]
+    row = [x for x in r.to_rows() if x["optimizer"] == "adam"][0]
     assert row["momentum"] is None                    # absent: blank in the table
     d = r.to_dict()
     assert d["space"]["momentum"] == {"type": "conditional",
                                       "dim": {"type": "uniform", "low": 0.5, "high": 0.99},
-                                      "when": {"update_rule": ["sgd_momentum", "nesterov"]}}
+                                      "when": {"optimizer": ["sgd_momentum", "nesterov"]}}
     assert tune.SearchResult.from_dict(json.loads(json.dumps(d))).space == r.space
-    with pytest.raises(ValueError, match=r"'momentum' is conditional on \['update_rule'\], "
+    with pytest.raises(ValueError, match=r"'momentum' is conditional on \['optimizer'\], "
                                          "which must come before it"):
         tune.random_search(lambda c, s: {}, {"momentum": space["momentum"],
-                                             "update_rule": space["update_rule"]}, 1)
+                                             "optimizer": space["optimizer"]}, 1)
 
 
 def test_grid_search_with_a_conditional():
@@ -67,16 +67,16 @@ def test_grid_search_with_a_conditional():
 def test_space_files_toml_and_json(tmp_path):
     toml = tmp_path / "s.toml"
     toml.write_text('lr = {type = "loguniform", low = 1e-4, high = 1e-1}\n'
-                    'update_rule = {type = "choice", values = ["adam", "sgd_momentum"]}\n'
+                    'optimizer = {type = "choice", values = ["adam", "sgd_momentum"]}\n'
                     'momentum = {type = "uniform", low = 0.5, high = 0.9, '
-                    'when = {update_rule = ["sgd_momentum"]}}\n'
+                    'when = {optimizer = ["sgd_momentum"]}}\n'
                     'depth = {type = "randint", low = 1, high = 4}\n'
                     'batch_size = 64\n')
     space = tune.load_space(toml)
     assert space == {"lr": tune.loguniform(1e-4, 1e-1),
-                     "update_rule": tune.choice(["adam", "sgd_momentum"]),
+                     "optimizer": tune.choice(["adam", "sgd_momentum"]),
                      "momentum": tune.conditional(tune.uniform(0.5, 0.9),
-                                                  update_rule="sgd_momentum"),
+                                                  optimizer="sgd_momentum"),
                      "depth": tune.randint(1, 4), "batch_size": 64}
     js = tmp_path / "s.json"
     js.write_text(json.dumps({"space": {"lr": {"type": "uniform", "low": 0, "high": 1}}}))
@@ -127,6 +127,20 @@ def test_train_fn_builds_every_option(restore_threads):
         fn({"width_0": 3}, 0)
 
 
+def _mnist_folder(tmp_path, rng):
+    """``tmp_path/mnist``: random IDX files of 5080 training and 20 test 28x28 images."""
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    imgs = rng.integers(0, 256, size=(5100, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=5100, dtype=np.uint8)
+    for stem, n in (("train", 5080), ("t10k", 20)):
+        with open(folder / f"{stem}-images-idx3-ubyte", "wb") as f:
+            f.write(np.array([2051, n, 28, 28], dtype=">i4").tobytes() + imgs[:n].tobytes())
+        with open(folder / f"{stem}-labels-idx1-ubyte", "wb") as f:
+            f.write(np.array([2049, n], dtype=">i4").tobytes() + labels[:n].tobytes())
+    return folder
+
+
 def test_train_fn_user_arrays_and_a_folder(tmp_path, restore_threads):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 5)).astype(np.float32)
@@ -141,15 +155,7 @@ def test_train_fn_user_arrays_and_a_folder(tmp_path, restore_threads):
     with pytest.raises(ValueError, match=r"data lacks \['y_val'\]"):
         tune.make_train_fn("mlp", data={k: v for k, v in data.items() if k != "y_val"})
     # an MNIST folder (IDX files)
-    folder = tmp_path / "mnist"
-    folder.mkdir()
-    imgs = rng.integers(0, 256, size=(5100, 28, 28), dtype=np.uint8)
-    labels = rng.integers(0, 10, size=5100, dtype=np.uint8)
-    for stem, n in (("train", 5080), ("t10k", 20)):
-        with open(folder / f"{stem}-images-idx3-ubyte", "wb") as f:
-            f.write(np.array([2051, n, 28, 28], dtype=">i4").tobytes() + imgs[:n].tobytes())
-        with open(folder / f"{stem}-labels-idx1-ubyte", "wb") as f:
-            f.write(np.array([2049, n], dtype=">i4").tobytes() + labels[:n].tobytes())
+    folder = _mnist_folder(tmp_path, rng)
     fn = tune.make_train_fn("convnet", dataset=str(folder), batch_size=500)
     assert fn.shared_data()["X_train"].shape == (80, 1, 28, 28)     # 5000 held out for val
     m = fn({"filters": 4, "hidden": [16]}, 0)
@@ -404,15 +410,7 @@ def test_cli_deprecated_scheduler_address(tmp_path, capsys, monkeypatch):
 
 def test_cli_search_on_a_dataset_folder(tmp_path, capsys):
     rng = np.random.default_rng(3)
-    folder = tmp_path / "mnist"
-    folder.mkdir()
-    imgs = rng.integers(0, 256, size=(5100, 28, 28), dtype=np.uint8)
-    labels = rng.integers(0, 10, size=5100, dtype=np.uint8)
-    for stem, n in (("train", 5080), ("t10k", 20)):
-        with open(folder / f"{stem}-images-idx3-ubyte", "wb") as f:
-            f.write(np.array([2051, n, 28, 28], dtype=">i4").tobytes() + imgs[:n].tobytes())
-        with open(folder / f"{stem}-labels-idx1-ubyte", "wb") as f:
-            f.write(np.array([2049, n], dtype=">i4").tobytes() + labels[:n].tobytes())
+    folder = _mnist_folder(tmp_path, rng)
     out = tmp_path / "s"
     assert main(["search", "--dataset", str(folder), "--model", "mlp", "--trials", "2",
                  "--batch-size", "40", "--space", "lr=loguniform:1e-3:1e-2",

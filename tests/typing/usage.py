@@ -97,7 +97,7 @@ next_w, config = optim.RULES["sgd"](next_w, dw, config)
 # ---- the course's models and the Solver
 model = ThreeLayerConvNet(weight_scale=1e-3, reg=1e-3, seed=0)
 splits = {"X_train": xi, "y_train": y, "X_val": xi, "y_val": y}
-solver = fastnn.Solver(model, splits, update_rule="adam", optim_config={"learning_rate": 1e-3},
+solver = fastnn.Solver(model, splits, update_rule="adam", lr=1e-3,
                        batch_size=32, num_epochs=2, seed=0)
 solver.train()
 acc: float = solver.check_accuracy(xi, y)
@@ -173,7 +173,7 @@ state_arrays, state_meta = pre.get_state()
 pre3: data.Standardize = data.Standardize.from_state(state_arrays, state_meta)
 fitted: bool = pre3.fitted
 cnn = make_model("convnet", (1, 8, 8), 10, reg=1e-3, seed=0)
-solver = fastnn.Solver(cnn, d, update_rule="adam", optim_config={"learning_rate": 1e-3},
+solver = fastnn.Solver(cnn, d, update_rule="adam", lr=1e-3,
                        batch_size=32, num_epochs=20, lr_decay=0.95, seed=0,
                        augment=data.from_spec("crop,flip"), monitor=True)
 solver = fastnn.Solver(cnn, d, augment=[A.RandomCrop(padding=None), A.Cutout(4), A.Mixup(0.2)],
@@ -272,8 +272,8 @@ metrics = train_fn({"lr": 1e-3}, 0)
 val_acc: float = metrics["val_acc"]
 
 # ---- early stopping, conditional spaces, TPE, any data (docs/search.md)
-space2 = {"update_rule": tune.choice(["adam", "sgd_momentum"]),
-          "momentum": tune.conditional(tune.uniform(0.5, 0.99), update_rule=["sgd_momentum"]),
+space2 = {"optimizer": tune.choice(["adam", "sgd_momentum"]),
+          "momentum": tune.conditional(tune.uniform(0.5, 0.99), optimizer=["sgd_momentum"]),
           "dropout": tune.uniform(0.0, 0.5), "depth": tune.randint(1, 4)}
 result = tune.random_search(train_fn, space2, 27, scheduler=tune.ASHA(eta=3), sampler="tpe")
 result = tune.coarse_to_fine(train_fn, space, scheduler=["asha", None], dask_scheduler=None)
