@@ -211,7 +211,7 @@ class Conv2d(Layer):
         _init_weight(w, init, _rng(seed, rng, "Conv2d"), weight_scale, nonlinearity)
         self._add_param("w", w)
         _add_bias(self, bias, out_channels, w.dtype)
-        stride, pad, dilation = _conv_geometry(stride, padding, dilation, "Conv2d")
+        stride, pad, dilation = _conv_geometry(stride, padding, dilation, "Conv2d", "padding")
         self.conv_param = dict(stride=stride, pad=pad, dilation=dilation, groups=groups)
 
     def forward(self, x):

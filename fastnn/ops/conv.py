@@ -856,10 +856,10 @@ def col2im(cols, x_shape, HH, WW, stride=1, pad=0, dilation=1):
     return x
 
 
-def _geometry(stride, pad, dilation, fn):
+def _geometry(stride, pad, dilation, fn, pad_name="pad"):
     """(stride, pad, dilation) checked: positive, non-negative, positive integers, each at
-    most :data:`MAX_GEOMETRY`"""
+    most :data:`MAX_GEOMETRY` (errors name the padding ``pad_name``)"""
     s = _int_param(stride, "stride", fn, 1, MAX_GEOMETRY)
-    p = _int_param(pad, "pad", fn, 0, MAX_GEOMETRY)
+    p = _int_param(pad, pad_name, fn, 0, MAX_GEOMETRY)
     d = _int_param(dilation, "dilation", fn, 1, MAX_GEOMETRY)
     return s, p, d

@@ -431,7 +431,7 @@ def test_geometry_at_the_bound_is_accepted():
     assert dx.sum() == 4
 
 
-@pytest.mark.parametrize("kwargs, arg", [(dict(padding=2**70), "pad"), (dict(stride=10**30), "stride"),
+@pytest.mark.parametrize("kwargs, arg", [(dict(padding=2**70), "padding"), (dict(stride=10**30), "stride"),
                                          (dict(dilation=2**64), "dilation")])
 def test_conv2d_layer_validates_geometry_at_construction(kwargs, arg):
     from fastnn.layers import Conv2d

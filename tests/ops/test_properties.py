@@ -246,7 +246,7 @@ STRATEGIES = {
     "layernorm": layernorm, "groupnorm": groupnorm,
     "softmax_loss": class_loss, "svm_loss": class_loss,
     "bce_with_logits_loss": target_loss, "mse_loss": target_loss,
-    "conv": conv, "im2col": im2col, "col2im": im2col,
+    "conv": conv, "conv_im2col": conv, "conv_direct": conv, "im2col": im2col, "col2im": im2col,
     "max_pool": pool, "avg_pool": pool, "global_avg_pool": pool,
     **{n: augmentation for n in ("random_crop", "random_resized_crop", "hflip", "color_jitter",
                                  "cutout", "mixup")},
