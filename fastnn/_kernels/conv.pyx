@@ -370,6 +370,17 @@ def fused_backward(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
 # runs fnn_gemm.h's implicit-GEMM tile over it (MR pixels x NR filters in
 # registers, window starts from `base`, taps from `off`).
 
+cdef void _pad_image(const floating* xn, floating* xp, Py_ssize_t C, Py_ssize_t H,
+                     Py_ssize_t W, Py_ssize_t pad) noexcept nogil:
+    """xp (C, H + 2 pad, W + 2 pad) = image xn (C, H, W) with a border of pad zeros"""
+    cdef Py_ssize_t Hp = H + 2 * pad, Wp = W + 2 * pad, c, h
+    if pad:
+        memset(xp, 0, C * Hp * Wp * sizeof(floating))
+    for c in range(C):
+        for h in range(H):
+            memcpy(xp + (c * Hp + h + pad) * Wp + pad, xn + (c * H + h) * W, W * sizeof(floating))
+
+
 def direct_forward(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
                    const floating[:, :, ::1] wp,      # IN  (ceil(F/NR), K, NR) W^T in B panels, zeros past F
                    const floating[::1] b,             # IN  (F,)
@@ -381,7 +392,7 @@ def direct_forward(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
     """out[n, f, q] = b[f] + sum_k w[f, k] xpad_n[base[q] + off[k]], image by image"""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t F = out.shape[1], P = out.shape[2], K = off.shape[0]
-    cdef Py_ssize_t Wp = W + 2 * pad, Hp = H + 2 * pad, n, c, h
+    cdef Py_ssize_t Wp = W + 2 * pad, Hp = H + 2 * pad, n
     cdef floating* xp
     if N == 0 or P == 0:
         return
@@ -403,12 +414,7 @@ def direct_forward(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
     cdef int nt = n_threads if n_threads < N else <int>N
     for n in prange(N, schedule='static', nogil=True, num_threads=nt):
         xp = s0 + omp_get_thread_num() * ls
-        if pad:
-            memset(xp, 0, C * Hp * Wp * sizeof(floating))
-        for c in range(C):
-            for h in range(H):
-                memcpy(xp + (c * Hp + h + pad) * Wp + pad, x0 + ((n * C + c) * H + h) * W,
-                       W * sizeof(floating))
+        _pad_image(x0 + n * C * H * W, xp, C, H, W, pad)
         if floating is float:
             fnn_gemm_conv_f32(xp, base0, off0, K, w0, F, b0, o0 + n * F * P, P, xp + C * Hp * Wp, cap, 0)
         else:
@@ -431,7 +437,7 @@ def direct_dw(const floating[:, :, :, ::1] x,      # IN  (N, C, H, W)
     cdef Py_ssize_t F = dout.shape[1], P = dout.shape[2], K = taps.shape[0], S = dw_parts.shape[0]
     cdef Py_ssize_t Wp = W + 2 * pad, Hp = H + 2 * pad
     cdef Py_ssize_t Fp = (F + nr - 1) // nr * nr
-    cdef Py_ssize_t sl, n, c, h, f, q, j, jp, pi
+    cdef Py_ssize_t sl, n, f, q, j, jp, pi
     cdef floating* xp
     cdef floating* gp
     cdef floating* panel
@@ -468,12 +474,7 @@ def direct_dw(const floating[:, :, :, ::1] x,      # IN  (N, C, H, W)
             gn = g0 + n * F * P
             for f in range(F):
                 dbt[f] += lane_sum(gn + f * P, P)
-            if pad:
-                memset(xp, 0, C * Hp * Wp * sizeof(floating))
-            for c in range(C):
-                for h in range(H):
-                    memcpy(xp + (c * Hp + h + pad) * Wp + pad, x0 + ((n * C + c) * H + h) * W,
-                           W * sizeof(floating))
+            _pad_image(x0 + n * C * H * W, xp, C, H, W, pad)
             # dout_n (F, P) into panels of nr filters: panel jp / nr holds P rows of nr
             for pi in range(Fp // nr):
                 jp = pi * nr
