@@ -32,6 +32,7 @@ from libc.string cimport memset, memcpy
 
 from fastnn._kernels.common cimport (lane_sum, threads_for, omp_get_thread_num, gemm_rm,
                                      fnn_gemm_mr)
+from fastnn._kernels.slices cimport slice_threads, zero_partials
 from fastnn._kernels._runtime cimport parallel_min, PAR_CONV
 
 cdef extern from "fnn_gemm.h" nogil:
@@ -311,13 +312,8 @@ def fused_backward(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
     cdef const floating* gn
     cdef floating* dxn
     cdef Py_ssize_t ls = scratch.shape[1]
-    cdef int nt = n_threads if n_threads < S else <int>S
-    if nt < 1:
-        nt = 1
-    for sl in range(S):
-        memset(&dw_parts[sl, 0], 0, F * Kg * sizeof(floating))
-        for f in range(F):
-            db_parts[sl, f] = 0
+    cdef int nt = slice_threads(n_threads, S)
+    zero_partials(dw_parts, db_parts)
     if N == 0:
         return
     cdef const floating* x0 = &x[0, 0, 0, 0]
@@ -446,15 +442,10 @@ def direct_dw(const floating[:, :, :, ::1] x,      # IN  (N, C, H, W)
     cdef double* dbt
     cdef Py_ssize_t ls = scratch.shape[1]
     cdef Py_ssize_t cap = ls - C * Hp * Wp - Fp * P
-    cdef int nt = n_threads if n_threads < S else <int>S
-    if nt < 1:
-        nt = 1
+    cdef int nt = slice_threads(n_threads, S)
     if cap < fnn_gemm_mr() * Fp:
         raise ValueError("direct_dw: scratch rows must hold C*Hp*Wp + Fp*P + MR*Fp elements")
-    for sl in range(S):
-        memset(&dw_parts[sl, 0], 0, F * K * sizeof(floating))
-        for f in range(F):
-            db_parts[sl, f] = 0
+    zero_partials(dw_parts, db_parts)
     if N == 0 or P == 0:
         return
     cdef const floating* x0 = &x[0, 0, 0, 0]

@@ -28,6 +28,7 @@ from cython.parallel cimport prange
 from libc.string cimport memset
 
 from fastnn._kernels.common cimport omp_get_thread_num, gemm_rm, lane_sum
+from fastnn._kernels.slices cimport slice_threads, zero_partials
 
 cdef enum:
     LANES = 16          # tiles transformed together (one vector loop)
@@ -405,13 +406,8 @@ def dw_im2col(const floating[:, :, :, ::1] x,      # IN  (N, C, H, W)
     cdef floating* dwt
     cdef double* dbt
     cdef Py_ssize_t ls = scratch.shape[1]
-    cdef int nt = n_threads if n_threads < S else <int>S
-    if nt < 1:
-        nt = 1
-    for sl in range(S):
-        memset(&dw_parts[sl, 0], 0, F * K * sizeof(floating))
-        for f in range(F):
-            db_parts[sl, f] = 0
+    cdef int nt = slice_threads(n_threads, S)
+    zero_partials(dw_parts, db_parts)
     if N == 0 or P == 0:
         return
     cdef const floating* x0 = &x[0, 0, 0, 0]
