@@ -72,6 +72,18 @@ cdef void _im2col_plane(const floating* xp, floating* cp, Py_ssize_t ld,
     _im2col_rows(xp, cp, ld, H, W, HH, WW, 0, Ho, Wo, s, pad, dil)
 
 
+cdef void _im2col_block(const floating* xn, floating* cols, Py_ssize_t pb, Py_ssize_t C,
+                        Py_ssize_t H, Py_ssize_t W, Py_ssize_t HH, Py_ssize_t WW,
+                        Py_ssize_t oh0, Py_ssize_t oh1, Py_ssize_t Wo, Py_ssize_t s, Py_ssize_t pad,
+                        Py_ssize_t dil) noexcept nogil:
+    """the im2col columns of output rows oh0 <= oh < oh1 of image xn (C, H, W): channel c's
+    HH*WW rows at cols + c*HH*WW*pb, pb = (oh1 - oh0)*Wo pixels a row"""
+    cdef Py_ssize_t c
+    for c in range(C):
+        _im2col_rows(xn + c * H * W, cols + c * HH * WW * pb, pb, H, W, HH, WW, oh0, oh1, Wo,
+                     s, pad, dil)
+
+
 cdef void _im2col_rows(const floating* xp, floating* cp, Py_ssize_t ld,
                        Py_ssize_t H, Py_ssize_t W, Py_ssize_t HH, Py_ssize_t WW,
                        Py_ssize_t oh0, Py_ssize_t oh1, Py_ssize_t Wo, Py_ssize_t s, Py_ssize_t pad,
@@ -252,7 +264,7 @@ def fused_forward(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
     """out[n, f, q] = sum_k w2[f, k] cols_n[g(f)*Kg + k, q] + b[f], rb output rows at a time"""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t F = w2.shape[0], Kg = w2.shape[1], K = C * HH * WW, P = Ho * Wo
-    cdef Py_ssize_t Fg = F // groups, kk = HH * WW, n, c, g, oh0, oh1, pb, f, q
+    cdef Py_ssize_t Fg = F // groups, n, g, oh0, oh1, pb, f, q
     cdef floating* cols
     cdef floating* on
     cdef floating bf
@@ -271,9 +283,8 @@ def fused_forward(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
         while oh0 < Ho:
             oh1 = min(oh0 + rb, Ho)
             pb = (oh1 - oh0) * Wo
-            for c in range(C):
-                _im2col_rows(x0 + (n * C + c) * H * W, cols + c * kk * pb, pb,
-                             H, W, HH, WW, oh0, oh1, Wo, stride, pad, dil)
+            _im2col_block(x0 + n * C * H * W, cols, pb, C, H, W, HH, WW, oh0, oh1, Wo,
+                          stride, pad, dil)
             for g in range(groups):
                 gemm_rm(gemm, False, False, <int>Fg, <int>pb, <int>Kg, 1,
                          w0 + g * Fg * Kg, <int>Kg, cols + g * Kg * pb, <int>pb,
@@ -341,9 +352,8 @@ def fused_backward(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
             while oh0 < Ho:
                 oh1 = min(oh0 + rb, Ho)
                 pb = (oh1 - oh0) * Wo
-                for c in range(C):
-                    _im2col_rows(x0 + (n * C + c) * H * W, cols + c * kk * pb, pb,
-                                 H, W, HH, WW, oh0, oh1, Wo, stride, pad, dil)
+                _im2col_block(x0 + n * C * H * W, cols, pb, C, H, W, HH, WW, oh0, oh1, Wo,
+                              stride, pad, dil)
                 for g in range(groups):
                     # dw_g (Fg, Kg) += dout_g (Fg, pb) @ cols_g (Kg, pb)^T
                     gemm_rm(gemm, False, True, <int>Fg, <int>Kg, <int>pb, 1,
