@@ -174,17 +174,17 @@ cdef enum:
     _SOFTMAX, _SOFTMAX_SMOOTHED, _SVM
 
 
-cdef inline double _row(int kind, const floating* s, floating* d, Py_ssize_t C, Py_ssize_t y,
+cdef inline double _row(int op, const floating* s, floating* d, Py_ssize_t C, Py_ssize_t y,
                         floating inv_n, double param) noexcept nogil:
     """the loss of one row and its gradient; param: label_smoothing (smoothed), margin (svm)"""
-    if kind == _SOFTMAX:
+    if op == _SOFTMAX:
         return _softmax_row(s, d, C, y, inv_n)
-    if kind == _SOFTMAX_SMOOTHED:
+    if op == _SOFTMAX_SMOOTHED:
         return _softmax_smooth_row(s, d, C, y, inv_n, param)
     return _svm_row_scratch(s, d, C, y, <floating>param, inv_n)
 
 
-cdef double _row_loss_mean(int kind, const floating[:, ::1] scores, const int64_t[::1] y,
+cdef double _row_loss_mean(int op, const floating[:, ::1] scores, const int64_t[::1] y,
                            floating[:, ::1] dscores, double[::1] row_loss, double param,
                            Py_ssize_t threshold, int n_threads):
     """mean over the rows of _row's loss, dscores filled; one thread below threshold (N * C)"""
@@ -198,7 +198,7 @@ cdef double _row_loss_mean(int kind, const floating[:, ::1] scores, const int64_
     cdef double* lp = &row_loss[0]
     cdef int nt = threads_for(N * C, threshold, n_threads)
     for i in prange(N, schedule='static', nogil=True, num_threads=nt):
-        lp[i] = _row(kind, sp + i * C, dp + i * C, C, yp[i], inv_n, param)
+        lp[i] = _row(op, sp + i * C, dp + i * C, C, yp[i], inv_n, param)
     return _ordered_sum(lp, N) / N
 
 
@@ -262,7 +262,7 @@ cdef enum:
     _BCE, _MSE
 
 
-cdef double _blocks_sum(int kind, const floating[::1] x, const floating[::1] target,
+cdef double _blocks_sum(int op, const floating[::1] x, const floating[::1] target,
                         floating[::1] dx, double[::1] block_loss, floating scale,
                         Py_ssize_t threshold, int n_threads):
     """sum of the block losses of _bce_block or _mse_block (scale: their gradient factor) in
@@ -276,7 +276,7 @@ cdef double _blocks_sum(int kind, const floating[::1] x, const floating[::1] tar
     nblocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         start = blk * BLOCK
-        if kind == _BCE:
+        if op == _BCE:
             lp[blk] = _bce_block(xp + start, tp + start, dp + start,
                                  min(<Py_ssize_t>BLOCK, n - start), scale)
         else:

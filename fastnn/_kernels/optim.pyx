@@ -159,43 +159,44 @@ cdef inline Py_ssize_t _tensor_of(const Py_ssize_t* first_block, Py_ssize_t T,
     return lo
 
 
-cdef inline void _rule_block(int rule, const Py_ssize_t* row, Py_ssize_t start, Py_ssize_t n,
+cdef inline void _rule_block(int op, const Py_ssize_t* row, Py_ssize_t start, Py_ssize_t n,
                              const floating* h, const double* per_a, const double* per_b,
                              Py_ssize_t t, double* block_sum) noexcept nogil:
-    """elements start .. start+n-1 of parameter t, whose array addresses are row[0..]
-    (w, dw, state); h: the rule's scalars; per_a, per_b: scalars per parameter (or NULL)"""
+    """the rule `op` on elements start .. start+n-1 of parameter t, whose array addresses
+    are row[0..] (w, dw, state); h: the rule's scalars; per_a, per_b: scalars per parameter
+    (or NULL)"""
     cdef floating* w = (<floating*><size_t>row[0]) + start
-    if rule == _SUMSQ:
+    if op == _SUMSQ:
         block_sum[0] = lane_sumsq(<const floating*>w, n)
-    elif rule == _SCALE:
+    elif op == _SCALE:
         _scale_block(w, n, h[0])
-    elif rule == _CLAMP:
+    elif op == _CLAMP:
         _clamp_block(w, n, h[0], h[1])
-    elif rule == _SGD:
+    elif op == _SGD:
         _sgd_block(w, (<const floating*><size_t>row[1]) + start, n, h[0], h[1])
-    elif rule == _MOMENTUM or rule == _NESTEROV:
+    elif op == _MOMENTUM or op == _NESTEROV:
         _momentum_block(w, (<const floating*><size_t>row[1]) + start,
                         (<floating*><size_t>row[2]) + start, n, h[0], h[1], h[2], h[3],
-                        rule == _NESTEROV)
-    elif rule == _RMSPROP:
+                        op == _NESTEROV)
+    elif op == _RMSPROP:
         _rmsprop_block(w, (<const floating*><size_t>row[1]) + start,
                        (<floating*><size_t>row[2]) + start, n, h[0], h[1], h[2], h[3], h[4])
-    elif rule == _ADAM:
+    elif op == _ADAM:
         _adam_block(w, (<const floating*><size_t>row[1]) + start,
                     (<floating*><size_t>row[2]) + start, (<floating*><size_t>row[3]) + start,
                     n, h[0], h[1], h[2], h[3], h[4], h[5], <floating>per_a[t], <floating>per_b[t],
                     h[6], h[7])
-    elif rule == _ADAGRAD:
+    elif op == _ADAGRAD:
         _adagrad_block(w, (<const floating*><size_t>row[1]) + start,
                        (<floating*><size_t>row[2]) + start, n, <floating>per_a[t], h[0], h[1])
 
 
-cdef object _run(floating[::1] probe, int rule, const Py_ssize_t[:, ::1] ptrs,
+cdef object _run(floating[::1] probe, int op, const Py_ssize_t[:, ::1] ptrs,
                  const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] first_block,
-                 const double* scalars, int n_scalars, const double* per_a,
+                 const double* scalars, Py_ssize_t n_scalars, const double* per_a,
                  const double* per_b, double* block_sums, Py_ssize_t threshold, int n_threads):
-    """apply `rule` to every block of every parameter: one block per work item, one thread
-    below `threshold` elements in all.  The rule's scalars are rounded once to the dtype;
+    """apply the rule `op` to every block of every parameter: one block per work item, one
+    thread below `threshold` elements in all.  The rule's scalars are rounded once to the dtype;
     per_a, per_b: scalars per parameter (or NULL); block_sums[b] gets block b's sum
     (_SUMSQ only, else NULL)."""
     cdef Py_ssize_t T = sizes.shape[0], b, t, start, nblocks, total = 0
@@ -212,7 +213,7 @@ cdef object _run(floating[::1] probe, int rule, const Py_ssize_t[:, ::1] ptrs,
     for b in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         t = _tensor_of(fb, T, b)
         start = (b - fb[t]) * BLOCK
-        _rule_block(rule, &ptrs[t, 0], start, min(<Py_ssize_t>BLOCK, sizes[t] - start), h,
+        _rule_block(op, &ptrs[t, 0], start, min(<Py_ssize_t>BLOCK, sizes[t] - start), h,
                     per_a, per_b, t, block_sums + b if block_sums != NULL else NULL)
 
 

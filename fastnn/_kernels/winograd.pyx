@@ -250,15 +250,15 @@ cdef enum:
     _A = 2
 
 
-cdef inline void _lanes_1d(int kind, Py_ssize_t m, const floating* d, Py_ssize_t ds, floating* o,
+cdef inline void _lanes_1d(int op, Py_ssize_t m, const floating* d, Py_ssize_t ds, floating* o,
                            Py_ssize_t os) noexcept nogil:
-    """the 1-D transform `kind` of F(m x m, 3 x 3) on LANES columns"""
-    if kind == _BT:
+    """the 1-D transform `op` of F(m x m, 3 x 3) on LANES columns"""
+    if op == _BT:
         if m == 2:
             _bt1_2(d, ds, o, os)
         else:
             _bt1_4(d, ds, o, os)
-    elif kind == _AT:
+    elif op == _AT:
         if m == 2:
             _at1_2(d, ds, o, os)
         else:
@@ -270,24 +270,24 @@ cdef inline void _lanes_1d(int kind, Py_ssize_t m, const floating* d, Py_ssize_t
             _a1_4(d, ds, o, os)
 
 
-cdef inline void _tile_transform(int kind, Py_ssize_t m, const floating* X, Py_ssize_t xs,
+cdef inline void _tile_transform(int op, Py_ssize_t m, const floating* X, Py_ssize_t xs,
                                  floating* tmp, floating* Y, Py_ssize_t ys) noexcept nogil:
-    """Y = P X P^T for LANES tiles, P the 1-D transform `kind` (ni inputs -> no outputs):
+    """Y = P X P^T for LANES tiles, P the 1-D transform `op` (ni inputs -> no outputs):
     X[i, j] of lane l at X[(i*ni + j)*xs + l], Y[i, j] at Y[(i*no + j)*ys + l], tmp the
     intermediate (ni*no*LANES).  B^T runs along the rows first, A^T and A down the columns."""
-    cdef Py_ssize_t ni = m if kind == _A else m + 2
-    cdef Py_ssize_t no = m if kind == _AT else m + 2
+    cdef Py_ssize_t ni = m if op == _A else m + 2
+    cdef Py_ssize_t no = m if op == _AT else m + 2
     cdef Py_ssize_t i
-    if kind == _BT:
+    if op == _BT:
         for i in range(ni):                 # tmp[i, :] = P X[i, :]
-            _lanes_1d(kind, m, X + i * ni * xs, xs, tmp + i * no * LANES, LANES)
+            _lanes_1d(op, m, X + i * ni * xs, xs, tmp + i * no * LANES, LANES)
         for i in range(no):                 # Y[:, i] = P tmp[:, i]
-            _lanes_1d(kind, m, tmp + i * LANES, no * LANES, Y + i * ys, no * ys)
+            _lanes_1d(op, m, tmp + i * LANES, no * LANES, Y + i * ys, no * ys)
     else:
         for i in range(ni):                 # tmp[:, i] = P X[:, i]
-            _lanes_1d(kind, m, X + i * xs, ni * xs, tmp + i * LANES, ni * LANES)
+            _lanes_1d(op, m, X + i * xs, ni * xs, tmp + i * LANES, ni * LANES)
         for i in range(no):                 # Y[i, :] = P tmp[i, :]
-            _lanes_1d(kind, m, tmp + i * ni * LANES, LANES, Y + i * no * ys, ys)
+            _lanes_1d(op, m, tmp + i * ni * LANES, LANES, Y + i * no * ys, ys)
 
 
 # ---------------------------------------------------------------- tile groups
