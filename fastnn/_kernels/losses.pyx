@@ -174,20 +174,12 @@ cdef enum:
     _SOFTMAX, _SOFTMAX_SMOOTHED, _SVM
 
 
-cdef inline double _row(int op, const floating* s, floating* d, Py_ssize_t C, Py_ssize_t y,
-                        floating inv_n, double param) noexcept nogil:
-    """the loss of one row and its gradient; param: label_smoothing (smoothed), margin (svm)"""
-    if op == _SOFTMAX:
-        return _softmax_row(s, d, C, y, inv_n)
-    if op == _SOFTMAX_SMOOTHED:
-        return _softmax_smooth_row(s, d, C, y, inv_n, param)
-    return _svm_row_scratch(s, d, C, y, <floating>param, inv_n)
-
-
 cdef double _row_loss_mean(int op, const floating[:, ::1] scores, const int64_t[::1] y,
                            floating[:, ::1] dscores, double[::1] row_loss, double param,
                            Py_ssize_t threshold, int n_threads):
-    """mean over the rows of _row's loss, dscores filled; one thread below threshold (N * C)"""
+    """mean over the rows of the row loss `op` (param: label_smoothing for the smoothed
+    softmax, margin for the SVM), dscores filled; one thread below threshold (N * C).  One
+    loop per op, so each loop calls its row function directly."""
     cdef Py_ssize_t N = scores.shape[0], C = scores.shape[1], i
     if N == 0 or C == 0:
         return 0.0
@@ -197,8 +189,16 @@ cdef double _row_loss_mean(int op, const floating[:, ::1] scores, const int64_t[
     cdef const int64_t* yp = &y[0]
     cdef double* lp = &row_loss[0]
     cdef int nt = threads_for(N * C, threshold, n_threads)
-    for i in prange(N, schedule='static', nogil=True, num_threads=nt):
-        lp[i] = _row(op, sp + i * C, dp + i * C, C, yp[i], inv_n, param)
+    cdef floating fparam = <floating>param
+    if op == _SOFTMAX:
+        for i in prange(N, schedule='static', nogil=True, num_threads=nt):
+            lp[i] = _softmax_row(sp + i * C, dp + i * C, C, yp[i], inv_n)
+    elif op == _SOFTMAX_SMOOTHED:
+        for i in prange(N, schedule='static', nogil=True, num_threads=nt):
+            lp[i] = _softmax_smooth_row(sp + i * C, dp + i * C, C, yp[i], inv_n, param)
+    else:
+        for i in prange(N, schedule='static', nogil=True, num_threads=nt):
+            lp[i] = _svm_row_scratch(sp + i * C, dp + i * C, C, yp[i], fparam, inv_n)
     return _ordered_sum(lp, N) / N
 
 
