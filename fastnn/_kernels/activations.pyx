@@ -151,24 +151,43 @@ cdef void _backward_block(int op, const floating* g, const floating* z, floating
             dx[i] = g[i] * s * (1 + z[i] * (1 - s))
 
 
-cdef void _forward_block_streamed(int op, const floating* x, floating* y, Py_ssize_t n,
-                                  floating a, floating b) noexcept nogil:
-    """_forward_block into an L1 scratch, then streamed out to y"""
-    cdef floating scratch[BLOCK]
-    _forward_block(op, x, scratch, n, a, b)
-    stream_copy(y, scratch, n)
-    fnn_stream_fence()
+cdef inline void _op_block(int op, bint backward, const floating* g, const floating* z,
+                           floating* out, Py_ssize_t n, floating a, floating b) noexcept nogil:
+    if backward:
+        _backward_block(op, g, z, out, n, a, b)
+    else:
+        _forward_block(op, z, out, n, a, b)
 
 
-cdef void _backward_block_streamed(int op, const floating* g, const floating* z, floating* dx,
-                                   Py_ssize_t n, floating a, floating b) noexcept nogil:
+cdef void _block(int op, bint backward, const floating* g, const floating* z, floating* out,
+                 Py_ssize_t n, floating a, floating b, bint stream) noexcept nogil:
+    """out = f(z) (forward) or g * f'(z) (backward) on one block; with stream, computed into an
+    L1 scratch and streamed out to out (the block functions are called from both branches,
+    which keeps them out of line, compiled once each)"""
     cdef floating scratch[BLOCK]
-    _backward_block(op, g, z, scratch, n, a, b)
-    stream_copy(dx, scratch, n)
+    if not stream:
+        _op_block(op, backward, g, z, out, n, a, b)
+        return
+    _op_block(op, backward, g, z, scratch, n, a, b)
+    stream_copy(out, scratch, n)
     fnn_stream_fence()
 
 
 # ---- parallel drivers (called from fastnn.ops, which validates everything) ----
+
+cdef void _run(int op, bint backward, const floating* g, const floating* z, floating* out,
+               Py_ssize_t n, double a, double b, int n_threads) noexcept:
+    """_block over the blocks of n > 0 elements (g is read only by the backward pass)"""
+    cdef Py_ssize_t nblocks, blk, start
+    cdef floating fa = <floating>a, fb = <floating>b
+    cdef int nt = threads_for(n, _parallel_min(op), n_threads)
+    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= stream_min_bytes()
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
+        start = blk * BLOCK
+        _block(op, backward, g + start, z + start, out + start, min(<Py_ssize_t>BLOCK, n - start),
+               fa, fb, stream)
+
 
 def unary_forward(int op,
                   const floating[::1] x,    # IN  (n,) flattened input
@@ -176,21 +195,8 @@ def unary_forward(int op,
                   double a, double b,       # op parameters (slope, alpha/scale, beta/threshold)
                   int n_threads):
     """out = f(x) for the elementwise op `op`"""
-    cdef Py_ssize_t n = x.shape[0], nblocks, blk, start
-    if n == 0:
-        return
-    cdef const floating* xp = &x[0]
-    cdef floating* yp = &out[0]
-    cdef floating fa = <floating>a, fb = <floating>b
-    cdef int nt = threads_for(n, _parallel_min(op), n_threads)
-    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= stream_min_bytes()
-    nblocks = (n + BLOCK - 1) // BLOCK
-    for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
-        start = blk * BLOCK
-        if stream:
-            _forward_block_streamed(op, xp + start, yp + start, min(<Py_ssize_t>BLOCK, n - start), fa, fb)
-        else:
-            _forward_block(op, xp + start, yp + start, min(<Py_ssize_t>BLOCK, n - start), fa, fb)
+    if x.shape[0] > 0:
+        _run(op, False, &x[0], &x[0], &out[0], x.shape[0], a, b, n_threads)
 
 
 def unary_backward(int op,
@@ -200,52 +206,14 @@ def unary_backward(int op,
                    double a, double b,
                    int n_threads):
     """dx = dout * f'(x)"""
-    cdef Py_ssize_t n = dout.shape[0], nblocks, blk, start
-    if n == 0:
-        return
-    cdef const floating* gp = &dout[0]
-    cdef const floating* zp = &z[0]
-    cdef floating* dp = &dx[0]
-    cdef floating fa = <floating>a, fb = <floating>b
-    cdef int nt = threads_for(n, _parallel_min(op), n_threads)
-    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= stream_min_bytes()
-    nblocks = (n + BLOCK - 1) // BLOCK
-    for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
-        start = blk * BLOCK
-        if stream:
-            _backward_block_streamed(op, gp + start, zp + start, dp + start,
-                                     min(<Py_ssize_t>BLOCK, n - start), fa, fb)
-        else:
-            _backward_block(op, gp + start, zp + start, dp + start,
-                            min(<Py_ssize_t>BLOCK, n - start), fa, fb)
+    if dout.shape[0] > 0:
+        _run(op, True, &dout[0], &z[0], &dx[0], dout.shape[0], a, b, n_threads)
 
 
 # ---- PReLU: x viewed as rows of C channel segments of S elements ----
 # Row r covers elements [r*C*S, min((r+1)*C*S, total)); segment c of a row uses
 # alpha[c].  Per-channel alpha: rows = N, C = channels, S = prod(shape[2:]).
 # Shared alpha: C = 1 and rows are blocks of S = BLOCK elements.
-
-def prelu_forward(const floating[::1] x,      # IN  (total,)
-                  const floating[::1] alpha,  # IN  (C,)
-                  floating[::1] out,          # OUT (total,)
-                  Py_ssize_t C, Py_ssize_t S, int n_threads):
-    """out = x if x > 0 else alpha[c] * x"""
-    cdef Py_ssize_t total = x.shape[0], rows, r, c, i, start, stop
-    cdef floating al
-    if total == 0:
-        return
-    cdef const floating* xp = &x[0]
-    cdef floating* yp = &out[0]
-    rows = (total + C * S - 1) // (C * S)
-    cdef int nt = threads_for(total, parallel_min(PAR_ACTIVATIONS_CHEAP), n_threads)
-    for r in prange(rows, schedule='static', nogil=True, num_threads=nt):
-        for c in range(C):
-            start = (r * C + c) * S
-            stop = min(start + S, total)
-            al = alpha[c]
-            for i in range(start, stop):
-                yp[i] = xp[i] if xp[i] > 0 else al * xp[i]
-
 
 cdef double _prelu_dalpha_sum(const floating* x, const floating* g, Py_ssize_t n) noexcept nogil:
     """sum of x * g over x <= 0: chunks of 1024 selected into a scratch, each summed by lane_sum,
@@ -267,20 +235,13 @@ cdef double _prelu_dalpha_sum(const floating* x, const floating* g, Py_ssize_t n
     return total
 
 
-def prelu_backward(const floating[::1] dout,   # IN  (total,)
-                   const floating[::1] x,      # IN  (total,)
-                   const floating[::1] alpha,  # IN  (C,)
-                   floating[::1] dx,           # OUT (total,)
-                   double[:, ::1] dalpha_rows, # OUT (rows, C) per-row partial sums of dalpha
-                   Py_ssize_t C, Py_ssize_t S, int n_threads):
-    """dx = dout if x > 0 else alpha dout;  dalpha[c] = sum over x <= 0 of x * dout"""
-    cdef Py_ssize_t total = x.shape[0], rows = dalpha_rows.shape[0], r, c, i, start, stop
+cdef void _prelu(const floating* g, const floating* x, const floating* alpha, floating* out,
+                 double* dalpha, Py_ssize_t total, Py_ssize_t rows, Py_ssize_t C, Py_ssize_t S,
+                 int n_threads) noexcept:
+    """out = g if x > 0 else alpha[c] g on every segment (the forward passes g = x); with
+    dalpha, dalpha[r*C + c] = the sum over segment (r, c) of x * g where x <= 0"""
+    cdef Py_ssize_t r, c, i, start, stop
     cdef floating al
-    if total == 0:
-        return
-    cdef const floating* gp = &dout[0]
-    cdef const floating* xp = &x[0]
-    cdef floating* dp = &dx[0]
     cdef int nt = threads_for(total, parallel_min(PAR_ACTIVATIONS_CHEAP), n_threads)
     for r in prange(rows, schedule='static', nogil=True, num_threads=nt):
         for c in range(C):
@@ -288,8 +249,33 @@ def prelu_backward(const floating[::1] dout,   # IN  (total,)
             stop = min(start + S, total)
             al = alpha[c]
             for i in range(start, stop):
-                dp[i] = gp[i] if xp[i] > 0 else al * gp[i]
-            dalpha_rows[r, c] = _prelu_dalpha_sum(xp + start, gp + start, stop - start)
+                out[i] = g[i] if x[i] > 0 else al * g[i]
+            if dalpha != NULL:
+                dalpha[r * C + c] = _prelu_dalpha_sum(x + start, g + start, stop - start)
+
+
+def prelu_forward(const floating[::1] x,      # IN  (total,)
+                  const floating[::1] alpha,  # IN  (C,)
+                  floating[::1] out,          # OUT (total,)
+                  Py_ssize_t C, Py_ssize_t S, int n_threads):
+    """out = x if x > 0 else alpha[c] * x"""
+    cdef Py_ssize_t total = x.shape[0]
+    if total > 0:
+        _prelu(&x[0], &x[0], &alpha[0], &out[0], NULL, total, (total + C * S - 1) // (C * S),
+               C, S, n_threads)
+
+
+def prelu_backward(const floating[::1] dout,   # IN  (total,)
+                   const floating[::1] x,      # IN  (total,)
+                   const floating[::1] alpha,  # IN  (C,)
+                   floating[::1] dx,           # OUT (total,)
+                   double[:, ::1] dalpha_rows, # OUT (rows, C) per-row partial sums of dalpha
+                   Py_ssize_t C, Py_ssize_t S, int n_threads):
+    """dx = dout if x > 0 else alpha dout;  dalpha[c] = sum over x <= 0 of x * dout"""
+    cdef Py_ssize_t total = x.shape[0]
+    if total > 0:
+        _prelu(&dout[0], &x[0], &alpha[0], &dx[0], &dalpha_rows[0, 0], total,
+               dalpha_rows.shape[0], C, S, n_threads)
 
 
 # ---- Maxout: pick the best of k affine pieces (the GEMM is done by BLAS) ----

@@ -68,12 +68,6 @@ cdef void _forward_block(const floating* x, floating* y, uint8_t* mask, Py_ssize
         y[i] = x[i] * (scale if keep else 0)       # a multiply, so NaN/inf * 0 = NaN (as torch)
 
 
-cdef void _mask_block(uint8_t* mask, Py_ssize_t n, uint64_t z0, uint32_t threshold) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        mask[i] = (<uint32_t>(fnn_mix64(z0 + <uint64_t>i * GAMMA) >> 32)) >= threshold
-
-
 cdef void _backward_block(const floating* g, const uint8_t* mask, floating* dx, Py_ssize_t n,
                           floating scale) noexcept nogil:
     """dx = g * (mask * scale)"""
@@ -82,23 +76,37 @@ cdef void _backward_block(const floating* g, const uint8_t* mask, floating* dx, 
         dx[i] = g[i] * (scale if mask[i] else 0)
 
 
-cdef void _forward_block_streamed(const floating* x, floating* y, uint8_t* mask, Py_ssize_t n,
-                                  uint64_t z0, uint32_t threshold, floating scale) noexcept nogil:
+cdef void _block(bint backward, const floating* src, uint8_t* mask, floating* out, Py_ssize_t n,
+                 uint64_t z0, uint32_t threshold, floating scale, bint stream) noexcept nogil:
+    """_forward_block (src = x, mask written) or _backward_block (src = g, mask read) on one
+    block; with stream, computed into an L1 scratch and streamed out to out"""
     cdef floating scratch[BLOCK]
-    _forward_block(x, scratch, mask, n, z0, threshold, scale)
-    stream_copy(y, scratch, n)
-    fnn_stream_fence()
-
-
-cdef void _backward_block_streamed(const floating* g, const uint8_t* mask, floating* dx,
-                                   Py_ssize_t n, floating scale) noexcept nogil:
-    cdef floating scratch[BLOCK]
-    _backward_block(g, mask, scratch, n, scale)
-    stream_copy(dx, scratch, n)
-    fnn_stream_fence()
+    cdef floating* o = &scratch[0] if stream else out
+    if backward:
+        _backward_block(src, mask, o, n, scale)
+    else:
+        _forward_block(src, o, mask, n, z0, threshold, scale)
+    if stream:
+        stream_copy(out, scratch, n)
+        fnn_stream_fence()
 
 
 # ---- parallel drivers (called from fastnn.ops.dropout, which validates everything) ----
+
+cdef void _run(bint backward, const floating* src, uint8_t* mask, floating* out, Py_ssize_t n,
+               uint64_t key, uint32_t threshold, double scale, int n_threads) noexcept:
+    """_block over the blocks of n > 0 elements; block b's generator state starts at
+    key + (b * BLOCK + 1) * GAMMA (forward only)"""
+    cdef Py_ssize_t nblocks, blk, start
+    cdef floating s = <floating>scale
+    cdef int nt = threads_for(n, parallel_min(PAR_DROPOUT), n_threads)
+    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= stream_min_bytes()
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
+        start = blk * BLOCK
+        _block(backward, src + start, mask + start, out + start, min(<Py_ssize_t>BLOCK, n - start),
+               key + <uint64_t>(start + 1) * GAMMA, threshold, s, stream)
+
 
 def dropout_forward(const floating[::1] x,   # IN  (n,) flattened input
                     floating[::1] out,       # OUT (n,)
@@ -108,40 +116,8 @@ def dropout_forward(const floating[::1] x,   # IN  (n,) flattened input
                     double scale,            # 1 / (1 - p)
                     int n_threads):
     """mask_i = (mix64(key + (i+1) GAMMA) >> 32) >= threshold;  out = x * mask * scale"""
-    cdef Py_ssize_t n = x.shape[0], nblocks, blk, start
-    if n == 0:
-        return
-    cdef const floating* xp = &x[0]
-    cdef floating* yp = &out[0]
-    cdef uint8_t* mp = &mask[0]
-    cdef floating s = <floating>scale
-    cdef int nt = threads_for(n, parallel_min(PAR_DROPOUT), n_threads)
-    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= stream_min_bytes()
-    nblocks = (n + BLOCK - 1) // BLOCK
-    for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
-        start = blk * BLOCK
-        if stream:
-            _forward_block_streamed(xp + start, yp + start, mp + start,
-                                    min(<Py_ssize_t>BLOCK, n - start),
-                                    key + <uint64_t>(start + 1) * GAMMA, threshold, s)
-        else:
-            _forward_block(xp + start, yp + start, mp + start, min(<Py_ssize_t>BLOCK, n - start),
-                           key + <uint64_t>(start + 1) * GAMMA, threshold, s)
-
-
-def dropout_mask(uint8_t[::1] mask,       # OUT (n,) 1 = kept, 0 = dropped
-                 uint64_t key, uint32_t threshold, int n_threads):
-    """mask_i = (mix64(key + (i+1) GAMMA) >> 32) >= threshold (the mask of dropout_forward)"""
-    cdef Py_ssize_t n = mask.shape[0], nblocks, blk, start
-    if n == 0:
-        return
-    cdef uint8_t* mp = &mask[0]
-    cdef int nt = threads_for(n, parallel_min(PAR_DROPOUT), n_threads)
-    nblocks = (n + BLOCK - 1) // BLOCK
-    for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
-        start = blk * BLOCK
-        _mask_block(mp + start, min(<Py_ssize_t>BLOCK, n - start),
-                    key + <uint64_t>(start + 1) * GAMMA, threshold)
+    if x.shape[0] > 0:
+        _run(False, &x[0], &mask[0], &out[0], x.shape[0], key, threshold, scale, n_threads)
 
 
 def dropout_backward(const floating[::1] dout,  # IN  (n,) upstream gradient
@@ -150,20 +126,5 @@ def dropout_backward(const floating[::1] dout,  # IN  (n,) upstream gradient
                      double scale,              # 1 / (1 - p)
                      int n_threads):
     """dx = dout * mask * scale"""
-    cdef Py_ssize_t n = dout.shape[0], nblocks, blk, start
-    if n == 0:
-        return
-    cdef const floating* gp = &dout[0]
-    cdef const uint8_t* mp = &mask[0]
-    cdef floating* dp = &dx[0]
-    cdef floating s = <floating>scale
-    cdef int nt = threads_for(n, parallel_min(PAR_DROPOUT), n_threads)
-    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= stream_min_bytes()
-    nblocks = (n + BLOCK - 1) // BLOCK
-    for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
-        start = blk * BLOCK
-        if stream:
-            _backward_block_streamed(gp + start, mp + start, dp + start,
-                                     min(<Py_ssize_t>BLOCK, n - start), s)
-        else:
-            _backward_block(gp + start, mp + start, dp + start, min(<Py_ssize_t>BLOCK, n - start), s)
+    if dout.shape[0] > 0:
+        _run(True, &dout[0], <uint8_t*>&mask[0], &dx[0], dout.shape[0], 0, 0, scale, n_threads)

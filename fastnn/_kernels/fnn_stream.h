@@ -31,37 +31,37 @@
 #define FNN_STREAM_ALIGN 16
 #endif
 
-static inline void fnn_stream_copy_f32(float *dst, const float *src, ptrdiff_t n) {
-#if FNN_HAVE_STREAM
-    while (n > 0 && ((uintptr_t)dst & (FNN_STREAM_ALIGN - 1))) { *dst++ = *src++; n--; }
-    if (((uintptr_t)dst & 3) == 0) {
+/* One vector of a streaming copy: sfx is ps (float) or pd (double). */
 #if defined(__AVX512F__)
-        for (; n >= 16; n -= 16, dst += 16, src += 16) _mm512_stream_ps(dst, _mm512_loadu_ps(src));
+#define FNN_STREAM_VEC(sfx, dst, src) _mm512_stream_##sfx(dst, _mm512_loadu_##sfx(src))
 #elif defined(__AVX__)
-        for (; n >= 8; n -= 8, dst += 8, src += 8) _mm256_stream_ps(dst, _mm256_loadu_ps(src));
+#define FNN_STREAM_VEC(sfx, dst, src) _mm256_stream_##sfx(dst, _mm256_loadu_##sfx(src))
 #else
-        for (; n >= 4; n -= 4, dst += 4, src += 4) _mm_stream_ps(dst, _mm_loadu_ps(src));
+#define FNN_STREAM_VEC(sfx, dst, src) _mm_stream_##sfx(dst, _mm_loadu_##sfx(src))
 #endif
-    }
-#endif
-    if (n > 0) memcpy(dst, src, (size_t)n * sizeof(float));
-}
 
-static inline void fnn_stream_copy_f64(double *dst, const double *src, ptrdiff_t n) {
+/* fnn_stream_copy_<name>(dst, src, n) for elements of type T: scalar stores up to the first
+ * FNN_STREAM_ALIGN boundary of dst, then whole vectors streamed (when dst is aligned to T),
+ * then memcpy for the rest. */
 #if FNN_HAVE_STREAM
-    while (n > 0 && ((uintptr_t)dst & (FNN_STREAM_ALIGN - 1))) { *dst++ = *src++; n--; }
-    if (((uintptr_t)dst & 7) == 0) {
-#if defined(__AVX512F__)
-        for (; n >= 8; n -= 8, dst += 8, src += 8) _mm512_stream_pd(dst, _mm512_loadu_pd(src));
-#elif defined(__AVX__)
-        for (; n >= 4; n -= 4, dst += 4, src += 4) _mm256_stream_pd(dst, _mm256_loadu_pd(src));
-#else
-        for (; n >= 2; n -= 2, dst += 2, src += 2) _mm_stream_pd(dst, _mm_loadu_pd(src));
-#endif
-    }
-#endif
-    if (n > 0) memcpy(dst, src, (size_t)n * sizeof(double));
+#define FNN_STREAM_COPY(name, T, sfx)                                                        \
+static inline void fnn_stream_copy_##name(T *dst, const T *src, ptrdiff_t n) {                \
+    const ptrdiff_t lanes = FNN_STREAM_ALIGN / (ptrdiff_t)sizeof(T);                          \
+    while (n > 0 && ((uintptr_t)dst & (FNN_STREAM_ALIGN - 1))) { *dst++ = *src++; n--; }    \
+    if (((uintptr_t)dst & (sizeof(T) - 1)) == 0) {                                            \
+        for (; n >= lanes; n -= lanes, dst += lanes, src += lanes) FNN_STREAM_VEC(sfx, dst, src); \
+    }                                                                                         \
+    if (n > 0) memcpy(dst, src, (size_t)n * sizeof(T));                                       \
 }
+#else
+#define FNN_STREAM_COPY(name, T, sfx)                                                        \
+static inline void fnn_stream_copy_##name(T *dst, const T *src, ptrdiff_t n) {                \
+    if (n > 0) memcpy(dst, src, (size_t)n * sizeof(T));                                       \
+}
+#endif
+
+FNN_STREAM_COPY(f32, float, ps)
+FNN_STREAM_COPY(f64, double, pd)
 
 /* Make this thread's streaming stores visible before others read the data. */
 static inline void fnn_stream_fence(void) {

@@ -79,18 +79,8 @@ def softmax_loss(const floating[:, ::1] scores,  # IN  (N, C)
                  double[::1] row_loss,           # OUT (N,) scratch: per-row loss
                  int n_threads):
     """loss = mean_i (logsumexp(s_i) - s_i[y_i]);  dscores = (softmax(s) - onehot(y)) / N"""
-    cdef Py_ssize_t N = scores.shape[0], C = scores.shape[1], i
-    if N == 0 or C == 0:
-        return 0.0
-    cdef floating inv_n = <floating>(1.0 / N)
-    cdef const floating* sp = &scores[0, 0]
-    cdef floating* dp = &dscores[0, 0]
-    cdef const int64_t* yp = &y[0]
-    cdef double* lp = &row_loss[0]
-    cdef int nt = threads_for(N * C, parallel_min(PAR_LOSSES_TRANSCENDENTAL), n_threads)
-    for i in prange(N, schedule='static', nogil=True, num_threads=nt):
-        lp[i] = _softmax_row(sp + i * C, dp + i * C, C, yp[i], inv_n)
-    return _ordered_sum(lp, N) / N
+    return _row_loss_mean(_SOFTMAX, scores, y, dscores, row_loss, 0.0,
+                          parallel_min(PAR_LOSSES_TRANSCENDENTAL), n_threads)
 
 
 cdef double _softmax_smooth_row(const floating* s, floating* d, Py_ssize_t C, Py_ssize_t y,
@@ -118,18 +108,8 @@ def softmax_loss_smoothed(const floating[:, ::1] scores,  # IN  (N, C)
                           double[::1] row_loss,           # OUT (N,) scratch: per-row loss
                           double label_smoothing, int n_threads):
     """loss = mean_i CE(s_i, (1 - eps) onehot(y_i) + eps / C);  dscores = (softmax(s) - q) / N"""
-    cdef Py_ssize_t N = scores.shape[0], C = scores.shape[1], i
-    if N == 0 or C == 0:
-        return 0.0
-    cdef floating inv_n = <floating>(1.0 / N)
-    cdef const floating* sp = &scores[0, 0]
-    cdef floating* dp = &dscores[0, 0]
-    cdef const int64_t* yp = &y[0]
-    cdef double* lp = &row_loss[0]
-    cdef int nt = threads_for(N * C, parallel_min(PAR_LOSSES_TRANSCENDENTAL), n_threads)
-    for i in prange(N, schedule='static', nogil=True, num_threads=nt):
-        lp[i] = _softmax_smooth_row(sp + i * C, dp + i * C, C, yp[i], inv_n, label_smoothing)
-    return _ordered_sum(lp, N) / N
+    return _row_loss_mean(_SOFTMAX_SMOOTHED, scores, y, dscores, row_loss, label_smoothing,
+                          parallel_min(PAR_LOSSES_TRANSCENDENTAL), n_threads)
 
 
 cdef double _ordered_sum(const double* v, Py_ssize_t n) noexcept nogil:
@@ -184,18 +164,41 @@ def svm_loss(const floating[:, ::1] scores,  # IN  (N, C)
              double margin,
              int n_threads):
     """loss = mean_i sum_{j != y_i} max(0, s_ij - s_iy + margin)"""
+    return _row_loss_mean(_SVM, scores, y, dscores, row_loss, margin,
+                          parallel_min(PAR_LOSSES_CHEAP), n_threads)
+
+
+# ---- the row driver: one row per work item, the row losses summed in order ----
+
+cdef enum:
+    _SOFTMAX, _SOFTMAX_SMOOTHED, _SVM
+
+
+cdef double _row_loss_mean(int op, const floating[:, ::1] scores, const int64_t[::1] y,
+                           floating[:, ::1] dscores, double[::1] row_loss, double param,
+                           Py_ssize_t threshold, int n_threads):
+    """mean over the rows of the row loss `op` (param: label_smoothing for the smoothed
+    softmax, margin for the SVM), dscores filled; one thread below threshold (N * C).  One
+    loop per op, so each loop calls its row function directly."""
     cdef Py_ssize_t N = scores.shape[0], C = scores.shape[1], i
     if N == 0 or C == 0:
         return 0.0
     cdef floating inv_n = <floating>(1.0 / N)
-    cdef floating fm = <floating>margin
     cdef const floating* sp = &scores[0, 0]
     cdef floating* dp = &dscores[0, 0]
     cdef const int64_t* yp = &y[0]
     cdef double* lp = &row_loss[0]
-    cdef int nt = threads_for(N * C, parallel_min(PAR_LOSSES_CHEAP), n_threads)
-    for i in prange(N, schedule='static', nogil=True, num_threads=nt):
-        lp[i] = _svm_row_scratch(sp + i * C, dp + i * C, C, yp[i], fm, inv_n)
+    cdef int nt = threads_for(N * C, threshold, n_threads)
+    cdef floating fparam = <floating>param
+    if op == _SOFTMAX:
+        for i in prange(N, schedule='static', nogil=True, num_threads=nt):
+            lp[i] = _softmax_row(sp + i * C, dp + i * C, C, yp[i], inv_n)
+    elif op == _SOFTMAX_SMOOTHED:
+        for i in prange(N, schedule='static', nogil=True, num_threads=nt):
+            lp[i] = _softmax_smooth_row(sp + i * C, dp + i * C, C, yp[i], inv_n, param)
+    else:
+        for i in prange(N, schedule='static', nogil=True, num_threads=nt):
+            lp[i] = _svm_row_scratch(sp + i * C, dp + i * C, C, yp[i], fparam, inv_n)
     return _ordered_sum(lp, N) / N
 
 
@@ -233,20 +236,11 @@ def bce_with_logits_loss(const floating[::1] logits,  # IN  (n,) flattened
                          double[::1] block_loss,      # OUT (ceil(n / BLOCK),) scratch
                          int n_threads):
     """loss = mean(max(x, 0) - x t + log1p(exp(-|x|)));  dx = (sigmoid(x) - t) / n"""
-    cdef Py_ssize_t n = logits.shape[0], nblocks, blk, start
+    cdef Py_ssize_t n = logits.shape[0]
     if n == 0:
         return 0.0
-    cdef floating inv_n = <floating>(1.0 / n)
-    cdef const floating* xp = &logits[0]
-    cdef const floating* tp = &target[0]
-    cdef floating* dp = &dlogits[0]
-    cdef double* lp = &block_loss[0]
-    cdef int nt = threads_for(n, parallel_min(PAR_LOSSES_TRANSCENDENTAL), n_threads)
-    nblocks = (n + BLOCK - 1) // BLOCK
-    for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
-        start = blk * BLOCK
-        lp[blk] = _bce_block(xp + start, tp + start, dp + start, min(<Py_ssize_t>BLOCK, n - start), inv_n)
-    return _ordered_sum(lp, nblocks) / n
+    return _blocks_sum(_BCE, logits, target, dlogits, block_loss, <floating>(1.0 / n),
+                       parallel_min(PAR_LOSSES_TRANSCENDENTAL), n_threads) / n
 
 
 def mse_loss(const floating[::1] pred,     # IN  (n,) flattened
@@ -256,19 +250,38 @@ def mse_loss(const floating[::1] pred,     # IN  (n,) flattened
              double grad_scale,            # 2 / n for the mean, 2 for the sum
              int n_threads):
     """sum((p - t)^2) (the caller divides for the mean);  dp = grad_scale * (p - t)"""
-    cdef Py_ssize_t n = pred.shape[0], nblocks, blk, start
-    if n == 0:
+    if pred.shape[0] == 0:
         return 0.0
-    cdef floating gs = <floating>grad_scale
-    cdef const floating* pp = &pred[0]
+    return _blocks_sum(_MSE, pred, target, dpred, block_loss, <floating>grad_scale,
+                       parallel_min(PAR_LOSSES_CHEAP), n_threads)
+
+
+# ---- the elementwise driver: one block of BLOCK elements per work item ----
+
+cdef enum:
+    _BCE, _MSE
+
+
+cdef double _blocks_sum(int op, const floating[::1] x, const floating[::1] target,
+                        floating[::1] dx, double[::1] block_loss, floating scale,
+                        Py_ssize_t threshold, int n_threads):
+    """sum of the block losses of _bce_block or _mse_block (scale: their gradient factor) in
+    block order, dx filled; n > 0; one thread below threshold elements"""
+    cdef Py_ssize_t n = x.shape[0], nblocks, blk, start
+    cdef const floating* xp = &x[0]
     cdef const floating* tp = &target[0]
-    cdef floating* dp = &dpred[0]
+    cdef floating* dp = &dx[0]
     cdef double* lp = &block_loss[0]
-    cdef int nt = threads_for(n, parallel_min(PAR_LOSSES_CHEAP), n_threads)
+    cdef int nt = threads_for(n, threshold, n_threads)
     nblocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(nblocks, schedule='static', nogil=True, num_threads=nt):
         start = blk * BLOCK
-        lp[blk] = _mse_block(pp + start, tp + start, dp + start, min(<Py_ssize_t>BLOCK, n - start), gs)
+        if op == _BCE:
+            lp[blk] = _bce_block(xp + start, tp + start, dp + start,
+                                 min(<Py_ssize_t>BLOCK, n - start), scale)
+        else:
+            lp[blk] = _mse_block(xp + start, tp + start, dp + start,
+                                 min(<Py_ssize_t>BLOCK, n - start), scale)
     return _ordered_sum(lp, nblocks)
 
 

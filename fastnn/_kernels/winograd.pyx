@@ -144,9 +144,10 @@ cdef void _filter_one(const floating* wp, floating* U, Py_ssize_t f, Py_ssize_t 
 
 # ---------------------------------------------------------------- tile transforms
 #
-# The 1-D transforms, written out (the entries of B^T and A^T above), each on LANES
-# tiles: o[k*os + l] = sum_j BT[k, j] d[j*ds + l].  The 2-D transform of a tile is the
-# 1-D one along the rows, then along the columns.
+# The 1-D transforms, written out (the entries of B^T and A^T above, and A = (A^T)^T
+# for the filter gradient), each on LANES tiles: o[k*os + l] = sum_j BT[k, j] d[j*ds + l].
+# The 2-D transform of a tile (_tile_transform) is the 1-D one along one axis, then along
+# the other.
 
 cdef inline void _bt1_2(const floating* d, Py_ssize_t ds, floating* o, Py_ssize_t os) noexcept nogil:
     cdef Py_ssize_t l
@@ -210,15 +211,123 @@ cdef inline void _at1_4(const floating* d, Py_ssize_t ds, floating* o, Py_ssize_
         o[3 * os + l] = m12 + <floating>0.125 * d3 - 8 * d4 + d5
 
 
+cdef inline void _a1_2(const floating* d, Py_ssize_t ds, floating* o, Py_ssize_t os) noexcept nogil:
+    """o[a*os + l] = sum_k AT[k, a] d[k*ds + l]  (F(2x2, 3x3))"""
+    cdef Py_ssize_t l
+    cdef floating d0, d1
+    for l in range(LANES):
+        d0 = d[l]
+        d1 = d[ds + l]
+        o[l] = d0
+        o[os + l] = d0 + d1
+        o[2 * os + l] = d0 - d1
+        o[3 * os + l] = -d1
+
+
+cdef inline void _a1_4(const floating* d, Py_ssize_t ds, floating* o, Py_ssize_t os) noexcept nogil:
+    """o[a*os + l] = sum_k AT[k, a] d[k*ds + l]  (F(4x4, 3x3))"""
+    cdef Py_ssize_t l
+    cdef floating d0, d1, d2, d3
+    for l in range(LANES):
+        d0 = d[l]
+        d1 = d[ds + l]
+        d2 = d[2 * ds + l]
+        d3 = d[3 * ds + l]
+        o[l] = d0
+        o[os + l] = d0 + d1 + d2 + d3
+        o[2 * os + l] = d0 - d1 + d2 - d3
+        o[3 * os + l] = d0 + <floating>0.5 * d1 + <floating>0.25 * d2 + <floating>0.125 * d3
+        o[4 * os + l] = d0 - 2 * d1 + 4 * d2 - 8 * d3
+        o[5 * os + l] = d3
+
+
+# The two passes of a 2-D tile transform Y = P X P^T on LANES tiles at once, P one of the
+# 1-D transforms above: B^T (input tiles, T x T -> T x T), A^T (products, T x T -> m x m)
+# or A (output gradients, m x m -> T x T).
+
+cdef enum:
+    _BT = 0
+    _AT = 1
+    _A = 2
+
+
+cdef inline void _lanes_1d(int op, Py_ssize_t m, const floating* d, Py_ssize_t ds, floating* o,
+                           Py_ssize_t os) noexcept nogil:
+    """the 1-D transform `op` of F(m x m, 3 x 3) on LANES columns"""
+    if op == _BT:
+        if m == 2:
+            _bt1_2(d, ds, o, os)
+        else:
+            _bt1_4(d, ds, o, os)
+    elif op == _AT:
+        if m == 2:
+            _at1_2(d, ds, o, os)
+        else:
+            _at1_4(d, ds, o, os)
+    else:
+        if m == 2:
+            _a1_2(d, ds, o, os)
+        else:
+            _a1_4(d, ds, o, os)
+
+
+cdef inline void _tile_transform(int op, Py_ssize_t m, const floating* X, Py_ssize_t xs,
+                                 floating* tmp, floating* Y, Py_ssize_t ys) noexcept nogil:
+    """Y = P X P^T for LANES tiles, P the 1-D transform `op` (ni inputs -> no outputs):
+    X[i, j] of lane l at X[(i*ni + j)*xs + l], Y[i, j] at Y[(i*no + j)*ys + l], tmp the
+    intermediate (ni*no*LANES).  B^T runs along the rows first, A^T and A down the columns."""
+    cdef Py_ssize_t ni = m if op == _A else m + 2
+    cdef Py_ssize_t no = m if op == _AT else m + 2
+    cdef Py_ssize_t i
+    if op == _BT:
+        for i in range(ni):                 # tmp[i, :] = P X[i, :]
+            _lanes_1d(op, m, X + i * ni * xs, xs, tmp + i * no * LANES, LANES)
+        for i in range(no):                 # Y[:, i] = P tmp[:, i]
+            _lanes_1d(op, m, tmp + i * LANES, no * LANES, Y + i * ys, no * ys)
+    else:
+        for i in range(ni):                 # tmp[:, i] = P X[:, i]
+            _lanes_1d(op, m, X + i * xs, ni * xs, tmp + i * LANES, ni * LANES)
+        for i in range(no):                 # Y[i, :] = P tmp[i, :]
+            _lanes_1d(op, m, tmp + i * ni * LANES, LANES, Y + i * no * ys, ys)
+
+
+# ---------------------------------------------------------------- tile groups
+
+cdef struct _Tiles:
+    Py_ssize_t L                # tiles in the group (<= LANES)
+    Py_ssize_t img[LANES]       # image of tile l
+    Py_ssize_t oh[LANES]        # its first output row and column
+    Py_ssize_t ow[LANES]
+    Py_ssize_t ih[LANES]        # its first input row and column (oh - pad, ow - pad)
+    Py_ssize_t iw[LANES]
+    char inside[LANES]          # its T x T input window lies inside the image
+
+
+cdef inline void _locate(_Tiles* tl, Py_ssize_t t0, Py_ssize_t L, Py_ssize_t TH, Py_ssize_t TW,
+                         Py_ssize_t m, Py_ssize_t pad, Py_ssize_t H, Py_ssize_t W) noexcept nogil:
+    """the group of tiles t0 .. t0+L-1 (tile t = (n*TH + i)*TW + j)"""
+    cdef Py_ssize_t l, t, n, r
+    tl.L = L
+    for l in range(L):
+        t = t0 + l
+        n = t // (TH * TW)
+        r = t - n * TH * TW
+        tl.img[l] = n
+        tl.oh[l] = (r // TW) * m
+        tl.ow[l] = (r % TW) * m
+        tl.ih[l] = tl.oh[l] - pad
+        tl.iw[l] = tl.ow[l] - pad
+        tl.inside[l] = (tl.ih[l] >= 0 and tl.iw[l] >= 0 and tl.ih[l] + m + 2 <= H
+                        and tl.iw[l] + m + 2 <= W)
+
+
 cdef void _input_group(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-                       const Py_ssize_t* img, const Py_ssize_t* ih0, const Py_ssize_t* iw0,
-                       Py_ssize_t L, const char* inside, Py_ssize_t m, Py_ssize_t c, floating* V,
+                       const _Tiles* tl, Py_ssize_t m, Py_ssize_t c, floating* V,
                        Py_ssize_t vstride) noexcept nogil:
     """V[p*vstride + l] = (B^T d_l B)[p] for the LANES tiles of a group (channel c); lanes >= L get 0.
 
-    Tile l reads x[img[l], c, ih0[l] + r, iw0[l] + s], r, s < T, zero outside the image
-    (inside[l]: tile l lies inside the image)."""
-    cdef Py_ssize_t T = m + 2, l, r, s, ih, lo, hi
+    Tile l reads x[img[l], c, ih[l] + r, iw[l] + s], r, s < T, zero outside the image."""
+    cdef Py_ssize_t T = m + 2, L = tl.L, l, r, s, ih, lo, hi
     cdef floating d[TMAX * TMAX * LANES]
     cdef floating t[TMAX * TMAX * LANES]
     cdef const floating* xr
@@ -227,8 +336,8 @@ cdef void _input_group(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t
             for r in range(T * T):
                 d[r * LANES + l] = 0
             continue
-        xr = x + ((img[l] * C + c) * H + ih0[l]) * W + iw0[l]
-        if inside[l]:
+        xr = x + ((tl.img[l] * C + c) * H + tl.ih[l]) * W + tl.iw[l]
+        if tl.inside[l]:
             if m == 2:
                 for r in range(4):
                     for s in range(4):
@@ -238,10 +347,10 @@ cdef void _input_group(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t
                     for s in range(6):
                         d[(r * 6 + s) * LANES + l] = xr[r * W + s]
             continue
-        lo = max(0, -iw0[l])
-        hi = min(T, W - iw0[l])
+        lo = max(0, -tl.iw[l])
+        hi = min(T, W - tl.iw[l])
         for r in range(T):
-            ih = ih0[l] + r
+            ih = tl.ih[l] + r
             if ih < 0 or ih >= H:
                 for s in range(T):
                     d[(r * T + s) * LANES + l] = 0
@@ -252,43 +361,23 @@ cdef void _input_group(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t
                 d[(r * T + s) * LANES + l] = xr[r * W + s]
             for s in range(max(hi, lo), T):
                 d[(r * T + s) * LANES + l] = 0
-    # t[r, q] = sum_s d[r, s] BT[q, s]  (along each row), then V[k, q] = sum_r BT[k, r] t[r, q]
-    if m == 2:
-        for r in range(4):
-            _bt1_2(d + r * 4 * LANES, LANES, t + r * 4 * LANES, LANES)
-        for s in range(4):
-            _bt1_2(t + s * LANES, 4 * LANES, V + s * vstride, 4 * vstride)
-    else:
-        for r in range(6):
-            _bt1_4(d + r * 6 * LANES, LANES, t + r * 6 * LANES, LANES)
-        for s in range(6):
-            _bt1_4(t + s * LANES, 6 * LANES, V + s * vstride, 6 * vstride)
+    _tile_transform(_BT, m, d, LANES, t, V, vstride)
 
 
 cdef void _output_group(const floating* Mf, Py_ssize_t mstride, floating* out, Py_ssize_t F,
-                        Py_ssize_t Ho, Py_ssize_t Wo, const Py_ssize_t* img,
-                        const Py_ssize_t* oh0, const Py_ssize_t* ow0, Py_ssize_t L, Py_ssize_t m,
+                        Py_ssize_t Ho, Py_ssize_t Wo, const _Tiles* tl, Py_ssize_t m,
                         Py_ssize_t f, floating bias) noexcept nogil:
-    """out[img[l], f, oh0[l] + i, ow0[l] + j] = (A^T M_l A)[i, j] + bias for the L valid lanes
+    """out[img[l], f, oh[l] + i, ow[l] + j] = (A^T M_l A)[i, j] + bias for the L valid lanes
     (rows/columns past Ho, Wo dropped); M_l[p] = Mf[p*mstride + l]."""
-    cdef Py_ssize_t T = m + 2, l, q, k, j, oh, ow
+    cdef Py_ssize_t l, k, j
     cdef floating t[4 * TMAX * LANES]
     cdef floating y[4 * 4 * LANES]
     cdef floating* orow
     # t[k, q] = sum_p AT[k, p] M[p, q]  (down each column), then y[k, j] = sum_q t[k, q] AT[j, q]
-    if m == 2:
-        for q in range(4):
-            _at1_2(Mf + q * mstride, 4 * mstride, t + q * LANES, 4 * LANES)
-        for k in range(2):
-            _at1_2(t + k * 4 * LANES, LANES, y + k * 2 * LANES, LANES)
-    else:
-        for q in range(6):
-            _at1_4(Mf + q * mstride, 6 * mstride, t + q * LANES, 6 * LANES)
-        for k in range(4):
-            _at1_4(t + k * 6 * LANES, LANES, y + k * 4 * LANES, LANES)
-    for l in range(L):
-        orow = out + ((img[l] * F + f) * Ho + oh0[l]) * Wo + ow0[l]
-        if oh0[l] + m <= Ho and ow0[l] + m <= Wo:
+    _tile_transform(_AT, m, Mf, mstride, t, y, LANES)
+    for l in range(tl.L):
+        orow = out + ((tl.img[l] * F + f) * Ho + tl.oh[l]) * Wo + tl.ow[l]
+        if tl.oh[l] + m <= Ho and tl.ow[l] + m <= Wo:
             if m == 2:
                 for k in range(2):
                     for j in range(2):
@@ -298,8 +387,8 @@ cdef void _output_group(const floating* Mf, Py_ssize_t mstride, floating* out, P
                     for j in range(4):
                         orow[k * Wo + j] = y[(k * 4 + j) * LANES + l] + bias
             continue
-        for k in range(min(m, Ho - oh0[l])):
-            for j in range(min(m, Wo - ow0[l])):
+        for k in range(min(m, Ho - tl.oh[l])):
+            for j in range(min(m, Wo - tl.ow[l])):
                 orow[k * Wo + j] = y[(k * m + j) * LANES + l] + bias
 
 
@@ -309,45 +398,22 @@ cdef void _block(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                  Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t tbp,
                  Py_ssize_t m, Py_ssize_t pad, floating* V, floating* Mb, size_t gemm) noexcept nogil:
     """the output tiles t0 .. t1-1: input transform into V, T*T GEMMs into Mb, output transform"""
-    cdef Py_ssize_t T = m + 2, TT = (m + 2) * (m + 2), g0, L, l, t, n, r, c, f, p
-    cdef Py_ssize_t img[LANES]
-    cdef Py_ssize_t oh[LANES]
-    cdef Py_ssize_t ow[LANES]
-    cdef Py_ssize_t ih[LANES]
-    cdef Py_ssize_t iw[LANES]
+    cdef Py_ssize_t TT = (m + 2) * (m + 2), g0, c, f, p
     cdef Py_ssize_t ng = (t1 - t0 + LANES - 1) // LANES
-    cdef char inside[LANES]
     cdef Py_ssize_t ncols = ng * LANES
+    cdef _Tiles tl
     for g0 in range(ng):
-        L = min(LANES, t1 - t0 - g0 * LANES)
-        for l in range(L):
-            t = t0 + g0 * LANES + l
-            n = t // (TH * TW)
-            r = t - n * TH * TW
-            img[l] = n
-            oh[l] = (r // TW) * m
-            ow[l] = (r % TW) * m
-            ih[l] = oh[l] - pad
-            iw[l] = ow[l] - pad
-            inside[l] = ih[l] >= 0 and iw[l] >= 0 and ih[l] + m + 2 <= H and iw[l] + m + 2 <= W
+        _locate(&tl, t0 + g0 * LANES, min(LANES, t1 - t0 - g0 * LANES), TH, TW, m, pad, H, W)
         for c in range(C):
-            _input_group(x, C, H, W, img, ih, iw, L, inside, m, c, V + c * tbp + g0 * LANES,
-                         C * tbp)
+            _input_group(x, C, H, W, &tl, m, c, V + c * tbp + g0 * LANES, C * tbp)
     for p in range(TT):
         gemm_rm(gemm, False, False, <int>F, <int>ncols, <int>C, 1, U + p * F * C, <int>C,
                 V + p * C * tbp, <int>tbp, 0, Mb + p * F * tbp, <int>tbp)
     for g0 in range(ng):
-        L = min(LANES, t1 - t0 - g0 * LANES)
-        for l in range(L):
-            t = t0 + g0 * LANES + l
-            n = t // (TH * TW)
-            r = t - n * TH * TW
-            img[l] = n
-            oh[l] = (r // TW) * m
-            ow[l] = (r % TW) * m
+        _locate(&tl, t0 + g0 * LANES, min(LANES, t1 - t0 - g0 * LANES), TH, TW, m, pad, H, W)
         for f in range(F):
-            _output_group(Mb + f * tbp + g0 * LANES, F * tbp, out, F, Ho, Wo, img, oh, ow, L, m,
-                          f, b[f] if has_bias else 0)
+            _output_group(Mb + f * tbp + g0 * LANES, F * tbp, out, F, Ho, Wo, &tl, m, f,
+                          b[f] if has_bias else 0)
 
 
 def forward(const floating[:, :, :, ::1] x,      # IN  (N, C, H, W)
@@ -463,65 +529,26 @@ def dw_im2col(const floating[:, :, :, ::1] x,      # IN  (N, C, H, W)
 # dU[p] += Z[p] @ V[p]^T.  Each dU[p] is summed by one thread, block after block, so the
 # result does not depend on the thread count.
 
-cdef inline void _a1_2(const floating* d, Py_ssize_t ds, floating* o, Py_ssize_t os) noexcept nogil:
-    """o[a*os + l] = sum_k AT[k, a] d[k*ds + l]  (F(2x2, 3x3))"""
-    cdef Py_ssize_t l
-    cdef floating d0, d1
-    for l in range(LANES):
-        d0 = d[l]
-        d1 = d[ds + l]
-        o[l] = d0
-        o[os + l] = d0 + d1
-        o[2 * os + l] = d0 - d1
-        o[3 * os + l] = -d1
-
-
-cdef inline void _a1_4(const floating* d, Py_ssize_t ds, floating* o, Py_ssize_t os) noexcept nogil:
-    """o[a*os + l] = sum_k AT[k, a] d[k*ds + l]  (F(4x4, 3x3))"""
-    cdef Py_ssize_t l
-    cdef floating d0, d1, d2, d3
-    for l in range(LANES):
-        d0 = d[l]
-        d1 = d[ds + l]
-        d2 = d[2 * ds + l]
-        d3 = d[3 * ds + l]
-        o[l] = d0
-        o[os + l] = d0 + d1 + d2 + d3
-        o[2 * os + l] = d0 - d1 + d2 - d3
-        o[3 * os + l] = d0 + <floating>0.5 * d1 + <floating>0.25 * d2 + <floating>0.125 * d3
-        o[4 * os + l] = d0 - 2 * d1 + 4 * d2 - 8 * d3
-        o[5 * os + l] = d3
-
-
 cdef void _dout_group(const floating* g, Py_ssize_t F, Py_ssize_t Ho, Py_ssize_t Wo,
-                      const Py_ssize_t* img, const Py_ssize_t* oh0, const Py_ssize_t* ow0,
-                      Py_ssize_t L, Py_ssize_t m, Py_ssize_t f, floating* Z, Py_ssize_t zstride) noexcept nogil:
-    """Z[p*zstride + l] = (A dY_l A^T)[p], dY_l the m x m tile of dout[img[l], f] at (oh0[l],
-    ow0[l]) (zero past Ho, Wo); lanes >= L get 0"""
-    cdef Py_ssize_t T = m + 2, l, k, j, a
+                      const _Tiles* tl, Py_ssize_t m, Py_ssize_t f, floating* Z,
+                      Py_ssize_t zstride) noexcept nogil:
+    """Z[p*zstride + l] = (A dY_l A^T)[p], dY_l the m x m tile of dout[img[l], f] at (oh[l],
+    ow[l]) (zero past Ho, Wo); lanes >= L get 0"""
+    cdef Py_ssize_t l, k, j
     cdef floating d[4 * 4 * LANES]
     cdef floating t[TMAX * 4 * LANES]
     cdef const floating* gr
     for l in range(LANES):
         for k in range(m * m):
             d[k * LANES + l] = 0
-        if l >= L:
+        if l >= tl.L:
             continue
-        gr = g + ((img[l] * F + f) * Ho + oh0[l]) * Wo + ow0[l]
-        for k in range(min(m, Ho - oh0[l])):
-            for j in range(min(m, Wo - ow0[l])):
+        gr = g + ((tl.img[l] * F + f) * Ho + tl.oh[l]) * Wo + tl.ow[l]
+        for k in range(min(m, Ho - tl.oh[l])):
+            for j in range(min(m, Wo - tl.ow[l])):
                 d[(k * m + j) * LANES + l] = gr[k * Wo + j]
     # t[a, j] = sum_k AT[k, a] dY[k, j] (down each column), then Z[a, b] = sum_j t[a, j] AT[j, b]
-    if m == 2:
-        for j in range(2):
-            _a1_2(d + j * LANES, 2 * LANES, t + j * LANES, 2 * LANES)
-        for a in range(4):
-            _a1_2(t + a * 2 * LANES, LANES, Z + a * 4 * zstride, zstride)
-    else:
-        for j in range(4):
-            _a1_4(d + j * LANES, 4 * LANES, t + j * LANES, 4 * LANES)
-        for a in range(6):
-            _a1_4(t + a * 4 * LANES, LANES, Z + a * 6 * zstride, zstride)
+    _tile_transform(_A, m, d, LANES, t, Z, zstride)
 
 
 cdef void _dw_group(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
@@ -529,27 +556,13 @@ cdef void _dw_group(const floating* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                     Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t tbp,
                     Py_ssize_t m, Py_ssize_t pad, floating* V, floating* Z) noexcept nogil:
     """V and Z columns of the LANES tiles t0 .. t1-1 (t1 - t0 <= LANES)"""
-    cdef Py_ssize_t L = t1 - t0, l, t, n, r, c, f
-    cdef Py_ssize_t img[LANES]
-    cdef Py_ssize_t oh[LANES]
-    cdef Py_ssize_t ow[LANES]
-    cdef Py_ssize_t ih[LANES]
-    cdef Py_ssize_t iw[LANES]
-    cdef char inside[LANES]
-    for l in range(L):
-        t = t0 + l
-        n = t // (TH * TW)
-        r = t - n * TH * TW
-        img[l] = n
-        oh[l] = (r // TW) * m
-        ow[l] = (r % TW) * m
-        ih[l] = oh[l] - pad
-        iw[l] = ow[l] - pad
-        inside[l] = ih[l] >= 0 and iw[l] >= 0 and ih[l] + m + 2 <= H and iw[l] + m + 2 <= W
+    cdef Py_ssize_t c, f
+    cdef _Tiles tl
+    _locate(&tl, t0, t1 - t0, TH, TW, m, pad, H, W)
     for c in range(C):
-        _input_group(x, C, H, W, img, ih, iw, L, inside, m, c, V + c * tbp, C * tbp)
+        _input_group(x, C, H, W, &tl, m, c, V + c * tbp, C * tbp)
     for f in range(F):
-        _dout_group(g, F, Ho, Wo, img, oh, ow, L, m, f, Z + f * tbp, F * tbp)
+        _dout_group(g, F, Ho, Wo, &tl, m, f, Z + f * tbp, F * tbp)
 
 
 def dw_winograd(const floating[:, :, :, ::1] x,      # IN  (N, C, H, W)
