@@ -7,7 +7,7 @@ three times, read the peak RSS again.  The growth is what the conv itself needed
 gradients and scratch (fastnn: im2col workspace, bounded by
 ``fastnn.ops.conv.WORKSPACE_BYTES``; PyTorch: oneDNN's buffers).
 
-    cd /tmp && python /work/wt-conv/bench/memory_conv.py [--threads 2]
+    PYTHONPATH=. python bench/memory_conv.py [--threads 2]
 
 Prints a markdown table; target: fastnn <= 1.5x PyTorch.
 """

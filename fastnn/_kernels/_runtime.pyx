@@ -115,19 +115,19 @@ def cpu_features():
 # for fastnn's default passive OpenMP wait policy; docs/kernels.md gives the measurements
 # (bench/threshold.py) and how each value was chosen.  Name: (key, default).
 PARALLEL_THRESHOLDS = {
-    "activations.cheap": (PAR_ACTIVATIONS_CHEAP, 262144),
-    "activations.transcendental": (PAR_ACTIVATIONS_TRANSCENDENTAL, 131072),
-    "affine": (PAR_AFFINE, 262144),
+    "activations.cheap": (PAR_ACTIVATIONS_CHEAP, 1 << 20),
+    "activations.transcendental": (PAR_ACTIVATIONS_TRANSCENDENTAL, 1 << 19),
+    "affine": (PAR_AFFINE, 1 << 21),
     "affine.gemm": (PAR_AFFINE_GEMM, 1 << 22),
-    "augment": (PAR_AUGMENT, 196608),
-    "conv": (PAR_CONV, 262144),
-    "dropout": (PAR_DROPOUT, 131072),
-    "losses.cheap": (PAR_LOSSES_CHEAP, 1 << 20),
-    "losses.transcendental": (PAR_LOSSES_TRANSCENDENTAL, 262144),
-    "normalization": (PAR_NORMALIZATION, 262144),
-    "optim.sgd": (PAR_OPTIM_SGD, 524288),
-    "optim.adaptive": (PAR_OPTIM_ADAPTIVE, 262144),
-    "pooling": (PAR_POOLING, 262144),
+    "augment": (PAR_AUGMENT, 1 << 21),
+    "conv": (PAR_CONV, 1 << 18),
+    "dropout": (PAR_DROPOUT, 1 << 20),
+    "losses.cheap": (PAR_LOSSES_CHEAP, 1 << 21),
+    "losses.transcendental": (PAR_LOSSES_TRANSCENDENTAL, 1 << 18),
+    "normalization": (PAR_NORMALIZATION, 1 << 19),
+    "optim.sgd": (PAR_OPTIM_SGD, 1 << 20),
+    "optim.adaptive": (PAR_OPTIM_ADAPTIVE, 1 << 19),
+    "pooling": (PAR_POOLING, 1 << 19),
 }
 
 cdef Py_ssize_t _parallel_min[<int>N_PARALLEL_KEYS]
