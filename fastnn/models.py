@@ -427,18 +427,23 @@ class ThreeLayerConvNet(Model):
 
     def __init__(self, input_dim=(3, 32, 32), num_filters=32, filter_size=7, hidden_dim=100,
                  num_classes=10, weight_scale=1e-3, reg=0.0, dtype=np.float32, seed=None):
-        C, H, W = input_dim
         rng = np.random.default_rng(seed)
-        kw = dict(init="normal", weight_scale=weight_scale, seed=rng, dtype=dtype)
-        net = L.Sequential(
-            L.Conv2d(C, num_filters, filter_size, stride=1, padding=(filter_size - 1) // 2, **kw),
-            L.ReLU(),
-            L.MaxPool2d(2, 2),
-            L.Flatten(),
-            L.Linear(num_filters * (H // 2) * (W // 2), hidden_dim, **kw),
-            L.ReLU(),
-            L.Linear(hidden_dim, num_classes, **kw))
+        net = _three_layer_convnet(input_dim, num_filters, filter_size, hidden_dim, num_classes,
+                                   init="normal", weight_scale=weight_scale, seed=rng, dtype=dtype)
         super().__init__(net, reg=reg, dtype=dtype, input_shape=input_dim)
+
+
+def _three_layer_convnet(input_dim, num_filters, filter_size, hidden_dim, num_classes, **kw):
+    """The layers of :class:`ThreeLayerConvNet` (``kw``: the conv and linear layers' init)."""
+    C, H, W = input_dim
+    return L.Sequential(
+        L.Conv2d(C, num_filters, filter_size, stride=1, padding=(filter_size - 1) // 2, **kw),
+        L.ReLU(),
+        L.MaxPool2d(2, 2),
+        L.Flatten(),
+        L.Linear(num_filters * (H // 2) * (W // 2), hidden_dim, **kw),
+        L.ReLU(),
+        L.Linear(hidden_dim, num_classes, **kw))
 
 
 class SmallVGG(Model):

@@ -639,13 +639,12 @@ def _direct_backward(g, c, x, w, geom, need_dx):
     by_direct = (need_dx and s == 1 and d == 1 and HH == WW and q >= 0
                  and _direct_fills_panels(C, x.itemsize)
                  and direct_applies(g.shape, (C, F, HH, WW), q, 1, x.itemsize))
-    if _direct_dw_applies(x.shape, w.shape, geom, g.shape[2:], x.itemsize):
+    if (by_direct or not need_dx) and _direct_dw_applies(x.shape, w.shape, geom, g.shape[2:],
+                                                         x.itemsize):
         dw, db, ws = _direct_dw(x, g, w.shape, geom)
         c.backward_chunk, c.backward_workspace_bytes = max(1, min(num_threads(), x.shape[0])), ws
         dx = None
-        if need_dx and not by_direct:
-            dx = _im2col_backward(g, c, x, w, geom, 1, _im2col_path(), True)[0]
-    else:
+    else:                   # the im2col path computes dx in the same pass as dw
         dx, dw, db = _im2col_backward(g, c, x, w, geom, 1, _im2col_path(), need_dx and not by_direct)
     if by_direct:
         wr = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))

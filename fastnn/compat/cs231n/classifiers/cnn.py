@@ -1,7 +1,7 @@
 """The course's ``cs231n/classifiers/cnn.py``: ThreeLayerConvNet."""
 import numpy as np
 
-from fastnn import layers as L
+from fastnn.models import _three_layer_convnet
 from fastnn.compat.cs231n.classifiers._course import CourseModel, no_init
 
 __all__ = ["ThreeLayerConvNet"]
@@ -25,15 +25,7 @@ class ThreeLayerConvNet(CourseModel):
 
     def __init__(self, input_dim=(3, 32, 32), num_filters=32, filter_size=7, hidden_dim=100,
                  num_classes=10, weight_scale=1e-3, reg=0.0, dtype=np.float32):
-        C, H, W = input_dim
-        kw = dict(init=no_init, dtype=dtype)
-        net = L.Sequential(
-            L.Conv2d(C, num_filters, filter_size, stride=1, padding=(filter_size - 1) // 2, **kw),
-            L.ReLU(),
-            L.MaxPool2d(2, 2),
-            L.Flatten(),
-            L.Linear(num_filters * (H // 2) * (W // 2), hidden_dim, **kw),
-            L.ReLU(),
-            L.Linear(hidden_dim, num_classes, **kw))
+        net = _three_layer_convnet(input_dim, num_filters, filter_size, hidden_dim, num_classes,
+                                   init=no_init, dtype=dtype)
         super().__init__(net, reg=reg, dtype=dtype)
         self._course_init(weight_scale)
