@@ -69,7 +69,7 @@ def test_benchmarks_page_and_readme_table_are_generated_from_the_saved_run():
     table = readme[readme.index(gen.BEGIN):readme.index(gen.END)]
     rows = [ln for ln in table.splitlines() if ln.startswith("| ") and "---" not in ln][1:]
     assert 6 <= len(rows) <= 10
-    assert re.search(r"Measured \d{4}-\d\d-\d\d on \S", table)
+    assert re.search(r"Measured \d{4}-\d\d-\d\d( \d\d:\d\d UTC)? on \S", table)
 
 
 def test_parse_reads_a_run_that_compare_writes():
