@@ -302,7 +302,7 @@ def conv_algorithm(x_shape, w_shape, stride=1, pad=0, dilation=1, groups=1, algo
 
     "winograd" on a shape the Winograd path cannot do (see docs/convolution.md) gives
     im2col; so does "direct" on a shape the direct path cannot do (groups > 1, or a
-    padded image larger than a quarter of :data:`WORKSPACE_BYTES`).  "auto" gives
+    padded image larger than a quarter of ``fastnn.ops.conv.WORKSPACE_BYTES``).  "auto" gives
     Winograd when it applies and the shape passes the measured rule of
     docs/convolution.md: ``C_in >= AUTO_MIN_CHANNELS`` and ``C_out >= AUTO_MIN_CHANNELS``
     (below, the transforms cost more than the GEMM saves); otherwise the direct path
