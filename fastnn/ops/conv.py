@@ -23,8 +23,10 @@ Layout NCHW; im2col row index ``c*HH*WW + i*WW + j``.  The im2col paths (same re
   output pixels x NR filters) reads the zero-padded image itself, through a
   table of window starts and one of tap offsets, and the filters are packed
   once as the GEMM's B panels; threads take whole images.  Backward: dw and db
-  by the fused im2col path, dx (stride 1) by the same direct kernel on dout
-  with the filters rotated 180 degrees and the channels swapped.
+  by the same kernel with taps as its rows and the output pixels as its sum
+  (from ``DIRECT_DW_MIN_PIXELS`` pixels per image; the Winograd path uses it
+  too), dx (stride 1) by the direct kernel on dout with the filters rotated
+  180 degrees and the channels swapped; otherwise the fused im2col path.
 * **winograd** (3x3 filters, stride 1, dilation 1, groups 1):
   F(2x2, 3x3) or F(4x4, 3x3) Winograd (``fastnn/_kernels/winograd.pyx``,
   docs/convolution.md).  The forward transforms the filters once (``cache.U``),
@@ -630,9 +632,11 @@ def _im2col_path():
 
 
 def _direct_backward(g, c, x, w, geom, need_dx):
-    """dw, db by the im2col path (without its dx); dx, at stride 1 and dilation 1 with
-    square filters, by the direct kernel: the convolution of dout, padded by HH-1-pad, with
-    the filters rotated 180 degrees and the channels swapped (else by the im2col path)"""
+    """dx, at stride 1 and dilation 1 with square filters and enough input channels, by the
+    direct kernel: the convolution of dout, padded by HH-1-pad, with the filters rotated
+    180 degrees and the channels swapped.  dw, db by the direct filter gradient when dx is
+    direct or not wanted and the image is large enough; otherwise the im2col pass computes
+    them together with dx."""
     s, p, d = geom
     F, C, HH, WW = w.shape
     q = HH - 1 - p
