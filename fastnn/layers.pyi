@@ -43,6 +43,7 @@ class Conv2d(Layer):
                  seed: _Rng = None, dtype: DTypeLike = ..., *, algorithm: str = "auto",
                  pad: int | None = None,
                  rng: _Rng = None) -> None: ...
+    def backward(self, dout: ArrayLike, need_input_grad: bool = True) -> NDArray[Any]: ...  # None when need_input_grad=False
 
 class MaxPool2d(Layer):
     stride: int
