@@ -56,6 +56,7 @@ import operator
 import numpy as np
 
 from fastnn import _dispatch
+from fastnn.ops import _conv_direct
 from fastnn._kernels import _buffers
 from fastnn.ops._common import (Cache, cache_array, cache_field, cache_for, check_dout,
                                 float_array, gemm_backend, num_threads,
@@ -231,7 +232,7 @@ def conv_forward(x, w, b=None, stride=1, pad=0, dilation=1, groups=1, algorithm=
     if tile:
         return _winograd_forward(x, w, b, geom, (Ho, Wo), tile)
     if _use_direct(algorithm, x.shape, w.shape, geom, groups, x.itemsize):
-        return _direct_forward(x, w, b, geom, (Ho, Wo))
+        return _conv_direct.forward(x, w, b, geom, (Ho, Wo))
     out = _buffers.empty((N, F, Ho, Wo), x.dtype)
     gemm = gemm_backend() if USE_FUSED else None
     if gemm is not None and gemm.addr is not None:
@@ -337,32 +338,8 @@ def direct_applies(x_shape, w_shape, pad=0, groups=1, itemsize=4, limit=None):
     """True when the direct path can do this convolution: groups 1, and one padded image
     plus the kernel's staging block within a quarter of ``limit`` (default
     :data:`WORKSPACE_BYTES`), the im2col path's rule per thread."""
-    return groups == 1 and _direct_scratch(x_shape, w_shape, pad, itemsize) <= (
+    return groups == 1 and _conv_direct.scratch_elements(x_shape, w_shape, pad, itemsize) <= (
         (WORKSPACE_BYTES if limit is None else limit) // 4)
-
-
-def _direct_fills_panels(F, itemsize):
-    """True when F filters fill the kernel's panels of NR (16 float32 on AVX2) to at least
-    4/5: the tile computes whole panels, so 3 filters would cost as much as 16"""
-    info = _dispatch.kernels.affine.gemm_info()
-    nr = info["nr_f32" if itemsize == 4 else "nr_f64"]
-    return 5 * F >= 4 * (-(-F // nr) * nr)
-
-
-def _direct_scratch(x_shape, w_shape, pad, itemsize):
-    """elements of one thread's scratch: the padded image and the staging block"""
-    C, H, W = x_shape[1:]
-    F = w_shape[0]
-    info = _dispatch.kernels.affine.gemm_info()
-    nr = info["nr_f32" if itemsize == 4 else "nr_f64"]
-    fp = -(-F // nr) * nr
-    stage = max(info["mr"] * fp, _DIRECT_STAGE_BYTES // itemsize)
-    return C * (H + 2 * pad) * (W + 2 * pad) + stage
-
-
-# bytes of the direct kernel's staging block (output tiles, pixel-major, then copied out
-# filter by filter): the pixels of a block share each filter panel's K slice in L1
-_DIRECT_STAGE_BYTES = 64 << 10
 
 
 def _use_direct(algorithm, x_shape, w_shape, geom, groups, itemsize=4):
@@ -372,7 +349,7 @@ def _use_direct(algorithm, x_shape, w_shape, geom, groups, itemsize=4):
         return False
     K = w_shape[1] * w_shape[2] * w_shape[3]
     return algorithm == "direct" or (w_shape[2] * w_shape[3] > 1 and K >= DIRECT_MIN_K
-                                      and _direct_fills_panels(w_shape[0], itemsize))
+                                      and _conv_direct.fills_panels(w_shape[0], itemsize))
 
 
 #: The filter gradient of the Winograd path: by Winograd (True) or by the im2col GEMM
@@ -486,8 +463,9 @@ def _winograd_backward(g, c, x, w, geom, groups, fn, need_dx=True):
         c.backward_chunk, c.backward_workspace_bytes = 1, max(ws_dx, ws_dw)
         return dx, dw, db
     if _direct_dw_applies(x.shape, w.shape, geom, (Ho, Wo), x.itemsize):
-        dw, db, ws_dw = _direct_dw(x, g, w.shape, geom)
-        c.backward_chunk, c.backward_workspace_bytes = max(1, min(num_threads(), N)), max(ws_dx, ws_dw)
+        dw, db, ws_dw = _conv_direct.filter_grad(x, g, w.shape, geom, max(1, min(N, _SLICES)))
+        c.backward_chunk = max(1, min(num_threads(), N))
+        c.backward_workspace_bytes = max(ws_dx, ws_dw)
         return dx, dw, db
     # dw, db: the im2col GEMM per fixed slice of images (the same bits for any thread count)
     slices = max(1, min(N, _SLICES))
@@ -542,56 +520,6 @@ def _dw_plan(C, F, Ho, Wo, itemsize, slices, limit=None):
     return rb, nt, nt * rb * per_row + slices * (F * C * 9 * itemsize + F * 8)
 
 
-def _direct_forward(x, w, b, geom, out_hw):
-    """the direct path: window starts and tap offsets in the padded image, the filters
-    packed as the GEMM's B panels, then one kernel call (threads take whole images)"""
-    N, C, H, W = x.shape
-    F, _, HH, WW = w.shape
-    Ho, Wo = out_hw
-    p = geom[1]
-    K = C * HH * WW
-    nr = _dispatch.kernels.affine.gemm_info()["nr_f32" if x.itemsize == 4 else "nr_f64"]
-    panels = -(-F // nr)
-    wp = np.zeros((panels * nr, K), x.dtype)
-    wp[:F] = w.reshape(F, K)
-    wp = np.ascontiguousarray(wp.reshape(panels, nr, K).transpose(0, 2, 1))
-    base, off = _direct_tables(x.shape, w.shape, geom, out_hw)
-    out = _buffers.empty((N, F, Ho, Wo), x.dtype)
-    nt = max(1, min(num_threads(), N))
-    per = _direct_scratch(x.shape, w.shape, p, x.itemsize)
-    if N and Ho * Wo:
-        scratch = _buffers.empty((nt, per), x.dtype)
-        _dispatch.kernels.conv.direct_forward(x, wp, b, base, off, out.reshape(N, F, Ho * Wo),
-                                              scratch, p, nt)
-    return out, Cache("conv", x=x, w=w, geom=geom, groups=1, out_hw=out_hw, path="direct",
-                      chunk=nt, workspace_bytes=nt * per * x.itemsize + wp.nbytes)
-
-
-def _direct_tables(x_shape, w_shape, geom, out_hw):
-    """(window start of each output pixel, offset of each tap) in the zero-padded image"""
-    C, H, W = x_shape[1:]
-    HH, WW = w_shape[2:]
-    s, p, d = geom
-    Wp = W + 2 * p
-    oh, ow = np.divmod(np.arange(out_hw[0] * out_hw[1], dtype=np.intp), out_hw[1])
-    starts = oh * (s * Wp) + ow * s
-    c, i, j = np.meshgrid(np.arange(C, dtype=np.intp), np.arange(HH, dtype=np.intp),
-                          np.arange(WW, dtype=np.intp), indexing="ij")
-    taps = (c * ((H + 2 * p) * Wp) + i * (d * Wp) + j * d).reshape(-1)
-    return starts, taps
-
-
-def _direct_dw_scratch(x_shape, w_shape, pad, P, itemsize):
-    """elements of one thread's scratch in the direct filter gradient: the padded image,
-    dout of one image in filter panels, the staging block"""
-    C, H, W = x_shape[1:]
-    info = _dispatch.kernels.affine.gemm_info()
-    nr = info["nr_f32" if itemsize == 4 else "nr_f64"]
-    fp = -(-w_shape[0] // nr) * nr
-    stage = max(info["mr"] * fp, _DIRECT_STAGE_BYTES // itemsize)
-    return C * (H + 2 * pad) * (W + 2 * pad) + fp * P + stage, nr
-
-
 #: The direct filter gradient sums over an image's output pixels, then adds the image's
 #: F x K partial to its slice's: from this many pixels per image that sum outweighs the
 #: addition (measured: 0.73x the im2col path's time at 32x32 and 0.88x at 16x16 outputs,
@@ -600,30 +528,11 @@ DIRECT_DW_MIN_PIXELS = 256
 
 
 def _direct_dw_applies(x_shape, w_shape, geom, out_hw, itemsize):
-    per, _ = _direct_dw_scratch(x_shape, w_shape, geom[1], out_hw[0] * out_hw[1], itemsize)
+    per, _ = _conv_direct.dw_scratch_elements(x_shape, w_shape, geom[1], out_hw[0] * out_hw[1],
+                                              itemsize)
     return (out_hw[0] * out_hw[1] >= DIRECT_DW_MIN_PIXELS
-            and _direct_fills_panels(w_shape[0], itemsize)
+            and _conv_direct.fills_panels(w_shape[0], itemsize)
             and per * itemsize <= WORKSPACE_BYTES // 4)
-
-
-def _direct_dw(x, g, w_shape, geom):
-    """(dw, db, scratch bytes) by the direct kernel, taps as its pixels (one partial per
-    fixed slice of images, summed in order: the same bits for any thread count)"""
-    N = x.shape[0]
-    F, C, HH, WW = w_shape
-    Ho, Wo = g.shape[2:]
-    starts, taps = _direct_tables(x.shape, w_shape, geom, (Ho, Wo))
-    per, nr = _direct_dw_scratch(x.shape, w_shape, geom[1], Ho * Wo, x.itemsize)
-    slices = max(1, min(N, _SLICES))
-    nt = max(1, min(num_threads(), slices))
-    dw_parts = np.empty((slices, F * C * HH * WW), x.dtype)
-    db_parts = np.empty((slices, F), np.float64)
-    scratch = _buffers.empty((nt, per), x.dtype)
-    _dispatch.kernels.conv.direct_dw(x, g.reshape(N, F, Ho * Wo), taps, starts,
-                                     np.zeros(F, x.dtype), dw_parts, db_parts, scratch, geom[1],
-                                     nr, nt)
-    return (dw_parts.sum(axis=0).reshape(w_shape), db_parts.sum(axis=0).astype(x.dtype),
-            nt * per * x.itemsize + dw_parts.nbytes + db_parts.nbytes)
 
 
 def _im2col_path():
@@ -641,18 +550,19 @@ def _direct_backward(g, c, x, w, geom, need_dx):
     F, C, HH, WW = w.shape
     q = HH - 1 - p
     by_direct = (need_dx and s == 1 and d == 1 and HH == WW and q >= 0
-                 and _direct_fills_panels(C, x.itemsize)
+                 and _conv_direct.fills_panels(C, x.itemsize)
                  and direct_applies(g.shape, (C, F, HH, WW), q, 1, x.itemsize))
     if (by_direct or not need_dx) and _direct_dw_applies(x.shape, w.shape, geom, g.shape[2:],
                                                          x.itemsize):
-        dw, db, ws = _direct_dw(x, g, w.shape, geom)
+        dw, db, ws = _conv_direct.filter_grad(x, g, w.shape, geom, max(1, min(x.shape[0], _SLICES)))
         c.backward_chunk, c.backward_workspace_bytes = max(1, min(num_threads(), x.shape[0])), ws
         dx = None
     else:                   # the im2col path computes dx in the same pass as dw
-        dx, dw, db = _im2col_backward(g, c, x, w, geom, 1, _im2col_path(), need_dx and not by_direct)
+        dx, dw, db = _im2col_backward(g, c, x, w, geom, 1, _im2col_path(),
+                                      need_dx and not by_direct)
     if by_direct:
         wr = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-        dx, cd = _direct_forward(g, wr, np.zeros(C, x.dtype), (1, q, 1), x.shape[2:])
+        dx, cd = _conv_direct.forward(g, wr, np.zeros(C, x.dtype), (1, q, 1), x.shape[2:])
         c.backward_workspace_bytes = max(c.backward_workspace_bytes, cd.workspace_bytes)
     return dx, dw, db
 
