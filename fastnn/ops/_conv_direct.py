@@ -11,22 +11,28 @@ from fastnn import _dispatch
 from fastnn._kernels import _buffers
 from fastnn.ops._common import Cache, num_threads
 
+def _tile(itemsize):
+    """(MR, NR) of the active SIMD target's GEMM tile for this element size"""
+    info = _dispatch.kernels.affine.gemm_info()
+    return info["mr"], info["nr_f32" if itemsize == 4 else "nr_f64"]
+
+
+def _padded_filters(F, nr):
+    """F rounded up to whole panels of nr"""
+    return -(-F // nr) * nr
+
+
 def fills_panels(F, itemsize):
     """True when F filters fill the kernel's panels of NR (16 float32 on AVX2) to at least
     4/5: the tile computes whole panels, so 3 filters would cost as much as 16"""
-    info = _dispatch.kernels.affine.gemm_info()
-    nr = info["nr_f32" if itemsize == 4 else "nr_f64"]
-    return 5 * F >= 4 * (-(-F // nr) * nr)
+    return 5 * F >= 4 * _padded_filters(F, _tile(itemsize)[1])
 
 
 def scratch_elements(x_shape, w_shape, pad, itemsize):
     """elements of one thread's scratch: the padded image and the staging block"""
     C, H, W = x_shape[1:]
-    F = w_shape[0]
-    info = _dispatch.kernels.affine.gemm_info()
-    nr = info["nr_f32" if itemsize == 4 else "nr_f64"]
-    fp = -(-F // nr) * nr
-    stage = max(info["mr"] * fp, STAGE_BYTES // itemsize)
+    mr, nr = _tile(itemsize)
+    stage = max(mr * _padded_filters(w_shape[0], nr), STAGE_BYTES // itemsize)
     return C * (H + 2 * pad) * (W + 2 * pad) + stage
 
 
@@ -43,7 +49,7 @@ def forward(x, w, b, geom, out_hw):
     Ho, Wo = out_hw
     p = geom[1]
     K = C * HH * WW
-    nr = _dispatch.kernels.affine.gemm_info()["nr_f32" if x.itemsize == 4 else "nr_f64"]
+    nr = _tile(x.itemsize)[1]
     panels = -(-F // nr)
     wp = np.zeros((panels * nr, K), x.dtype)
     wp[:F] = w.reshape(F, K)
@@ -75,14 +81,11 @@ def tables(x_shape, w_shape, geom, out_hw):
 
 
 def dw_scratch_elements(x_shape, w_shape, pad, P, itemsize):
-    """elements of one thread's scratch in the direct filter gradient: the padded image,
-    dout of one image in filter panels, the staging block"""
-    C, H, W = x_shape[1:]
-    info = _dispatch.kernels.affine.gemm_info()
-    nr = info["nr_f32" if itemsize == 4 else "nr_f64"]
-    fp = -(-w_shape[0] // nr) * nr
-    stage = max(info["mr"] * fp, STAGE_BYTES // itemsize)
-    return C * (H + 2 * pad) * (W + 2 * pad) + fp * P + stage, nr
+    """(elements of one thread's scratch in the direct filter gradient: the forward's
+    padded image and staging block plus dout of one image in filter panels, NR)"""
+    nr = _tile(itemsize)[1]
+    return (scratch_elements(x_shape, w_shape, pad, itemsize)
+            + _padded_filters(w_shape[0], nr) * P, nr)
 
 
 def filter_grad(x, g, w_shape, geom, slices):
